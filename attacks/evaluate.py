@@ -1,0 +1,54 @@
+"""The attack stage: the transfer matrix, per-model diagnostics, summaries and sanity checks."""
+
+from __future__ import annotations
+
+from statistics import mean, pstdev
+
+import torch
+from torch import nn
+
+from attacks.checks import run_checks
+from attacks.transfer import input_gradient_norm, transfer_matrix
+from robustness.config import AttackConfig
+
+
+def evaluate_models(
+    models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig, device, progress: bool = True
+) -> dict:
+    """Attack every model with every attack and ε, transfer to every model, and check the result.
+
+    Returns the ``attacks``, ``diagnostics`` and ``checks`` sections of results.json.
+    """
+    attacks = transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
+    attacks["summary"] = summarize_attacks(attacks, families)
+    diagnostics = diagnose(models, split, device)
+    return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics)}
+
+
+def diagnose(models: dict[str, nn.Module], split, device, batch: int = 256) -> dict:
+    """Per-model facts the sanity checks need: input-gradient norm, determinism."""
+    x, y = split.test_x[:batch].to(device), split.test_y[:batch].to(device)
+    out = {}
+    for name, model in models.items():
+        with torch.no_grad():
+            deterministic = bool(torch.equal(model(x), model(x)))
+        out[name] = {"input_grad_norm": input_gradient_norm(model, x, y), "deterministic": deterministic}
+    return out
+
+
+def summarize_attacks(attacks: dict, families: dict[str, str]) -> list[dict]:
+    """Mean ± std over models of white-box error per family, and of transfer error per
+    (source family → target family) over every ordered pair of distinct models."""
+    groups: dict[tuple, list[float]] = {}
+    for c in attacks["cells"]:
+        src, tgt = families[c["source"]], families[c["target"]]
+        kind = "white-box" if c["source"] == c["target"] else "transfer"
+        key = (c["attack"], c["eps"], kind, src, tgt)
+        groups.setdefault(key, []).append(c["error"])
+    return [
+        {"attack": a, "eps": e, "kind": k, "source_family": s, "target_family": t,
+         "mean": mean(v), "std": pstdev(v), "count": len(v)}
+        for (a, e, k, s, t), v in groups.items()
+    ]
+
+

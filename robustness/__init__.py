@@ -1,0 +1,6 @@
+"""Robustness evaluation suite: does mixup (or your trick) really beat ERM?"""
+
+from robustness.config import PRESETS, SuiteConfig, build_config
+from robustness.errors import SuiteError
+
+__all__ = ["PRESETS", "SuiteConfig", "SuiteError", "build_config"]

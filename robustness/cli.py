@@ -1,0 +1,87 @@
+"""Command line of run_all.py: flags -> SuiteConfig -> run_suite -> headline numbers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from robustness.config import PRESETS, build_config
+from robustness.errors import SuiteError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_all.py",
+        description="Train ERM and mixup models, attack them (white box and every transfer direction), "
+        "run the corrupted-label benchmark, and write results.json, figures and a report. "
+        "Precedence: preset < --config TOML < flags.",
+    )
+    p.add_argument("--preset", choices=None, metavar="NAME",
+                   help=f"named configuration: {', '.join(PRESETS)} (default: quick, or the TOML's 'preset')")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file whose keys override the preset (see README)")
+    p.add_argument("--out", help="directory that receives <run-id>/ (default: reports)")
+    p.add_argument("--run-id", help="name of the run directory (default: <preset>-<date>-<time>)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available (default: auto)")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="N", help="seeds of the clean models, e.g. --seeds 0 1 2")
+    p.add_argument("--noise-seeds", type=int, nargs="+", metavar="N", help="seeds of the label-noise runs")
+    p.add_argument("--epochs", type=int, help="epochs of clean training")
+    p.add_argument("--noise-epochs", type=int, help="epochs of each label-noise run")
+    p.add_argument("--eps", nargs="+", metavar="EPS", help="attack radii in [0, 1] or as pixel fractions, e.g. 0 2/255 0.05")
+    p.add_argument("--heatmap-eps", metavar="EPS", help="the ε (one of --eps) at which transfer matrices are shown")
+    p.add_argument("--no-noise", action="store_true", help="skip the label-noise benchmark")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def flags_to_overrides(args: argparse.Namespace) -> dict:
+    """The flags that were given, as a nested dict of config overrides."""
+    pairs = {
+        ("out",): args.out, ("device",): args.device, ("clean", "seeds"): args.seeds,
+        ("noise", "seeds"): args.noise_seeds, ("train", "epochs"): args.epochs,
+        ("noise", "epochs"): args.noise_epochs, ("attack", "eps"): args.eps,
+        ("attack", "heatmap_eps"): args.heatmap_eps, ("noise", "enabled"): False if args.no_noise else None,
+    }
+    overrides: dict = {}
+    for keys, value in pairs.items():
+        if value is None:
+            continue
+        node = overrides
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return overrides
+
+
+def headline(results: dict) -> list[str]:
+    """The few numbers printed at the end of a run."""
+    from robustness.report import attack_stat, families, pm
+
+    eps = results["config"]["attack"]["heatmap_eps"]
+    lines = []
+    for attack in results["config"]["attack"]["attacks"]:
+        parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
+        lines.append(f"white-box {attack.upper()} error at ε={eps:g} (%): " + ", ".join(parts))
+    if results["noise"]:
+        for row in results["noise"]["summary"]:
+            lines.append(f"noise {100 * row['level']:g}% {row['display']}: last test error {pm(row['last_test_error'])}%")
+    warns = sum(c["status"] == "warn" for c in results["checks"])
+    lines.append(f"sanity checks: {warns} warning(s)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = build_config(args.preset, args.config, flags_to_overrides(args))
+        from robustness.results import read_results
+        from robustness.suite import run_suite
+
+        run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet)
+        results = read_results(run_dir)
+    except SuiteError as err:
+        print(f"run_all.py: error: {err}", file=sys.stderr)
+        return 2
+    print(f"report: {run_dir / 'report.md'} (and report.html)")
+    for line in headline(results):
+        print("  " + line)
+    return 0

@@ -1,0 +1,89 @@
+"""Training methods: how a batch becomes a loss.
+
+A method spec is ``"name"`` or ``"name:param"`` (``"erm"``, ``"mixup:8"``).
+Each registered function takes the optional parameter and returns a ``Method``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from robustness.errors import SuiteError
+from robustness.registry import lookup, make_register
+
+METHODS: dict[str, Callable[[float | None], "Method"]] = {}
+register_method = make_register(METHODS, "training method")
+
+
+@dataclass(frozen=True)
+class Method:
+    spec: str  # as written in the configuration, e.g. "mixup:8"
+    family: str  # "erm", "mixup", ...: what reports group and colour by
+    label: str  # identifier-safe, e.g. "mixup_a8"
+    display: str  # for people, e.g. "mixup (α=8)"
+    alpha: float = 0.0  # mixup's Beta(α, α); 0 means no mixing, i.e. ERM
+    dropout: float = 0.0  # dropout probability inside the model
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+@register_method("erm")
+def erm(param: float | None) -> Method:
+    """Empirical risk minimization: plain cross-entropy on the training labels."""
+    if param is not None:
+        raise SuiteError("training method 'erm' takes no parameter; write erm")
+    return Method("erm", "erm", "erm", "ERM")
+
+
+@register_method("mixup")
+def mixup(param: float | None) -> Method:
+    """mixup (Zhang et al., ICLR 2018) with Beta(α, α), α = param (default 1)."""
+    alpha = 1.0 if param is None else param
+    if alpha < 0:
+        raise SuiteError(f"mixup α must be ≥ 0, not {alpha:g}; α = 1 is the paper's CIFAR-10 default")
+    return Method(f"mixup:{_number(alpha)}", "mixup", f"mixup_a{_number(alpha)}", f"mixup (α={_number(alpha)})", alpha)
+
+
+def model_id(method: Method, seed: int) -> str:
+    """The name of one trained model, e.g. "mixup_a1_s0"."""
+    return f"{method.label}_s{seed}"
+
+
+def parse_method(spec: str) -> Method:
+    """``"mixup:8"`` -> Method; unknown names and bad parameters give a one-line error."""
+    name, _, raw = spec.partition(":")
+    factory = lookup(METHODS, name.strip(), "training method")
+    if not raw:
+        return factory(None)
+    try:
+        param = float(raw)
+    except ValueError:
+        raise SuiteError(f"training method {spec!r} has a parameter that is not a number; write e.g. mixup:8") from None
+    return factory(param)
+
+
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """The paper's code: one λ ~ Beta(α, α) per batch, partners by an in-batch permutation.
+
+    Returns (mixed inputs, y, y[perm], λ). With α = 0 nothing is drawn and the
+    batch comes back unchanged with λ = 1, so training equals ERM exactly.
+    """
+    if alpha <= 0:
+        return x, y, y, 1.0
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.randperm(len(x), generator=gen).to(x.device)
+    return lam * x + (1 - lam) * x[perm], y, y[perm], lam
+
+
+def mixup_loss(logits: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor, lam: float) -> torch.Tensor:
+    """λ·CE(out, y_a) + (1−λ)·CE(out, y_b): cross-entropy against the mixed one-hot target."""
+    return lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)

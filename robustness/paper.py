@@ -1,0 +1,44 @@
+"""The mixup paper's numbers (Zhang et al., ICLR 2018, arXiv v1), for side-by-side tables.
+
+Source: ../shared/reference/mixup-paper.md. Errors in percent.
+"""
+
+PAPER = "paper (arXiv v1)"
+
+# Table 2: CIFAR-10, PreAct ResNet-18, 200 epochs; best model of each grid.
+TABLE2_SETUP = "CIFAR-10, PreAct ResNet-18, 200 epochs"
+TABLE2 = [
+    # noise, method, test best, test last, train error (real labels), train error (corrupted labels)
+    (0.2, "ERM", 12.7, 16.6, 0.05, 0.28),
+    (0.2, "ERM + dropout (p=0.7)", 8.8, 10.4, 5.26, 83.55),
+    (0.2, "mixup (α=8)", 5.9, 6.4, 2.27, 86.32),
+    (0.5, "ERM", 18.8, 44.6, 0.26, 0.64),
+    (0.5, "ERM + dropout (p=0.8)", 14.1, 15.5, 12.71, 86.98),
+    (0.5, "mixup (α=32)", 11.3, 12.7, 5.84, 85.71),
+    (0.8, "ERM", 36.5, 73.9, 0.62, 0.83),
+    (0.8, "ERM + dropout (p=0.8)", 30.9, 35.1, 29.84, 86.37),
+    (0.8, "mixup (α=32)", 25.3, 30.9, 18.92, 85.44),
+]
+
+# Table 3: ImageNet, ResNet-101, ε = 4/255, I-FGSM 10 steps. Black box = crafted on ERM model #1.
+TABLE3_SETUP = "ImageNet, ResNet-101, ε = 4/255"
+TABLE3_TOP1 = {
+    ("white-box", "erm", "fgsm"): 90.7,
+    ("white-box", "erm", "ifgsm"): 99.9,
+    ("white-box", "mixup", "fgsm"): 75.2,
+    ("white-box", "mixup", "ifgsm"): 99.6,
+    ("transfer", "erm", "fgsm"): 57.0,  # ERM #1 -> ERM #2
+    ("transfer", "erm", "ifgsm"): 57.3,
+    ("transfer", "mixup", "fgsm"): 46.0,  # ERM #1 -> mixup
+    ("transfer", "mixup", "ifgsm"): 40.9,
+}
+TABLE3_TOP5 = {
+    ("white-box", "erm", "fgsm"): 63.1,
+    ("white-box", "erm", "ifgsm"): 93.4,
+    ("white-box", "mixup", "fgsm"): 49.1,
+    ("white-box", "mixup", "ifgsm"): 95.8,
+    ("transfer", "erm", "fgsm"): 24.8,
+    ("transfer", "erm", "ifgsm"): 18.1,
+    ("transfer", "mixup", "fgsm"): 17.4,
+    ("transfer", "mixup", "ifgsm"): 11.8,
+}

@@ -1,0 +1,268 @@
+"""The report: figures, report.md and a self-contained report.html, from results.json alone.
+
+The document is a list of blocks (heading, paragraph, bullets, table, figure)
+rendered twice, to Markdown and to HTML, so both always say the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from robustness import figures, paper
+from robustness.results import read_results, write_atomic
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def pm(stat: dict | None) -> str:
+    """'12.3 ± 0.4' (percent) from {"mean", "std"}."""
+    return "–" if stat is None else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def eps_label(eps: float) -> str:
+    """ε in both units: '0.0314 (8.0/255)'."""
+    return f"{eps:g} ({255 * eps:.1f}/255)"
+
+
+# --- numbers the tables and the reading share -------------------------------------------
+
+
+def attack_stat(results: dict, attack: str, eps: float, kind: str, src: str, tgt: str) -> dict | None:
+    for row in results["attacks"]["summary"]:
+        if (row["attack"], row["eps"], row["kind"], row["source_family"], row["target_family"]) == (attack, eps, kind, src, tgt):
+            return row
+    return None
+
+
+def families(results: dict) -> list[str]:
+    return list(dict.fromkeys(rec["family"] for rec in results["models"].values()))
+
+
+# --- blocks -------------------------------------------------------------------------------
+
+
+def setup_blocks(results: dict) -> list:
+    cfg, data, env = results["config"], results["data"], results["environment"]
+    wall = results["timing"]["stages_s"]
+    return [
+        ("h1", f"Robustness report: {results['run_id']}"),
+        ("p", f"Preset **{cfg['preset']}** on **{data['name']}** ({data['n_train']} training, {data['n_test']} test images, "
+              f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), model **{cfg['train']['arch']}**, "
+              f"{cfg['train']['epochs']} epochs clean, {cfg['noise']['epochs']} epochs under label noise, "
+              f"seeds {cfg['clean']['seeds']}, device **{env['device']}** ({env['device_name']}), torch {env['torch']}, "
+              f"torchattacks {env['torchattacks']}. Stage wall times (s): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + "."),
+        ("p", "This is not a replication of the paper: the paper's numbers come from CIFAR-10 and ImageNet with "
+              "large ResNets. Compare directions and ratios, not absolute errors. Every number below is in "
+              "`results.json` beside this file."),
+    ]
+
+
+def clean_blocks(results: dict) -> list:
+    rows = [[name, rec["display"], rec["seed"], pct(rec["clean_error"])] for name, rec in results["models"].items()]
+    return [("h2", "Clean models"), ("table", ["model", "method", "seed", "test error (%)"], rows)]
+
+
+def whitebox_blocks(results: dict, fig_dir: Path) -> list:
+    cfg = results["config"]["attack"]
+    fams = families(results)
+    rows = []
+    for attack in cfg["attacks"]:
+        for eps in cfg["eps"]:
+            stats = [attack_stat(results, attack, eps, "white-box", f, f) for f in fams]
+            rows.append([attack.upper(), eps_label(eps)] + [pm(s) for s in stats])
+    figure = figures.whitebox_curves(results, fig_dir / "whitebox.png")
+    return [
+        ("h2", "White-box attacks"),
+        ("p", f"Each model attacks itself. I-FGSM: {cfg['ifgsm_steps']} steps of ε/{cfg['ifgsm_steps']}, no random start. "
+              "Error in %, mean ± std over separately trained seeds."),
+        ("figure", figure, "White-box test error against ε"),
+        ("table", ["attack", "ε"] + [f"{f} error (%)" for f in fams], rows),
+    ]
+
+
+def transfer_blocks(results: dict, fig_dir: Path) -> list:
+    cfg = results["config"]["attack"]
+    eps = cfg["heatmap_eps"]
+    fams = families(results)
+    blocks = [("h2", f"Transfer (black box) at ε = {eps_label(eps)}"),
+              ("p", "Examples crafted on each model (rows) are evaluated on every model (columns); the diagonal is "
+                    "white box. Unlike the paper, every model is a source, so all four directions are measured.")]
+    for attack in cfg["attacks"]:
+        path = figures.transfer_heatmap(results, attack, eps, fig_dir / f"transfer_{attack}.png")
+        blocks.append(("figure", path, f"{attack.upper()} transfer matrix"))
+    rows = []
+    for attack in cfg["attacks"]:
+        for src in fams:
+            for tgt in fams:
+                stat = attack_stat(results, attack, eps, "transfer", src, tgt)
+                if stat:
+                    rows.append([attack.upper(), f"{src} → {tgt}′" if src == tgt else f"{src} → {tgt}", pm(stat), stat["count"]])
+    blocks.append(("table", ["attack", "direction", "error (%)", "model pairs"], rows))
+    return blocks
+
+
+def paper_table3_blocks(results: dict) -> list:
+    eps = results["config"]["attack"]["heatmap_eps"]
+    cols = [(f, a) for f in ("erm", "mixup") for a in ("fgsm", "ifgsm")]
+    header = ["setting", "source"] + [f"{f} {a.upper()}" for f, a in cols]
+
+    def ours(kind, src):
+        return [pm(attack_stat(results, a, eps, kind, src if kind == "transfer" else f, f)) for f, a in cols]
+
+    rows = [
+        [f"white box, {paper.PAPER}", "itself"] + [f"{paper.TABLE3_TOP1['white-box', f, a]:.1f}" for f, a in cols],
+        ["white box, this run", "itself"] + ours("white-box", None),
+        [f"black box, {paper.PAPER}", "ERM #1"] + [f"{paper.TABLE3_TOP1['transfer', f, a]:.1f}" for f, a in cols],
+        ["black box, this run", "ERM"] + ours("transfer", "erm"),
+        ["black box, this run (not in the paper)", "mixup"] + ours("transfer", "mixup"),
+    ]
+    return [
+        ("h2", "Side by side with the paper's Table 3 (top-1 error, %)"),
+        ("p", f"Paper: {paper.TABLE3_SETUP}. This run: {results['data']['name']} at ε = {eps_label(eps)}. "
+              "Columns name the model that is evaluated; 'source' names where the examples were crafted."),
+        ("table", header, rows),
+    ]
+
+
+def checks_blocks(results: dict) -> list:
+    checks = results["checks"]
+    warns = [c for c in checks if c["status"] == "warn"]
+    rows = [[c["model"], c["check"], c["status"].upper(), c["detail"], c["likely_cause"]] for c in checks]
+    verdict = (f"**{len(warns)} warning(s)**: treat the affected robustness numbers with care."
+               if warns else f"All {len(checks)} checks pass.")
+    return [("h2", "Sanity checks"), ("p", verdict), ("table", ["model", "check", "status", "detail", "likely cause"], rows)]
+
+
+def noise_blocks(results: dict, fig_dir: Path) -> list:
+    noise = results["noise"]
+    if not noise:
+        return []
+    rows = [[f"{100 * r['level']:g}%", r["display"], f"{100 * r['realized_rate']:.1f}", pm(r["best_test_error"]),
+             pm(r["last_test_error"]), pm(r["last_train_error_real"]), pm(r["last_train_error_corrupted"])]
+            for r in noise["summary"]]
+    paper_rows = [[f"{100 * lv:g}%", m, f"{100 * 0.9 * lv:.0f} (expected)", *(f"{v:g}" for v in vals)]
+                  for lv, m, *vals in paper.TABLE2]
+    header = ["noise", "method", "labels wrong (%)", "test best", "test last", "train err (real labels)", "train err (corrupted labels)"]
+    return [
+        ("h2", f"Corrupted labels ({noise['noise_model']} noise), the paper's Table 2"),
+        ("p", "Each training label is replaced with probability p by a uniform draw over all classes (the paper's "
+              "convention), so about p·(C−1)/C labels end up wrong; 'labels wrong' is the share measured. "
+              "Training error on corrupted labels is measured over the replaced examples against the replaced label: "
+              "high means the model did not memorize the noise. Errors in %, mean ± std over seeds."),
+        ("table", header, rows),
+        ("figure", figures.noise_best_last(results, fig_dir / "noise_best_last.png"), "Best and last test error"),
+        ("figure", figures.noise_curves(results, fig_dir / "noise_curves.png"), "Training curves on noisy labels"),
+        ("p", f"The paper's Table 2 ({paper.PAPER}; {paper.TABLE2_SETUP}, best model of each grid):"),
+        ("table", header, paper_rows),
+    ]
+
+
+def reading_blocks(results: dict) -> list:
+    """A short plain-language reading, each sentence computed from the numbers above."""
+    eps = results["config"]["attack"]["heatmap_eps"]
+    lines = []
+    for attack in results["config"]["attack"]["attacks"]:
+        erm = attack_stat(results, attack, eps, "white-box", "erm", "erm")
+        mix = attack_stat(results, attack, eps, "white-box", "mixup", "mixup")
+        if erm and mix:
+            ratio = (1 - mix["mean"]) / max(1 - erm["mean"], 1e-9)
+            lines.append(f"White-box {attack.upper()} at ε = {eps:g}: mixup's error is {pct(mix['mean'])}% against ERM's "
+                         f"{pct(erm['mean'])}%, so mixup keeps {ratio:.2f}× ERM's accuracy "
+                         f"({'more' if ratio > 1 else 'less'} robust; the paper reports 2.7× for FGSM on ImageNet).")
+        pairs = {d: attack_stat(results, attack, eps, "transfer", *d) for d in
+                 [("erm", "erm"), ("erm", "mixup"), ("mixup", "erm"), ("mixup", "mixup")]}
+        if all(pairs.values()):
+            lines.append(f"{attack.upper()} transfer: ERM→ERM′ {pct(pairs['erm', 'erm']['mean'])}%, ERM→mixup "
+                         f"{pct(pairs['erm', 'mixup']['mean'])}% (the paper's comparison); mixup→ERM "
+                         f"{pct(pairs['mixup', 'erm']['mean'])}%, mixup→mixup′ {pct(pairs['mixup', 'mixup']['mean'])}% "
+                         "(the directions the paper did not test).")
+    noise = results["noise"]
+    if noise:
+        for level in noise["levels"]:
+            rows = [r for r in noise["summary"] if r["level"] == level]
+            erm = next((r for r in rows if r["family"] == "erm"), None)
+            mixes = [r for r in rows if r["family"] == "mixup"]
+            if erm and mixes:
+                best = min(mixes, key=lambda r: r["last_test_error"]["mean"])
+                lines.append(f"{100 * level:g}% label noise: last-epoch test error {pm(best['last_test_error'])}% for "
+                             f"{best['display']} vs {pm(erm['last_test_error'])}% for ERM; training error on the corrupted "
+                             f"labels {pm(best['last_train_error_corrupted'])}% vs {pm(erm['last_train_error_corrupted'])}% "
+                             "(high = the noise was not memorized).")
+    warns = sum(c["status"] == "warn" for c in results["checks"])
+    lines.append(f"Sanity checks: {warns} warning(s) out of {len(results['checks'])}.")
+    return [("h2", "Reading"), ("bullets", lines)]
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def to_markdown(blocks: list, run_dir: Path) -> str:
+    out = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            out.append(("# " if kind == "h1" else "## ") + block[1])
+        elif kind == "p":
+            out.append(block[1])
+        elif kind == "bullets":
+            out.append("\n".join(f"- {line}" for line in block[1]))
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+        elif kind == "figure":
+            out.append(f"![{block[2]}]({Path(block[1]).relative_to(run_dir).as_posix()})")
+    return "\n\n".join(out) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn **bold** and `code` into tags."""
+    parts = html.escape(text).split("**")
+    text = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def to_html(blocks: list, title: str) -> str:
+    body = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{_inline(block[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(block[1])}</p>")
+        elif kind == "bullets":
+            body.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in block[1]) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{_inline(str(h))}</th>" for h in block[1])
+            rows = "".join("<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>" for row in block[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "figure":
+            data = base64.b64encode(Path(block[1]).read_bytes()).decode()
+            body.append(f'<figure><img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{_inline(block[2])}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:72em;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em}"
+             "th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}code{background:#f3f3f3;padding:0 .2em}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write figures/*.png, report.md and report.html into ``run_dir`` from its results.json; returns report.md."""
+    run_dir = Path(run_dir)
+    results = read_results(run_dir)
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    blocks = (setup_blocks(results) + reading_blocks(results) + clean_blocks(results)
+              + whitebox_blocks(results, fig_dir) + transfer_blocks(results, fig_dir)
+              + paper_table3_blocks(results) + checks_blocks(results) + noise_blocks(results, fig_dir))
+    write_atomic(run_dir / "report.md", to_markdown(blocks, run_dir).encode())
+    write_atomic(run_dir / "report.html", to_html(blocks, f"Robustness report: {results['run_id']}").encode())
+    return run_dir / "report.md"
