@@ -109,7 +109,7 @@ PRESETS: dict[str, SuiteConfig] = {
         train=TrainConfig(arch="fast_resnet_small", epochs=10, batch_size=64, lr=0.1, weight_decay=5e-4,
                           schedule="onecycle", nesterov=True, augment=True),
         attack=AttackConfig(eps=(0.0, 2 / 255, 8 / 255), heatmap_eps=2 / 255, ifgsm_steps=5),
-        noise=NoiseConfig(levels=(0.2, 0.8), methods=("erm", "mixup:8"), epochs=10),
+        noise=NoiseConfig(levels=(0.2, 0.8), methods=("erm", "mixup:8"), epochs=8),
     ),
     # Full CIFAR-10 with the fast ResNet-9-style net on one GPU (target: ERM ≥ 93% clean, ≤ 15 min).
     "cifar10-fast": SuiteConfig(

@@ -126,7 +126,7 @@ def preact_resnet18(input_shape: Sequence[int], num_classes: int, dropout: float
 def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
     """conv3×3 → [max-pool 2] → BN → ReLU: the unit of the fast network."""
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
-    layers += [nn.MaxPool2d(2)] if pool else []
+    layers += [nn.MaxPool2d(2, ceil_mode=True)] if pool else []  # ceil: odd sizes too
     return nn.Sequential(*layers, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
@@ -159,7 +159,7 @@ class FastResNet(nn.Module):
             return Residual(nn.Sequential(conv_bn(c, c), nn.Dropout(dropout) if dropout > 0 else nn.Identity(), conv_bn(c, c)))
 
         self.features = nn.Sequential(
-            conv_bn(in_channels, width), *([nn.MaxPool2d(2)] if early_pool else []),
+            conv_bn(in_channels, width), *([nn.MaxPool2d(2, ceil_mode=True)] if early_pool else []),
             conv_bn(width, w1, pool=True), residual(w1),
             conv_bn(w1, w2, pool=True),
             conv_bn(w2, w3, pool=True), residual(w3),
