@@ -1,9 +1,10 @@
 """Data augmentation on the device, a whole batch at once: no per-image Python work.
 
 ``random_crop_flip`` is the paper's CIFAR-10 augmentation (torchvision's
-``RandomCrop(size, padding=4)`` then ``RandomHorizontalFlip()``), done as one
-gather: the batch is zero-padded once, and each image's rows and columns are
+``RandomCrop(size, padding=4)`` then ``RandomHorizontalFlip()``), done as two
+gathers: the batch is zero-padded once, then each image's rows and columns are
 read from its own random window, the columns in reverse for a flipped image.
+No boolean masks, so nothing waits for the GPU.
 It works on uint8 and float images alike, so the training set can stay uint8.
 """
 
@@ -39,6 +40,5 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: 
     cols = left + torch.arange(w, device=device)  # N×W
     cols = torch.where(mirrored, cols.flip(1), cols)  # reading columns backwards is a horizontal flip
     padded = F.pad(images, (padding, padding, padding, padding)) if padding else images
-    batch = torch.arange(n, device=device).view(n, 1, 1, 1)
-    channel = torch.arange(c, device=device).view(1, c, 1, 1)
-    return padded[batch, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]
+    band = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * padding))  # the window's rows
+    return band.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))  # and its columns
