@@ -28,6 +28,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-epochs", type=int, help="epochs of each label-noise run")
     p.add_argument("--eps", nargs="+", metavar="EPS", help="attack radii in [0, 1] or as pixel fractions, e.g. 0 2/255 0.05")
     p.add_argument("--heatmap-eps", metavar="EPS", help="the ε (one of --eps) at which transfer matrices are shown")
+    p.add_argument("--dataset", metavar="NAME", help="cifar10, cifar100, mnist, fashion-mnist, digits or imagefolder:PATH")
+    p.add_argument("--data-root", metavar="DIR", help="folder of torchvision's data sets (default: data)")
+    p.add_argument("--train-subset", type=int, metavar="N", help="train on a stratified, seeded subset of N images")
+    p.add_argument("--test-subset", type=int, metavar="N", help="evaluate on a stratified, seeded subset of N images")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model for training (CUDA)")
     p.add_argument("--no-noise", action="store_true", help="skip the label-noise benchmark")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -40,6 +45,8 @@ def flags_to_overrides(args: argparse.Namespace) -> dict:
         ("noise", "seeds"): args.noise_seeds, ("train", "epochs"): args.epochs,
         ("noise", "epochs"): args.noise_epochs, ("attack", "eps"): args.eps,
         ("attack", "heatmap_eps"): args.heatmap_eps, ("noise", "enabled"): False if args.no_noise else None,
+        ("data", "name"): args.dataset, ("data", "root"): args.data_root, ("data", "train_subset"): args.train_subset,
+        ("data", "test_subset"): args.test_subset, ("train", "compile"): args.compile,
     }
     overrides: dict = {}
     for keys, value in pairs.items():

@@ -24,9 +24,15 @@ from robustness.errors import SuiteError
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "digits"  # key of robustness.data.DATASETS
-    test_fraction: float = 0.3  # share of the data held out for testing (stratified)
-    split_seed: int = 0  # fixes the train/test split, independent of model seeds
+    name: str = "digits"  # key of robustness.data.DATASETS, or "imagefolder:PATH"
+    test_fraction: float = 0.3  # share held out for testing (stratified); data sets without their own test split only
+    split_seed: int = 0  # fixes the train/test split and the subsets, independent of model seeds
+    root: str = "data"  # where torchvision's data sets live (downloaded there when missing)
+    download: bool = True  # let torchvision download missing files (fails cleanly without network)
+    train_subset: int = 0  # stratified, seeded subset of this many training images; 0 = all
+    test_subset: int = 0  # the same for the test images; 0 = all
+    mean: tuple[float, ...] = ()  # per-channel input mean in [0, 1]; () = computed on the training split
+    std: tuple[float, ...] = ()  # per-channel input std; () = computed on the training split
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,15 @@ class TrainConfig:
     lr: float = 0.05  # SGD learning rate at the start
     momentum: float = 0.9  # SGD momentum (the paper's value)
     weight_decay: float = 5e-4  # L2 penalty on all weights
-    milestones: tuple[float, ...] = (0.5, 0.75)  # lr ÷ 10 at these fractions of `epochs`
+    milestones: tuple[float, ...] = (0.5, 0.75)  # schedule "step": lr ÷ 10 at these fractions of `epochs`
+    schedule: str = "step"  # "step" (÷10 at milestones, per epoch) or "onecycle" (linear up, then down, per batch)
+    warmup: float = 0.2  # schedule "onecycle": share of all steps spent rising to `lr`
+    nesterov: bool = False  # Nesterov momentum (the fast presets); the paper uses plain momentum
+    augment: bool = False  # random crop (zero padding `crop_padding`) + horizontal flip, per batch on the device
+    crop_padding: int = 4  # pixels of zero padding before the random crop (the paper's 4)
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on the CPU), "bf16" or "fp32"
+    channels_last: str = "auto"  # "auto" (on CUDA only), "on" or "off": the memory format of weights and inputs
+    compile: bool = False  # torch.compile the model for training (CUDA; minutes of compiling first)
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,37 @@ PRESETS: dict[str, SuiteConfig] = {
         train=TrainConfig(epochs=2),
         attack=AttackConfig(eps=(0.0, 0.1), heatmap_eps=0.1, ifgsm_steps=3),
         noise=NoiseConfig(levels=(0.5,), methods=("erm", "mixup:8"), epochs=2),
+    ),
+    # Real data on 2 CPU cores in about 10 minutes: a CIFAR-10 subset and a narrow residual net.
+    # Shows the real-data pipeline; the numbers are far from the paper's (few images, few epochs).
+    "cifar10-cpu": SuiteConfig(
+        preset="cifar10-cpu",
+        data=DataConfig(name="cifar10", train_subset=2000, test_subset=500),
+        train=TrainConfig(arch="fast_resnet_small", epochs=10, batch_size=64, lr=0.1, weight_decay=5e-4,
+                          schedule="onecycle", nesterov=True, augment=True),
+        attack=AttackConfig(eps=(0.0, 2 / 255, 8 / 255), heatmap_eps=2 / 255, ifgsm_steps=5),
+        noise=NoiseConfig(levels=(0.2, 0.8), methods=("erm", "mixup:8"), epochs=8),
+    ),
+    # Full CIFAR-10 with the fast ResNet-9-style net on one GPU (target: ERM ≥ 93% clean, ≤ 15 min).
+    "cifar10-fast": SuiteConfig(
+        preset="cifar10-fast",
+        data=DataConfig(name="cifar10"),
+        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
+                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
+        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000),
+        noise=NoiseConfig(levels=(0.2, 0.5, 0.8), methods=("erm", "mixup:8"), epochs=24),
+    ),
+    # The paper's CIFAR-10 recipe: PreAct ResNet-18, SGD momentum 0.9, lr 0.1 ÷ 10 at epochs 100 and
+    # 150 of 200, batch 128, weight decay 1e-4, crop + flip; its α grid under label noise.
+    # Many GPU-hours: the preset for a cluster.
+    "paper": SuiteConfig(
+        preset="paper",
+        data=DataConfig(name="cifar10"),
+        train=TrainConfig(arch="preact_resnet18", epochs=200, batch_size=128, lr=0.1, momentum=0.9,
+                          weight_decay=1e-4, milestones=(0.5, 0.75), augment=True),
+        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=500),
+        noise=NoiseConfig(levels=(0.2, 0.5, 0.8), methods=("erm", "mixup:1", "mixup:2", "mixup:8", "mixup:32"),
+                          epochs=200),
     ),
 }
 
@@ -184,13 +229,13 @@ def validate(config: SuiteConfig) -> None:
     # Imported here: the registries import this module's dataclasses.
     from attacks import ATTACKS
     from noise import NOISE_MODELS
-    from robustness.data import DATASETS
+    from robustness.data import dataset_loader
     from robustness.methods import parse_method
-    from robustness.models import MODELS
+    from robustness.models import model_builder
     from robustness.registry import lookup
 
-    lookup(DATASETS, config.data.name, "data set")
-    lookup(MODELS, config.train.arch, "model")
+    dataset_loader(config.data.name)
+    model_builder(config.train.arch)
     for name in config.attack.attacks:
         lookup(ATTACKS, name, "attack")
     lookup(NOISE_MODELS, config.noise.noise_model, "noise model")
@@ -205,12 +250,28 @@ def validate(config: SuiteConfig) -> None:
     for p in config.noise.levels:
         if not 0.0 <= p <= 1.0:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
+    validate_training(config.train, config.data)
     if config.attack.ifgsm_steps < 1:
         raise SuiteError("attack.ifgsm_steps must be at least 1")
     if config.attack.heatmap_eps not in config.attack.eps:
         raise SuiteError(
             f"attack.heatmap_eps {config.attack.heatmap_eps} is not one of attack.eps; pick one of them"
         )
+
+
+def validate_training(train: TrainConfig, data: DataConfig) -> None:
+    """The data and training fields of the real-data and GPU path."""
+    choices = {"schedule": ("step", "onecycle"), "precision": ("auto", "bf16", "fp32"),
+               "channels_last": ("auto", "on", "off")}
+    for key, valid in choices.items():
+        if getattr(train, key) not in valid:
+            raise SuiteError(f"unknown train.{key} {getattr(train, key)!r}; choose one of: {', '.join(valid)}")
+    if train.batch_size < 1 or train.crop_padding < 0 or not 0.0 < train.warmup < 1.0:
+        raise SuiteError("train.batch_size must be ≥ 1, train.crop_padding ≥ 0 and train.warmup in (0, 1)")
+    if data.train_subset < 0 or data.test_subset < 0:
+        raise SuiteError("data.train_subset and data.test_subset must be ≥ 0 (0 means the whole split)")
+    if len(data.mean) != len(data.std) or any(s <= 0 for s in data.std):
+        raise SuiteError("data.mean and data.std must be given together, one positive std per channel")
 
 
 def to_dict(config: SuiteConfig) -> dict[str, Any]:

@@ -7,8 +7,13 @@ DataLoader where a tensor slice does).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+from urllib.error import URLError
 
 import numpy as np
 import torch
@@ -23,16 +28,26 @@ register_dataset = make_register(DATASETS, "data set")
 
 @dataclass(frozen=True)
 class Split:
-    """A fixed train/test split. Images are float32 in [0, 1], shape N×C×H×W."""
+    """A fixed train/test split, N×C×H×W. Images are stored as uint8 (pixel = value / 255, a
+    quarter of the memory, so a whole training set fits on the device) or as float32 in [0, 1];
+    ``train_x`` / ``test_x`` always give float32 pixels in [0, 1]."""
 
     name: str
-    train_x: torch.Tensor
+    train_images: torch.Tensor
     train_y: torch.Tensor
-    test_x: torch.Tensor
+    test_images: torch.Tensor
     test_y: torch.Tensor
     classes: tuple[str, ...]
-    mean: tuple[float, ...]  # per channel, on the training images
+    mean: tuple[float, ...]  # per channel, on the training images (or as configured)
     std: tuple[float, ...]
+
+    @property
+    def train_x(self) -> torch.Tensor:
+        return as_pixels(self.train_images)
+
+    @property
+    def test_x(self) -> torch.Tensor:
+        return as_pixels(self.test_images)
 
     @property
     def num_classes(self) -> int:
@@ -40,7 +55,7 @@ class Split:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])
+        return tuple(self.train_images.shape[1:])
 
     def summary(self) -> dict:
         return {
@@ -54,10 +69,32 @@ class Split:
         }
 
 
+def as_pixels(images: torch.Tensor) -> torch.Tensor:
+    """float32 pixels in [0, 1] from uint8 (÷ 255) or float images (unchanged)."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).div_(255)
+    return images
+
+
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of N×C×H×W images."""
+    """Per-channel mean and (unbiased) std of N×C×H×W pixels, as floats in [0, 1]."""
+    if images.dtype == torch.uint8:
+        return uint8_channel_stats(images)
     mean = images.mean(dim=(0, 2, 3))
     std = images.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
+
+
+def uint8_channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``channel_stats`` of uint8 images, exactly, from each channel's 256-bin histogram
+    (no float copy of the whole set, and fast)."""
+    counts = torch.stack([torch.bincount(images[:, c].reshape(-1), minlength=256) for c in range(images.shape[1])])
+    values = torch.arange(256, dtype=torch.float64) / 255
+    counts = counts.to(torch.float64)
+    n = counts.sum(1)
+    mean = (counts * values).sum(1) / n
+    var = (counts * (values - mean[:, None]).square()).sum(1) / (n - 1).clamp_min(1)
+    std = var.sqrt().clamp_min(1e-6)
     return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
 
 
@@ -74,9 +111,41 @@ def make_split(name: str, images: np.ndarray, labels: np.ndarray, classes, confi
     )
     x = torch.as_tensor(images, dtype=torch.float32)
     y = torch.as_tensor(labels, dtype=torch.int64)
-    train_x, test_x = x[np.sort(train_idx)], x[np.sort(test_idx)]
-    mean, std = channel_stats(train_x)
-    return Split(name, train_x, y[np.sort(train_idx)], test_x, y[np.sort(test_idx)], tuple(classes), mean, std)
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    return finish_split(name, (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx]), classes, config)
+
+
+def finish_split(name: str, train: tuple, test: tuple, classes, config: DataConfig) -> Split:
+    """Subsets (stratified, seeded), then per-channel statistics of the training images used."""
+    (train_x, train_y), (test_x, test_y) = train, test
+    train_y, test_y = torch.as_tensor(train_y, dtype=torch.int64), torch.as_tensor(test_y, dtype=torch.int64)
+    keep = stratified_subset(train_y, config.train_subset, config.split_seed, f"{name} training")
+    train_x, train_y = train_x[keep], train_y[keep]
+    keep = stratified_subset(test_y, config.test_subset, config.split_seed, f"{name} test")
+    test_x, test_y = test_x[keep], test_y[keep]
+    if config.mean:
+        if len(config.mean) != train_x.shape[1]:
+            raise SuiteError(
+                f"data.mean has {len(config.mean)} values but {name!r} has {train_x.shape[1]} channels; give one per channel"
+            )
+        mean, std = tuple(config.mean), tuple(config.std)
+    else:
+        mean, std = channel_stats(train_x)
+    return Split(name, train_x.contiguous(), train_y, test_x.contiguous(), test_y, tuple(classes), mean, std)
+
+
+def stratified_subset(labels: torch.Tensor, size: int, seed: int, what: str) -> torch.Tensor:
+    """Sorted indices of a stratified, seeded subset of ``size`` examples (all when size is 0 or ≥ N)."""
+    from sklearn.model_selection import train_test_split
+
+    if size <= 0 or size >= len(labels):
+        return torch.arange(len(labels))
+    try:
+        keep, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels.numpy(), random_state=seed)
+    except ValueError:
+        classes = len(torch.unique(labels))
+        raise SuiteError(f"a {what} subset of {size} cannot hold all {classes} classes; ask for at least {classes}") from None
+    return torch.as_tensor(np.sort(keep))
 
 
 def check_pixels(images, name: str) -> None:
@@ -102,6 +171,201 @@ def load_digits(config: DataConfig) -> Split:
     return make_split("digits", images, bunch.target, classes, config)
 
 
+# --- torchvision's data sets -------------------------------------------------------------
+
+
+def torchvision_split(name: str, dataset_class, config: DataConfig) -> Split:
+    """Both splits of a torchvision data set under ``config.root``, as uint8 N×C×H×W tensors.
+
+    torchvision checks the files (CIFAR: md5 sums) and downloads them when asked; when that
+    fails, the error names the files and the folder they belong in.
+    """
+    try:
+        train = dataset_class(config.root, train=True, download=config.download)
+        test = dataset_class(config.root, train=False, download=False)  # the download above fetched both
+    except (RuntimeError, OSError, URLError) as err:
+        raise SuiteError(missing_files_message(name, dataset_class, config, err)) from None
+    return finish_split(name, uint8_nchw(train), uint8_nchw(test), train.classes, config)
+
+
+def uint8_nchw(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision's in-memory arrays (CIFAR: N×H×W×C numpy, MNIST: N×H×W tensor) as N×C×H×W."""
+    images = torch.as_tensor(np.asarray(dataset.data), dtype=torch.uint8)
+    images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+    return images.contiguous(), torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)
+
+
+def missing_files_message(name: str, dataset_class, config: DataConfig, err: Exception) -> str:
+    """One line: which files, where, from where, and why they are not there."""
+    if hasattr(dataset_class, "base_folder"):  # CIFAR-10/100: pickled batches in one folder
+        folder = Path(config.root) / dataset_class.base_folder
+        files = [f for f, _ in dataset_class.train_list + dataset_class.test_list] + [dataset_class.meta["filename"]]
+        source = dataset_class.url
+    else:  # MNIST family: unpacked idx files in <root>/<ClassName>/raw
+        folder = Path(config.root) / dataset_class.__name__ / "raw"
+        files = [Path(f).stem for f, _ in dataset_class.resources]
+        source = dataset_class.mirrors[0]
+    why = " ".join(str(err).split())  # torchvision's messages span lines
+    reason = f"the download failed ({why[:300]})" if config.download else "data.download is off"
+    return (
+        f"data set {name!r} is missing or corrupted in {folder} and {reason}; place {', '.join(files)} "
+        f"(unpacked from {source}) in {folder}, or pass --data-root DIR where DIR holds them"
+    )
+
+
+@register_dataset("cifar10")
+def load_cifar10(config: DataConfig) -> Split:
+    """CIFAR-10 (torchvision): 50,000 + 10,000 images, 32×32 RGB, 10 classes; <root>/cifar-10-batches-py."""
+    from torchvision.datasets import CIFAR10
+
+    return torchvision_split("cifar10", CIFAR10, config)
+
+
+@register_dataset("cifar100")
+def load_cifar100(config: DataConfig) -> Split:
+    """CIFAR-100 (torchvision): 50,000 + 10,000 images, 32×32 RGB, 100 fine classes; <root>/cifar-100-python."""
+    from torchvision.datasets import CIFAR100
+
+    return torchvision_split("cifar100", CIFAR100, config)
+
+
+@register_dataset("mnist")
+def load_mnist(config: DataConfig) -> Split:
+    """MNIST (torchvision): 60,000 + 10,000 images, 28×28 grey, 10 digits; <root>/MNIST/raw."""
+    from torchvision.datasets import MNIST
+
+    return torchvision_split("mnist", MNIST, config)
+
+
+@register_dataset("fashion-mnist")
+def load_fashion_mnist(config: DataConfig) -> Split:
+    """Fashion-MNIST (torchvision): 60,000 + 10,000 images, 28×28 grey, 10 clothing classes; <root>/FashionMNIST/raw."""
+    from torchvision.datasets import FashionMNIST
+
+    return torchvision_split("fashion-mnist", FashionMNIST, config)
+
+
+# --- image folders ------------------------------------------------------------------------
+
+CACHE_NAME = "decoded-uint8.npz"  # written inside the image folder, beside train/ and test/
+CACHE_VERSION = 1  # bump when the decoding changes, so old caches are decoded again
+
+
+@register_dataset("imagefolder")
+def load_image_folder(config: DataConfig) -> Split:
+    """``imagefolder:PATH``: PATH/train/<class>/* and PATH/test/<class>/* (torchvision's ImageFolder).
+
+    Size and channels come from the images (grey when every image is grey, else RGB). They
+    are decoded once into uint8 arrays cached in PATH/decoded-uint8.npz, keyed by the
+    files' names, sizes and times, so later runs skip decoding.
+    """
+    root = Path(config.name.partition(":")[2]).expanduser()
+    for part in ("train", "test"):
+        if not (root / part).is_dir():
+            raise SuiteError(f"image folder {root} has no {part}/ subfolder; it needs train/<class>/* and test/<class>/*")
+    samples, classes = folder_samples(root)
+    fingerprint = folder_fingerprint(root, samples)
+    arrays = read_cache(root / CACHE_NAME, fingerprint)
+    if arrays is None:
+        arrays = {part: decode_images([path for path, _ in samples[part]], root) for part in ("train", "test")}
+        write_cache(root / CACHE_NAME, fingerprint, arrays)
+    labels = {part: torch.tensor([label for _, label in samples[part]], dtype=torch.int64) for part in ("train", "test")}
+    train = (torch.from_numpy(arrays["train"]), labels["train"])
+    test = (torch.from_numpy(arrays["test"]), labels["test"])
+    return finish_split(f"imagefolder:{root.name}", train, test, classes, config)
+
+
+def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
+    """(path, class index) per image in train/ and test/, and the class names (sorted, as ImageFolder does)."""
+    from torchvision.datasets import ImageFolder
+
+    samples, classes = {}, None
+    for part in ("train", "test"):
+        try:
+            folder = ImageFolder(str(root / part), loader=lambda path: path)  # listing only, nothing decoded
+        except (FileNotFoundError, OSError) as err:
+            raise SuiteError(f"image folder {root / part} is not usable ({str(err).splitlines()[0]}); "
+                             "it needs <class>/<image> files") from None
+        if classes is not None and folder.classes != classes:
+            raise SuiteError(f"image folder {root}: train/ and test/ have different class folders; make them match")
+        samples[part], classes = folder.samples, folder.classes
+    return samples, classes
+
+
+def folder_fingerprint(root: Path, samples: dict[str, list]) -> str:
+    """A hash of every image's relative path, size and modification time (and the cache format)."""
+    digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    for part in ("train", "test"):
+        for path, label in samples[part]:
+            stat = os.stat(path)
+            digest.update(f"{os.path.relpath(path, root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def read_cache(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays when the cache exists and matches the files, else None."""
+    try:
+        with np.load(path, allow_pickle=False) as cache:
+            if str(cache["fingerprint"]) != fingerprint:
+                return None
+            return {"train": cache["train"], "test": cache["test"]}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def write_cache(path: Path, fingerprint: str, arrays: dict[str, np.ndarray]) -> None:
+    """Atomically (temporary file, rename); a read-only folder only costs the next run a decode."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, fingerprint=np.array(fingerprint), **arrays)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"could not cache decoded images in {path} ({err.strerror}); the next run decodes again")
+
+
+def decode_images(paths: list[str], root: Path) -> np.ndarray:
+    """Decode every image to uint8 N×C×H×W (threads: Pillow releases the GIL while decoding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    if not paths:
+        raise SuiteError(f"image folder {root} has an empty train/ or test/; put images in its class folders")
+    with Image.open(paths[0]) as first:
+        mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+
+    def decode(path: str) -> np.ndarray:
+        with Image.open(path) as image:
+            return np.asarray(image.convert(mode), dtype=np.uint8)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        images = list(pool.map(decode, paths, chunksize=256))
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        sizes = sorted(f"{s[1]}×{s[0]}" for s in shapes)[:2]
+        raise SuiteError(f"image folder {root} mixes image sizes ({' and '.join(sizes)}, ...); resize them to one size first")
+    stacked = np.stack(images)
+    return stacked[:, None] if mode == "L" else np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
+
+
+# --- lookup -------------------------------------------------------------------------------
+
+WITH_ARGUMENT = {"imagefolder": "imagefolder:PATH"}  # data sets named with a parameter after ":"
+
+
+def dataset_loader(name: str) -> Callable[[DataConfig], Split]:
+    """The loader that ``name`` (e.g. "cifar10", "imagefolder:data/cifar10-jpeg") selects."""
+    base, colon, argument = name.partition(":")
+    loader = lookup(DATASETS, base.strip(), "data set")
+    if base in WITH_ARGUMENT and not argument:
+        raise SuiteError(f"data set {base!r} needs a path; write {WITH_ARGUMENT[base]}")
+    if colon and base not in WITH_ARGUMENT:
+        raise SuiteError(f"data set {base!r} takes no parameter; write {base}")
+    return loader
+
+
 def load(config: DataConfig) -> Split:
     """Load the data set that ``config.name`` names."""
-    return lookup(DATASETS, config.name, "data set")(config)
+    return dataset_loader(config.name)(config)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from robustness.errors import SuiteError
 from robustness.registry import lookup, make_register
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -61,6 +63,164 @@ def mlp(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> n
     )
 
 
+class PreActBlock(nn.Module):
+    """The paper's pre-activation basic block (facebookresearch/mixup-cifar10, models/resnet.py).
+
+    BN-ReLU, then conv3×3 (stride), BN-ReLU, [dropout: the paper's dropout baseline, one
+    per block after the ReLU between the two convolutions], conv3×3, plus the shortcut.
+    As in that code the shortcut takes the pre-activated input, and is a 1×1 convolution
+    (no BN) where the shape changes, the identity elsewhere.
+    """
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(self.dropout(F.relu(self.bn2(out))))
+        return out + shortcut
+
+
+class PreActResNet(nn.Module):
+    """The paper's "ResNet18": conv3×3(64)-BN-ReLU stem, PreActBlocks [2, 2, 2, 2] at widths
+    64/128/256/512 (strides 1/2/2/2), average pool, linear; no final BN, as in its code.
+
+    The pool is adaptive, which equals the code's ``avg_pool2d(out, 4)`` on 32×32 (and
+    28×28) inputs and also accepts other sizes.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, blocks: Sequence[int] = (2, 2, 2, 2), dropout: float = 0.0):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        layers, in_planes = [], 64
+        for planes, stride, count in zip((64, 128, 256, 512), (1, 2, 2, 2), blocks):
+            for s in [stride] + [1] * (count - 1):
+                layers.append(PreActBlock(in_planes, planes, s, dropout))
+                in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(512, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(F.relu(self.bn1(self.conv1(x))))
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+
+@register_model("preact_resnet18")
+def preact_resnet18(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Module:
+    """PreAct ResNet-18 exactly as the mixup paper's CIFAR-10 code (11.2 M weights); ``dropout``
+    inside every block after the ReLU between its two convolutions."""
+    return PreActResNet(input_shape[0], num_classes, (2, 2, 2, 2), dropout)
+
+
+def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    """conv3×3 → [max-pool 2] → BN → ReLU: the unit of the fast network."""
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+    layers += [nn.MaxPool2d(2, ceil_mode=True)] if pool else []  # ceil: odd sizes too
+    return nn.Sequential(*layers, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class Residual(nn.Module):
+    """x + body(x)."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class FastResNet(nn.Module):
+    """The ResNet-9 of the fast CIFAR-10 training line (Page's DAWNBench net, airbench's
+    ancestor): prep, then three pooled stages, two of them with a residual pair of
+    conv-BN-ReLU units, a global max pool and a linear layer scaled by 1/8.
+
+    ``width`` sets the first stage (64 in the original: 6.6 M weights); the stages double it.
+    ``early_pool`` halves the resolution right after the prep layer (5× fewer operations,
+    for CPUs). ``dropout`` sits inside each residual pair, between its two units.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 64, dropout: float = 0.0, early_pool: bool = False):
+        super().__init__()
+        w1, w2, w3 = 2 * width, 4 * width, 8 * width
+
+        def residual(c: int) -> Residual:
+            return Residual(nn.Sequential(conv_bn(c, c), nn.Dropout(dropout) if dropout > 0 else nn.Identity(), conv_bn(c, c)))
+
+        self.features = nn.Sequential(
+            conv_bn(in_channels, width), *([nn.MaxPool2d(2, ceil_mode=True)] if early_pool else []),
+            conv_bn(width, w1, pool=True), residual(w1),
+            conv_bn(w1, w2, pool=True),
+            conv_bn(w2, w3, pool=True), residual(w3),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        )
+        self.linear = nn.Linear(w3, num_classes, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.features(x)) * 0.125  # the scale keeps early logits small, as in the original
+
+
+@register_model("fast_resnet")
+def fast_resnet(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Module:
+    """ResNet-9 at full width (64-128-256-512): ~94% on CIFAR-10 in about 24 epochs on a GPU."""
+    return FastResNet(input_shape[0], num_classes, 64, dropout)
+
+
+@register_model("fast_resnet_small")
+def fast_resnet_small(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Module:
+    """ResNet-9 at a quarter of the width (16-32-64-128, 0.4 M weights), pooled right after the
+    prep layer (≈ 5 M multiply-adds per 32×32 image): real images on a CPU."""
+    return FastResNet(input_shape[0], num_classes, 16, dropout, early_pool=True)
+
+
+TORCHVISION_PREFIX = "torchvision:"
+
+
+def torchvision_model(name: str) -> Callable[..., nn.Module]:
+    """A builder for torchvision's classification model ``name`` (random weights, our class count)."""
+    import torchvision
+
+    valid = torchvision.models.list_models(module=torchvision.models)  # classification models only
+    if name not in valid:
+        raise SuiteError(f"unknown torchvision model {name!r}; choose a classification model such as resnet18, resnet101")
+
+    def build(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Module:
+        if dropout > 0:
+            raise SuiteError(f"torchvision:{name} has no dropout setting here; use preact_resnet18 for dropout runs")
+        body = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        # Grey images are repeated to the three channels these models expect.
+        return body if input_shape[0] == 3 else nn.Sequential(RepeatChannels(3), body)
+
+    return build
+
+
+class RepeatChannels(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, self.channels, -1, -1)
+
+
+def model_builder(arch: str) -> Callable[..., nn.Module]:
+    """The builder that ``arch`` names: a registered model or ``torchvision:NAME``."""
+    if arch.startswith(TORCHVISION_PREFIX):
+        return torchvision_model(arch[len(TORCHVISION_PREFIX):])
+    return lookup(MODELS, arch, "model")
+
+
 def build_model(
     arch: str,
     input_shape: Sequence[int],
@@ -70,5 +230,5 @@ def build_model(
     dropout: float = 0.0,
 ) -> nn.Module:
     """A registered architecture behind input normalization: pixels in [0, 1] in, logits out."""
-    body = lookup(MODELS, arch, "model")(input_shape, num_classes, dropout=dropout)
+    body = model_builder(arch)(input_shape, num_classes, dropout=dropout)
     return nn.Sequential(Normalize(mean, std), body)

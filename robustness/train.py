@@ -1,13 +1,22 @@
-"""Training loop: data on the device as tensors, shuffled by index slices.
+"""Training loop: the whole training set on the device as one tensor (uint8 for real
+images), shuffled by index slices, augmented per batch on the device.
 
 ``fit`` trains one model for one (architecture, method, labels, seed) and
-records per-epoch errors. Randomness comes from three seeded streams (weights
-and dropout; shuffling; mixup's λ and partners), so a seed fixes the result on
-the CPU and mixup with α = 0 reproduces ERM exactly.
+records per-epoch errors. Randomness comes from four seeded streams (weights
+and dropout; shuffling; mixup's λ and partners; crops and flips), so a seed
+fixes the result on the CPU and mixup with α = 0 reproduces ERM exactly.
+
+On CUDA the step runs under bf16 autocast with channels_last weights and
+inputs, optionally ``torch.compile``d; on the CPU the same code runs with
+those switched off (``DevicePlan``), or on when asked, which is how the tests
+exercise the CUDA path without a GPU. Evaluation stays fp32 so the errors
+recorded here equal those the attack stage measures.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,8 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from robustness.augment import random_crop_flip
 from robustness.config import TrainConfig
-from robustness.data import Split
+from robustness.data import Split, as_pixels
 from robustness.methods import Method, mix_batch, mixup_loss
 from robustness.models import build_model
 
@@ -33,10 +43,10 @@ class TrainedModel:
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """Predicted labels of ``model`` (in eval mode) for images ``x``, on x's device."""
+    """Predicted labels of ``model`` (in eval mode) for images ``x`` (float pixels or uint8), on x's device."""
     was_training = model.training
     model.eval()
-    labels = torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    labels = torch.cat([model(as_pixels(x[i : i + batch_size])).argmax(1) for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return labels
 
@@ -68,6 +78,51 @@ def epoch_errors(
     return errors
 
 
+@dataclass(frozen=True)
+class DevicePlan:
+    """How the training step uses the device: autocast dtype (None = fp32), memory format, compile."""
+
+    autocast_dtype: torch.dtype | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
+    compile: bool = False
+
+    def autocast(self, device: torch.device):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.autocast_dtype)
+
+
+def device_plan(config: TrainConfig, device: torch.device) -> DevicePlan:
+    """bf16 autocast and channels_last on CUDA when "auto"; fp32 and NCHW on the CPU unless asked."""
+    cuda = device.type == "cuda"
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
+    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and cuda)
+    return DevicePlan(
+        autocast_dtype=torch.bfloat16 if bf16 else None,
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format,
+        compile=config.compile,
+    )
+
+
+@dataclass
+class Streams:
+    """The seeded random streams of one training run, each independent of the others."""
+
+    shuffle: torch.Generator
+    mix_gen: torch.Generator
+    mix_rng: np.random.Generator
+    augment: torch.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int) -> "Streams":
+        return cls(
+            shuffle=torch.Generator().manual_seed(seed),
+            mix_gen=torch.Generator().manual_seed(seed + 1_000_003),
+            mix_rng=np.random.default_rng(seed),
+            augment=torch.Generator().manual_seed(seed + 2_000_003),
+        )
+
+
 def fit(
     arch: str,
     method: Method,
@@ -79,38 +134,42 @@ def fit(
     replaced: torch.Tensor | None = None,
     epochs: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    plan: DevicePlan | None = None,
 ) -> TrainedModel:
     """Train one model; ``labels`` replaces the training labels (e.g. noisy ones).
 
     ``replaced`` marks the training examples whose label was replaced, for the
-    per-epoch error on corrupted labels.
+    per-epoch error on corrupted labels. ``plan`` overrides the device plan that
+    ``config`` and ``device`` give (tests use it to run the CUDA path on the CPU).
     """
     epochs = epochs or config.epochs
+    plan = plan or device_plan(config, device)
     start = time.perf_counter()
-    train_x, true_y = split.train_x.to(device), split.train_y.to(device)
+    train_x, true_y = split.train_images.to(device), split.train_y.to(device)  # uint8 stays uint8
     noisy_y = true_y if labels is None else labels.to(device)
-    test_x, test_y = split.test_x.to(device), split.test_y.to(device)
+    test_x, test_y = split.test_images.to(device), split.test_y.to(device)
     replaced = None if replaced is None else replaced.to(device)
     cpu_state = torch.random.get_rng_state()
     torch.manual_seed(seed)  # weights and dropout
     try:
         model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std, method.dropout)
-        model.to(device)
-        shuffle = torch.Generator().manual_seed(seed)
-        mix_gen = torch.Generator().manual_seed(seed + 1_000_003)
-        mix_rng = np.random.default_rng(seed)
+        model.to(device, memory_format=plan.memory_format)
+        forward = torch.compile(model) if plan.compile else model  # shares the weights with `model`
+        streams = Streams.from_seed(seed)
         optimizer = torch.optim.SGD(
-            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+            nesterov=config.nesterov,
         )
-        milestones = sorted({max(1, round(f * epochs)) for f in config.milestones})
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+        per_epoch, per_batch = lr_schedule(optimizer, config, epochs, math.ceil(len(train_x) / config.batch_size))
         history = []
         for epoch in range(1, epochs + 1):
-            loss = train_epoch(model, optimizer, train_x, noisy_y, method, config.batch_size, shuffle, mix_gen, mix_rng)
-            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "loss": loss}
+            lr = optimizer.param_groups[0]["lr"]
+            loss = train_epoch(forward, optimizer, train_x, noisy_y, method, config, plan, streams, per_batch)
+            row = {"epoch": epoch, "lr": lr, "loss": loss}
             row.update(epoch_errors(model, train_x, true_y, noisy_y, test_x, test_y, replaced))
             history.append(row)
-            schedule.step()
+            if per_epoch:
+                per_epoch.step()
             if on_epoch:
                 on_epoch(row)
     finally:
@@ -119,18 +178,47 @@ def fit(
     return TrainedModel(model, history, time.perf_counter() - start)
 
 
-def train_epoch(model, optimizer, x, y, method: Method, batch_size: int, shuffle, mix_gen, mix_rng) -> float:
+def lr_schedule(optimizer, config: TrainConfig, epochs: int, steps_per_epoch: int):
+    """(scheduler stepped per epoch, scheduler stepped per batch); one of them is None.
+
+    "step": lr ÷ 10 at each milestone (fractions of ``epochs``), per epoch: 0.5 and 0.75 of
+    200 epochs are the paper's epochs 100 and 150. "onecycle": linear rise to ``lr`` over
+    ``warmup`` of all steps, then linear decay, per batch (the fast CIFAR-10 recipes).
+    """
+    if config.schedule == "onecycle":
+        return None, torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=epochs * steps_per_epoch, pct_start=config.warmup,
+            anneal_strategy="linear", cycle_momentum=False,
+        )
+    milestones = sorted({max(1, round(f * epochs)) for f in config.milestones})
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1), None
+
+
+def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, config: TrainConfig, plan: DevicePlan, gen):
+    """The batch ``idx`` as float pixels in the plan's memory format, augmented if configured; labels as stored."""
+    inputs = x[idx]
+    if config.augment:
+        inputs = random_crop_flip(inputs, gen, config.crop_padding)  # on uint8: 4× less memory traffic
+    return as_pixels(inputs).contiguous(memory_format=plan.memory_format), y[idx]
+
+
+def train_epoch(
+    model, optimizer, x, y, method: Method, config: TrainConfig, plan: DevicePlan, streams: Streams, per_batch=None
+) -> float:
     """One pass over (x, y) in shuffled batches; returns the mean training loss."""
     model.train()
-    order = torch.randperm(len(x), generator=shuffle).to(x.device)
-    total, count = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        idx = order[i : i + batch_size]
-        inputs, y_a, y_b, lam = mix_batch(x[idx], y[idx], method.alpha, mix_rng, mix_gen)
-        loss = mixup_loss(model(inputs), y_a, y_b, lam)
+    order = torch.randperm(len(x), generator=streams.shuffle).to(x.device)
+    total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device: no sync per batch
+    for i in range(0, len(x), config.batch_size):
+        idx = order[i : i + config.batch_size]
+        inputs, targets = train_batch(x, y, idx, config, plan, streams.augment)
+        inputs, y_a, y_b, lam = mix_batch(inputs, targets, method.alpha, streams.mix_rng, streams.mix_gen)
+        with plan.autocast(x.device):
+            loss = mixup_loss(model(inputs), y_a, y_b, lam)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += float(loss.detach()) * len(idx)
-        count += len(idx)
-    return total / count
+        if per_batch:
+            per_batch.step()
+        total += loss.detach().double() * len(idx)
+    return float(total) / len(x)

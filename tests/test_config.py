@@ -31,7 +31,7 @@ def test_config_is_frozen():
 @pytest.mark.parametrize(
     "flags, message",
     [
-        ({"data": {"name": "imagenet1k"}}, "unknown data set 'imagenet1k'; choose one of: digits"),
+        ({"data": {"name": "imagenet1k"}}, "unknown data set 'imagenet1k'; choose one of: cifar10"),
         ({"train": {"arch": "vgg"}}, "unknown model 'vgg'; choose one of:"),
         ({"clean": {"methods": ["cutmix"]}}, "unknown training method 'cutmix'; choose one of: erm, mixup"),
         ({"attack": {"attacks": ["cw"]}}, "unknown attack 'cw'; choose one of: fgsm, ifgsm"),
