@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -142,7 +143,8 @@ def evaluate(
     fill_clean_errors(all_records, evaluation)
     timing = {"attacks": time.perf_counter() - clock, "total": time.perf_counter() - started}
     run_id = f"api-{datetime.now():%Y%m%d-%H%M%S}"
-    return results_document(config, run_id, torch_device, split, all_records, evaluation, None, timing)
+    results = results_document(config, run_id, torch_device, split, all_records, evaluation, None, timing)
+    return json.loads(json.dumps(results))  # exactly what results.json would hold (tuples become lists)
 
 
 def write_report(results: dict, out_dir: str | Path) -> Path:

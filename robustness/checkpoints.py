@@ -150,6 +150,10 @@ def _corrupt(name: str, path: Path, err: Exception) -> SuiteError:
 
 def torch_load(name: str, path: Path, trust: bool) -> Any:
     """``torch.load(weights_only=True)``; arbitrary pickles only when ``trust``."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":  # neither a zip (torch.save) nor a pickle (legacy torch.save)
+        raise _corrupt(name, path, ValueError("neither a zip archive nor a pickle"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's own "you are loading with weights_only=False" advice
