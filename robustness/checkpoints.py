@@ -256,7 +256,8 @@ def _check_export_input(name: str, program: torch.export.ExportedProgram, input_
     shape = tuple(node.meta["val"].shape)
     want = "×".join(map(str, input_shape))
     if len(shape) != 1 + len(input_shape) or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], input_shape)):
-        raise SuiteError(f"model {name!r}: exported for input {'×'.join(map(str, shape))} but the data set's images are N×{want}; "
+        shown = "×".join(str(d) if isinstance(d, int) else "N" for d in shape)
+        raise SuiteError(f"model {name!r}: exported for input {shown} but the data set's images are N×{want}; "
                          "export it for this data set's image shape")
     if isinstance(shape[0], int):
         raise SuiteError(f"model {name!r}: exported with a fixed batch size of {shape[0]}; export again with "
