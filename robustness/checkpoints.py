@@ -335,6 +335,22 @@ def _from_arch(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str]:
     return body, spec.norm or "data"
 
 
+def _from_file(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str]:
+    """A lone file: an exported program, a TorchScript file, or (trusted only) a pickled nn.Module."""
+    path = _existing_file(spec.name, spec.path)
+    fmt = file_format(path)
+    if fmt == "export":
+        return load_exported(spec.name, path, split.input_shape, trust), fmt
+    if fmt == "torchscript":
+        return load_scripted(spec.name, path), fmt
+    model = torch_load(spec.name, path, trust)
+    if not isinstance(model, nn.Module):
+        held = "state_dict" if isinstance(model, Mapping) else type(model).__name__
+        raise SuiteError(f"model {spec.name!r}: {path} holds a {held}, not a whole model; name its architecture: "
+                         f"{spec.name}=ARCH:{spec.path} (ARCH one of {', '.join(sorted(MODELS))}) or {spec.name}=package.module:factory:{spec.path}")
+    return model, "pickle"
+
+
 def build_from_spec(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, dict]:
     """The model a spec names, taking pixels in [0, 1], and a record of where it came from."""
     norm_default = "none"
@@ -347,18 +363,7 @@ def build_from_spec(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, dic
         fit_state_dict(spec.name, model, state, spec.factory)
         fmt = "state_dict"
     else:
-        path = _existing_file(spec.name, spec.path)
-        fmt = file_format(path)
-        if fmt == "export":
-            model = load_exported(spec.name, path, split.input_shape, trust)
-        elif fmt == "torchscript":
-            model = load_scripted(spec.name, path)
-        else:
-            model = torch_load(spec.name, path, trust)
-            if not isinstance(model, nn.Module):
-                raise SuiteError(f"model {spec.name!r}: {path} holds a state_dict, not a whole model; name its architecture: "
-                                 f"{spec.name}=ARCH:{spec.path} (ARCH one of {', '.join(sorted(MODELS))}) or {spec.name}=package.module:factory:{spec.path}")
-            fmt = "pickle"
+        model, fmt = _from_file(spec, split, trust)
     if norm_default == "checkpoint":  # the saved Normalize buffers, as trained
         recorded = {"from": "checkpoint", "mean": model[0].mean.flatten().tolist(), "std": model[0].std.flatten().tolist()}
     else:
