@@ -34,6 +34,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-subset", type=int, metavar="N", help="evaluate on a stratified, seeded subset of N images")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model for training (CUDA)")
     p.add_argument("--no-noise", action="store_true", help="skip the label-noise benchmark")
+    p.add_argument("--model", action="append", metavar="NAME=SPEC",
+                   help="also evaluate a checkpoint (repeatable): NAME=FILE.pt2 (torch.export), NAME=FILE (TorchScript), "
+                        "NAME=ARCH:STATE.pt (e.g. digits_cnn:reports/RUN/models/erm_s0.pt) or NAME=pkg.module:factory:STATE.pt; "
+                        "options ,norm=none|data ,mean=A/B/C,std=A/B/C ,family=NAME")
+    p.add_argument("--no-train", action="store_true",
+                   help="train nothing: evaluate only the --model checkpoints (the label-noise benchmark is skipped)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow checkpoints that are arbitrary pickles (torch.load(weights_only=False) runs code from the file)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -47,6 +55,7 @@ def flags_to_overrides(args: argparse.Namespace) -> dict:
         ("attack", "heatmap_eps"): args.heatmap_eps, ("noise", "enabled"): False if args.no_noise else None,
         ("data", "name"): args.dataset, ("data", "root"): args.data_root, ("data", "train_subset"): args.train_subset,
         ("data", "test_subset"): args.test_subset, ("train", "compile"): args.compile,
+        ("models",): args.model, ("clean", "enabled"): False if args.no_train else None,
     }
     overrides: dict = {}
     for keys, value in pairs.items():
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         from robustness.results import read_results
         from robustness.suite import run_suite
 
-        run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet)
+        run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, trust_checkpoint=args.trust_checkpoint)
         results = read_results(run_dir)
     except SuiteError as err:
         print(f"run_all.py: error: {err}", file=sys.stderr)

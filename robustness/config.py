@@ -56,6 +56,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class CleanConfig:
+    enabled: bool = True  # train the clean models at all (False: evaluate only `models`, --no-train)
     methods: tuple[str, ...] = ("erm", "mixup:1")  # training methods, "name" or "name:param"
     seeds: tuple[int, ...] = (0, 1)  # one separately trained model per method and seed
 
@@ -89,6 +90,8 @@ class SuiteConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    # Custom models, "NAME=SPEC" (see robustness/checkpoints.py), attacked beside the trained ones.
+    models: tuple[str, ...] = ()
 
 
 PRESETS: dict[str, SuiteConfig] = {
@@ -241,6 +244,7 @@ def validate(config: SuiteConfig) -> None:
     lookup(NOISE_MODELS, config.noise.noise_model, "noise model")
     for spec in config.clean.methods + config.noise.methods:
         parse_method(spec)
+    validate_models(config)
     if config.device not in ("auto", "cpu", "cuda"):
         raise SuiteError(f"unknown device {config.device!r}; choose one of: auto, cpu, cuda")
     if not config.clean.seeds or not config.clean.methods:
@@ -272,6 +276,18 @@ def validate_training(train: TrainConfig, data: DataConfig) -> None:
         raise SuiteError("data.train_subset and data.test_subset must be ≥ 0 (0 means the whole split)")
     if len(data.mean) != len(data.std) or any(s <= 0 for s in data.std):
         raise SuiteError("data.mean and data.std must be given together, one positive std per channel")
+
+
+def validate_models(config: SuiteConfig) -> None:
+    """Custom model specs parse and have distinct names that no trained model takes."""
+    from robustness.checkpoints import parse_model_spec
+    from robustness.methods import model_id, parse_method
+
+    names = [parse_model_spec(text).name for text in config.models]
+    trained = [model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds] if config.clean.enabled else []
+    for name in names:
+        if names.count(name) > 1 or name in trained:
+            raise SuiteError(f"model name {name!r} is used twice (trained models are named {', '.join(trained) or 'nothing'}); rename it")
 
 
 def to_dict(config: SuiteConfig) -> dict[str, Any]:

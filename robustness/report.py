@@ -84,7 +84,7 @@ def setup_blocks(results: dict) -> list:
 
 
 def clean_blocks(results: dict) -> list:
-    rows = [[name, rec["display"], rec["seed"], pct(rec["clean_error"])] for name, rec in results["models"].items()]
+    rows = [[name, rec["display"], "–" if rec["seed"] is None else rec["seed"], pct(rec["clean_error"])] for name, rec in results["models"].items()]
     return [("h2", "Clean models"), ("table", ["model", "method", "seed", "test error (%)"], rows)]
 
 

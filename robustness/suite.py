@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from attacks.evaluate import evaluate_models
 from noise.benchmark import run_noise
 from robustness import data as datasets
+from robustness.checkpoints import fill_clean_errors, load_custom_models
 from robustness.config import SuiteConfig, to_dict
 from robustness.errors import SuiteError
 from robustness.methods import model_id, parse_method
@@ -73,37 +74,12 @@ def new_run_dir(out: str | Path, preset: str, run_id: str | None) -> Path:
     return candidate
 
 
-def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = True) -> Path:
-    """Run every stage of ``config`` and write results.json and the report; returns the run directory."""
-    from robustness.report import build_report
-
-    device = resolve_device(config.device)
-    timing, started = {}, time.perf_counter()
-
-    clock = time.perf_counter()
-    split = datasets.load(config.data)
-    timing["data"] = time.perf_counter() - clock
-    run_dir = new_run_dir(config.out, config.preset, run_id)
-
-    clock = time.perf_counter()
-    models, records = train_clean(config, split, device, progress)
-    for name, model in models.items():
-        save_state(run_dir / "models" / f"{name}.pt", model)
-    timing["clean_training"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    families = {name: rec["family"] for name, rec in records.items()}
-    evaluation = evaluate_models(models, families, split, config.attack, device, progress)
-    timing["attacks"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    noise = run_noise(config, split, device, progress) if config.noise.enabled else None
-    timing["label_noise"] = time.perf_counter() - clock
-
-    timing["total"] = time.perf_counter() - started  # everything but the report (about a second)
-    results = {
+def results_document(config: SuiteConfig, run_id: str, device, split, records: dict, evaluation: dict,
+                     noise: dict | None, timing: dict) -> dict:
+    """Everything results.json holds (docs/results.md), from the stages' outputs."""
+    return {
         "schema_version": SCHEMA_VERSION,
-        "run_id": run_dir.name,
+        "run_id": run_id,
         "config": to_dict(config),
         "environment": environment(device),
         "data": split.summary(),
@@ -112,6 +88,48 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
         "noise": noise,
         "timing": {"stages_s": timing, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
+
+
+def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = True, trust_checkpoint: bool = False) -> Path:
+    """Run every stage of ``config`` and write results.json and the report; returns the run directory.
+
+    ``trust_checkpoint`` lets custom models (``config.models``) load from arbitrary pickles. They are
+    loaded and probed before anything is trained or written, so a bad checkpoint costs nothing.
+    """
+    from robustness.report import build_report
+
+    if not config.clean.enabled and not config.models:
+        raise SuiteError("--no-train (clean.enabled = false) leaves nothing to evaluate; add --model NAME=SPEC")
+    device = resolve_device(config.device)
+    timing, started = {}, time.perf_counter()
+
+    clock = time.perf_counter()
+    split = datasets.load(config.data)
+    timing["data"] = time.perf_counter() - clock
+    custom, custom_records = load_custom_models(config.models, split, device, trust_checkpoint)
+    run_dir = new_run_dir(config.out, config.preset, run_id)
+
+    clock = time.perf_counter()
+    models, records = train_clean(config, split, device, progress) if config.clean.enabled else ({}, {})
+    for name, model in models.items():
+        save_state(run_dir / "models" / f"{name}.pt", model)
+    timing["clean_training"] = time.perf_counter() - clock
+
+    models.update(custom)
+    records.update(custom_records)
+    clock = time.perf_counter()
+    families = {name: rec["family"] for name, rec in records.items()}
+    evaluation = evaluate_models(models, families, split, config.attack, device, progress)
+    timing["attacks"] = time.perf_counter() - clock
+    fill_clean_errors(records, evaluation)
+
+    clock = time.perf_counter()
+    # --no-train means "only the given checkpoints": the noise benchmark would train models, so it is skipped.
+    noise = run_noise(config, split, device, progress) if config.noise.enabled and config.clean.enabled else None
+    timing["label_noise"] = time.perf_counter() - clock
+
+    timing["total"] = time.perf_counter() - started  # everything but the report (about a second)
+    results = results_document(config, run_dir.name, device, split, records, evaluation, noise, timing)
     write_json(run_dir / "results.json", results)
     build_report(run_dir)  # from results.json alone, as `python -m robustness report` does
     return run_dir

@@ -1,0 +1,156 @@
+"""The suite's adversarial evaluation from Python, for models already in memory (notebooks).
+
+    import robustness
+    results = robustness.evaluate(models={"mine": model}, dataset="digits",
+                                  attacks=["fgsm", "ifgsm"], eps=[0, "4/255", 0.1])
+    robustness.write_report(results, "reports/mine")   # results.json, report.md, report.html
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustness import data as datasets
+from robustness.checkpoints import NAME_PATTERN, custom_record, fill_clean_errors, load_custom_models
+from robustness.config import SuiteConfig, build_config, parse_eps
+from robustness.config import preset as preset_config
+from robustness.data import Split, check_pixels
+from robustness.errors import SuiteError
+from robustness.probe import probe_model
+from robustness.results import write_json
+
+
+def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None, preset: str,
+           overrides: Mapping[str, Any] | None, train_baselines: bool, specs: tuple[str, ...], device: str) -> dict:
+    """The keyword arguments as build_config flags (overrides first, so the named arguments win)."""
+    flags = copy.deepcopy(dict(overrides or {}))
+    attack = flags.setdefault("attack", {})
+    if attacks is not None:
+        attack["attacks"] = list(attacks)
+    if eps is not None:
+        attack["eps"] = [parse_eps(e) for e in eps]
+        if "heatmap_eps" not in attack:  # the preset's if listed, else the largest: never an error for a short list
+            default = preset_config(preset).attack.heatmap_eps
+            attack["heatmap_eps"] = default if default in attack["eps"] else max(attack["eps"], default=0.0)
+    if isinstance(dataset, str):
+        flags.setdefault("data", {})["name"] = dataset
+    flags.setdefault("clean", {})["enabled"] = train_baselines
+    flags.setdefault("noise", {})["enabled"] = False
+    flags["models"] = list(specs)
+    flags["device"] = device
+    return flags
+
+
+def _split(dataset: str | Split, config: SuiteConfig) -> Split:
+    if isinstance(dataset, Split):
+        check_pixels(dataset.train_x, dataset.name)
+        check_pixels(dataset.test_x, dataset.name)
+        return dataset
+    return datasets.load(config.data)
+
+
+def _in_memory(models: Mapping[str, nn.Module], families: Mapping[str, str], split: Split, device) -> tuple[dict, dict]:
+    """Models passed as objects: moved to ``device``, put in eval mode, probed."""
+    out, records = {}, {}
+    for name, model in models.items():
+        if not NAME_PATTERN.fullmatch(name):
+            raise SuiteError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'; rename it")
+        model = model.to(device)
+        probe = probe_model(name, model, split, device)
+        source = {"spec": None, "format": "in-memory", "path": None, "sha256": None, "arch": None, "factory": None,
+                  "trusted": None, "normalization": "none", "class": type(model).__name__}
+        out[name], records[name] = model, custom_record(families.get(name, "custom"), source, probe)
+    return out, records
+
+
+def evaluate(
+    models: Mapping[str, nn.Module | str],
+    dataset: str | Split = "digits",
+    attacks: Sequence[str] | None = None,
+    eps: Sequence[float | str] | None = None,
+    *,
+    preset: str = "quick",
+    overrides: Mapping[str, Any] | None = None,
+    families: Mapping[str, str] | None = None,
+    train_baselines: bool = False,
+    device: str = "auto",
+    trust_checkpoint: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Attack ``models`` (white box and every transfer direction); returns what results.json holds.
+
+    Args:
+        models: name -> an ``nn.Module`` that takes N×C×H×W pixels in [0, 1] and returns N×K logits
+            (wrap it as ``nn.Sequential(robustness.models.Normalize(mean, std), model)`` if it expects
+            normalized input), or name -> a checkpoint SPEC as for ``--model`` (e.g. ``"net.pt2"``,
+            ``"digits_cnn:erm_s0.pt"``). Each is moved to ``device``, put in eval mode and probed first.
+        dataset: a registered data set name (``robustness.data.DATASETS``) or a ``Split`` of your own.
+        attacks: attack names (``attacks.ATTACKS``); default: the preset's (``fgsm``, ``ifgsm``).
+        eps: L∞ radii in [0, 1] or as strings such as ``"4/255"``; default: the preset's. The transfer
+            matrix is tabulated at the preset's ``heatmap_eps`` if listed, else at the largest ε.
+        preset: the named configuration every other setting comes from.
+        overrides: nested config overrides, as a TOML file would give them, e.g.
+            ``{"attack": {"ifgsm_steps": 20, "batch_size": 512}}``.
+        families: name -> family for the report's grouping (default ``"custom"``), e.g. ``{"mine": "mixup"}``.
+        train_baselines: also train the preset's clean ERM/mixup models and put them in the matrix.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        trust_checkpoint: let checkpoint SPECs load arbitrary pickles (unpickling runs code from the file).
+        progress: show tqdm progress bars.
+
+    Returns:
+        A dict with ``schema_version``, ``run_id``, ``config``, ``environment``, ``data``, ``models``,
+        ``attacks``, ``diagnostics``, ``checks``, ``noise`` (None) and ``timing`` (docs/results.md).
+
+    Example:
+        >>> import robustness, torch
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))  # a digits model
+        >>> results = robustness.evaluate({"linear": net}, "digits", ["fgsm"], [0, 0.1], progress=False)
+        >>> sorted(results["attacks"]["clean"])
+        ['linear']
+        >>> robustness.write_report(results, "reports/linear")  # doctest: +SKIP
+    """
+    from attacks.evaluate import evaluate_models
+    from robustness.suite import resolve_device, results_document, train_clean
+
+    started = time.perf_counter()
+    specs = tuple(f"{name}={spec}" for name, spec in models.items() if isinstance(spec, str))
+    objects = {name: m for name, m in models.items() if not isinstance(m, str)}
+    if not models:
+        raise SuiteError("evaluate() got no models; pass models={'name': model_or_checkpoint}")
+    config = build_config(preset, None, _flags(dataset, attacks, eps, preset, overrides, train_baselines, specs, device))
+    split, torch_device = _split(dataset, config), resolve_device(config.device)
+    loaded, records = load_custom_models(config.models, split, torch_device, trust_checkpoint)
+    for name, record in records.items():
+        record["family"] = (families or {}).get(name, record["family"])
+    held, held_records = _in_memory(objects, families or {}, split, torch_device)
+    trained, trained_records = train_clean(config, split, torch_device, progress) if train_baselines else ({}, {})
+    all_models, all_records = {**trained, **loaded, **held}, {**trained_records, **records, **held_records}
+    taken = set(trained) & set(held)
+    if taken:
+        raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")
+    clock = time.perf_counter()
+    fams = {name: rec["family"] for name, rec in all_records.items()}
+    evaluation = evaluate_models(all_models, fams, split, config.attack, torch_device, progress)
+    fill_clean_errors(all_records, evaluation)
+    timing = {"attacks": time.perf_counter() - clock, "total": time.perf_counter() - started}
+    run_id = f"api-{datetime.now():%Y%m%d-%H%M%S}"
+    results = results_document(config, run_id, torch_device, split, all_records, evaluation, None, timing)
+    return json.loads(json.dumps(results))  # exactly what results.json would hold (tuples become lists)
+
+
+def write_report(results: dict, out_dir: str | Path) -> Path:
+    """Write ``results`` as ``out_dir/results.json``, then figures, report.md and report.html; returns report.md."""
+    from robustness.report import build_report
+
+    out_dir = Path(out_dir)
+    write_json(out_dir / "results.json", results)
+    return build_report(out_dir)

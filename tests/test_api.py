@@ -1,0 +1,89 @@
+"""robustness.evaluate / write_report: the suite's attack stage from Python, same structure as results.json."""
+
+import doctest
+import re
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+import robustness
+import robustness.api
+from robustness.errors import SuiteError
+from robustness.train import predict
+
+
+@pytest.fixture(scope="module")
+def api_results(tiny_models, tmp_path_factory):
+    """The fixture's ERM model twice: once in memory, once as the state_dict the suite would save."""
+    model = tiny_models["erm_s0"]
+    path = tmp_path_factory.mktemp("api") / "erm.pt"
+    torch.save(model.state_dict(), path)
+    return robustness.evaluate(
+        {"mine": model, "saved": f"digits_cnn:{path}"}, "digits", ["fgsm", "ifgsm"], [0, "4/255", 0.1],
+        preset="tiny", families={"mine": "erm"}, device="cpu", progress=False,
+    )
+
+
+def test_returns_the_results_json_structure(api_results, digits, tiny_models):
+    assert set(api_results) >= {"schema_version", "run_id", "config", "environment", "data", "models", "attacks",
+                                "diagnostics", "checks", "noise", "timing"}
+    assert api_results["config"]["attack"]["eps"] == [0.0, 4 / 255, 0.1]  # "4/255" parsed as the CLI does
+    assert api_results["config"]["attack"]["heatmap_eps"] == 0.1 and api_results["noise"] is None
+    assert api_results["data"]["name"] == "digits" and api_results["environment"]["device"] == "cpu"
+    mine, saved = api_results["models"]["mine"], api_results["models"]["saved"]
+    assert (mine["family"], saved["family"]) == ("erm", "custom")
+    assert mine["checkpoint"]["format"] == "in-memory" and saved["checkpoint"]["format"] == "state_dict"
+    wrong = int((predict(tiny_models["erm_s0"], digits.test_x) != digits.test_y).sum())
+    assert mine["clean_error"] == saved["clean_error"] == wrong / len(digits.test_y)
+    assert {c["check"] for c in api_results["checks"]} >= {"ε = 0 equals clean", "non-zero input gradient"}
+
+
+def test_two_copies_of_one_model_transfer_exactly_as_white_box(api_results):
+    grid = {(c["attack"], c["eps"], c["source"], c["target"]): c["wrong"] for c in api_results["attacks"]["cells"]}
+    for attack in ("fgsm", "ifgsm"):
+        for eps in api_results["config"]["attack"]["eps"]:
+            white = grid[attack, eps, "mine", "mine"]
+            assert white == grid[attack, eps, "saved", "saved"] == grid[attack, eps, "mine", "saved"] == grid[attack, eps, "saved", "mine"]
+    assert grid["fgsm", 0.1, "mine", "mine"] > grid["fgsm", 0.0, "mine", "mine"]
+
+
+def test_write_report_writes_results_and_report(api_results, tmp_path):
+    report = robustness.write_report(api_results, tmp_path / "out")
+    assert report == tmp_path / "out" / "report.md"
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["models"].keys() == {"mine", "saved"}
+    text = report.read_text()
+    assert "custom (in-memory)" in text and "custom (state_dict)" in text
+    assert (tmp_path / "out" / "report.html").stat().st_size > 0
+
+
+def test_same_call_same_numbers(api_results, tiny_models):
+    again = robustness.evaluate({"mine": tiny_models["erm_s0"]}, "digits", ["fgsm"], [0.1], preset="tiny",
+                                device="cpu", progress=False)
+    first = [c["wrong"] for c in api_results["attacks"]["cells"] if (c["attack"], c["eps"], c["source"], c["target"]) == ("fgsm", 0.1, "mine", "mine")]
+    assert [c["wrong"] for c in again["attacks"]["cells"]] == first
+
+
+def test_images_outside_unit_range_are_refused(digits):
+    eight_bit = replace(digits, test_images=digits.test_x * 255)
+    with pytest.raises(SuiteError, match=r"pixels in \[0, 255\], not \[0, 1\]; divide 8-bit images by 255"):
+        robustness.evaluate({"m": nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}, eight_bit, ["fgsm"], [0.1], progress=False)
+
+
+def test_bad_arguments_are_one_line_errors():
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    for kwargs, message in [
+        ({"models": {}}, "evaluate() got no models"),
+        ({"models": {"m": linear}, "attacks": ["nope"]}, "unknown attack 'nope'"),
+        ({"models": {"m": linear}, "eps": [9]}, "outside [0, 1]"),
+        ({"models": {"m": nn.Sequential(nn.Flatten(), nn.Linear(64, 3))}}, "returns 3 scores per image but the data set has 10"),
+        ({"models": {"m": linear}, "dataset": "cifar99"}, "unknown data set 'cifar99'"),
+    ]:
+        with pytest.raises(SuiteError, match=re.escape(message)):
+            robustness.evaluate(progress=False, preset="tiny", **kwargs)
+
+
+def test_docstring_example_runs():
+    assert doctest.testmod(robustness.api, raise_on_error=True).attempted >= 3

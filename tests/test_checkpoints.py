@@ -1,0 +1,322 @@
+"""Custom checkpoints: every format round-trips, joins the transfer matrix, and every bad input is one line."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from robustness.checkpoints import file_format, load_custom_models, load_model, parse_model_spec
+from robustness.config import build_config
+from robustness.errors import SuiteError
+from robustness.models import build_model
+from robustness.probe import probe_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+
+
+def export(model: nn.Module, path: Path, shape=(1, 8, 8), dynamic=True) -> Path:
+    example = (torch.rand(4, *shape),)
+    program = torch.export.export(model, example, dynamic_shapes=({0: torch.export.Dim("batch")},) if dynamic else None)
+    torch.export.save(program, path)
+    return path
+
+
+def script(model: nn.Module, path: Path) -> Path:
+    with pytest.warns(Warning):  # torch.jit is deprecated since 2.14, and still what many people have
+        torch.jit.save(torch.jit.script(model), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_models, tmp_path_factory):
+    """The trained ERM digits model in every format, and its reference logits."""
+    model = tiny_models["erm_s0"].eval()
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.save(model.state_dict(), folder / "full_state.pt")  # as the suite saves reports/<run>/models/*.pt
+    torch.save(model[1].state_dict(), folder / "body_state.pt")  # without the Normalize in front
+    torch.save(model, folder / "whole_pickle.pt")
+    return {
+        "model": model,
+        "export": export(model, folder / "net.pt2"),
+        "torchscript": script(model, folder / "net.ts"),
+        "full_state": folder / "full_state.pt",
+        "body_state": folder / "body_state.pt",
+        "pickle": folder / "whole_pickle.pt",
+        "folder": folder,
+    }
+
+
+def round_trip_specs(saved) -> dict[str, str]:
+    return {
+        "export": f"{saved['export']}",
+        "torchscript": f"{saved['torchscript']}",
+        "arch": f"digits_cnn:{saved['full_state']}",
+        "arch_body": f"digits_cnn:{saved['body_state']},norm=data",
+        "factory": f"robustness.models:digits_cnn:{saved['body_state']},norm=data",
+    }
+
+
+@pytest.mark.parametrize("kind", ["export", "torchscript", "arch", "arch_body", "factory"])
+def test_every_format_round_trips_to_the_same_logits(saved, digits, kind):
+    spec = parse_model_spec(f"mine={round_trip_specs(saved)[kind]}")
+    model, source = load_model(spec, digits, CPU)
+    with torch.no_grad():
+        expected, got = saved["model"](digits.test_x), model(digits.test_x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert source["format"] == {"export": "export", "torchscript": "torchscript"}.get(kind, "state_dict")
+    assert len(source["sha256"]) == 64 and Path(source["path"]).is_absolute()
+    norm = source["normalization"]
+    if kind in ("export", "torchscript"):
+        assert norm == "none"  # the model normalizes inside itself
+    else:  # the data set's statistics, saved in the checkpoint or put in front
+        assert norm["mean"] == pytest.approx(list(digits.mean)) and norm["std"] == pytest.approx(list(digits.std))
+    assert not any(p.requires_grad for p in model.parameters())  # attacks need input gradients only
+
+
+def test_format_is_read_from_the_archive_not_the_extension(saved, tmp_path):
+    renamed = tmp_path / "looks_like_weights.pt"
+    renamed.write_bytes(saved["export"].read_bytes())
+    assert file_format(renamed) == "export"
+    assert file_format(saved["torchscript"]) == "torchscript"
+    assert file_format(saved["full_state"]) == "torch.save"
+
+
+def test_pickled_model_is_refused_without_trust_and_loads_with_it(saved, digits):
+    spec = parse_model_spec(f"mine={saved['pickle']}")
+    with pytest.raises(SuiteError, match=r"weights_only=True\) refuses.*--trust-checkpoint"):
+        load_model(spec, digits, CPU)
+    model, source = load_model(spec, digits, CPU, trust=True)
+    assert source["format"] == "pickle" and source["trusted"] is True
+    with torch.no_grad():
+        torch.testing.assert_close(model(digits.test_x[:50]), saved["model"](digits.test_x[:50]))
+
+
+def test_nested_training_checkpoint_and_dataparallel_prefix_load(saved, digits, tmp_path):
+    state = {f"module.{k}": v for k, v in saved["model"].state_dict().items()}
+    torch.save({"epoch": 3, "state_dict": state}, tmp_path / "ckpt.pt")
+    model, _ = load_model(parse_model_spec(f"m=digits_cnn:{tmp_path / 'ckpt.pt'}"), digits, CPU)
+    with torch.no_grad():
+        torch.testing.assert_close(model(digits.test_x[:50]), saved["model"](digits.test_x[:50]))
+
+
+def test_load_custom_models_probes_and_records(saved, digits):
+    specs = (f"a={saved['export']}", f"b=digits_cnn:{saved['full_state']},family=erm")
+    models, records = load_custom_models(specs, digits, CPU)
+    assert list(models) == ["a", "b"]
+    assert records["a"]["family"] == "custom" and records["b"]["family"] == "erm"
+    assert records["a"]["probe"]["outputs"] == "logits" and records["a"]["probe"]["input_grad_norm"] > 0
+    assert records["b"]["probe"]["output_shape"] == [32, 10]
+    assert records["a"]["checkpoint"]["spec"] == specs[0]
+
+
+# --- one-line errors ------------------------------------------------------------------------------
+
+
+def error_of(spec: str, digits, trust=False) -> str:
+    with pytest.raises(SuiteError) as info:
+        load_model(parse_model_spec(spec), digits, CPU, trust)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_truncated_and_junk_files(saved, digits, tmp_path):
+    assert "checkpoint nope.pt2 does not exist; check the path" in error_of("m=nope.pt2", digits)
+    for source in ("export", "torchscript", "full_state"):
+        broken = tmp_path / f"broken_{source}"
+        data = Path(saved[source]).read_bytes()
+        broken.write_bytes(data[: len(data) // 2])
+        spec = f"m=digits_cnn:{broken}" if source == "full_state" else f"m={broken}"
+        assert "is truncated or not a PyTorch checkpoint" in error_of(spec, digits)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all" * 10)
+    assert "'m': " in error_of(f"m={junk}", digits) and "truncated or not a PyTorch checkpoint" in error_of(f"m={junk}", digits)
+
+
+def test_state_dict_that_does_not_fit_the_architecture(saved, digits, tmp_path):
+    message = error_of(f"m=mlp:{saved['full_state']}", digits)
+    assert "the state_dict does not fit mlp for digits: missing keys" in message and "unexpected keys" in message
+    five = build_model("digits_cnn", (1, 8, 8), 5, digits.mean, digits.std)
+    torch.save(five.state_dict(), tmp_path / "five.pt")
+    message = error_of(f"m=digits_cnn:{tmp_path / 'five.pt'}", digits)
+    assert "shape mismatch 1.9.weight [5, 128] vs [10, 128] expected" in message
+
+
+def test_state_dict_without_architecture_and_program_with_one(saved, digits):
+    assert "holds a state_dict, not a whole model; name its architecture: m=ARCH:" in error_of(f"m={saved['full_state']}", digits)
+    assert "is a export program, not a state_dict" in error_of(f"m=digits_cnn:{saved['export']}", digits)
+    assert "carries its own normalization" in error_of(f"m=digits_cnn:{saved['full_state']},norm=data", digits)
+
+
+def test_factory_errors(saved, digits):
+    assert "cannot import no_such_pkg" in error_of(f"m=no_such_pkg.nets:make:{saved['body_state']}", digits)
+    assert "has no function 'nope'" in error_of(f"m=robustness.models:nope:{saved['body_state']}", digits)
+    assert "robustness.config:preset() failed with TypeError" in error_of(f"m=robustness.config:preset:{saved['body_state']}", digits)
+    assert "returned a SuiteConfig, not an nn.Module" in error_of(f"m=robustness.config:SuiteConfig:{saved['body_state']}", digits)
+
+
+def test_exported_program_with_wrong_shape_or_fixed_batch(saved, digits, tmp_path):
+    wide = build_model("digits_cnn", (1, 16, 16), 10, digits.mean, digits.std).eval()
+    message = error_of(f"m={export(wide, tmp_path / 'wide.pt2', shape=(1, 16, 16))}", digits)
+    assert "exported for input N×1×16×16 but the data set's images are N×1×8×8" in message
+    fixed = export(saved["model"], tmp_path / "fixed.pt2", dynamic=False)
+    assert "exported with a fixed batch size of 4; export again with dynamic_shapes" in error_of(f"m={fixed}", digits)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("mine", "has no NAME="),
+        ("bad name=x.pt", "may hold only letters"),
+        ("m=x.pt,colour=red", "unknown option 'colour=red'"),
+        ("m=x.pt,mean=0.5", "give mean= and std= together"),
+        ("m=x.pt,norm=zscore", "norm=zscore is unknown"),
+        ("m=resnet99:x.pt", "'resnet99' is not a registered architecture; choose one of: digits_cnn, fast_resnet"),
+    ],
+)
+def test_spec_syntax_errors(spec, message):
+    with pytest.raises(SuiteError, match=message):
+        parse_model_spec(spec)
+
+
+def test_spec_syntax():
+    assert parse_model_spec("a=dir/net.pt2").kind == "file"
+    spec = parse_model_spec("a=digits_cnn:run/erm_s0.pt,family=erm")
+    assert (spec.kind, spec.arch, spec.path, spec.family, spec.norm) == ("arch", "digits_cnn", "run/erm_s0.pt", "erm", None)
+    spec = parse_model_spec("a=pkg.nets:make_net:w.pt,mean=0.1/0.2/0.3,std=0.4/0.5/0.6")
+    assert (spec.factory, spec.path, spec.norm, spec.mean, spec.std) == ("pkg.nets:make_net", "w.pt", "explicit", (0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+
+
+# --- the probe ------------------------------------------------------------------------------------
+
+
+class Returns(nn.Module):
+    """Maps a digits batch through ``fn`` (for probe tests)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.linear = nn.Linear(64, 10)
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(self.linear(x.flatten(1)), x)
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (lambda z, x: z[:, :, None], "returns shape 32×10×1 for a batch of 32; it must return N×C logits"),
+        (lambda z, x: z[:, :5], "returns 5 scores per image but the data set has 10 classes"),
+        (lambda z, x: (z, z), "returns a tuple, not a tensor"),
+        (lambda z, x: z * float("nan"), "non-finite"),
+        (lambda z, x: z.detach(), "has a zero input gradient"),
+        (lambda z, x: z * 0 + (x.flatten(1)[:, :10] > 0.5).float(), "has a zero input gradient"),
+    ],
+)
+def test_probe_failures_are_one_line(digits, fn, message):
+    with pytest.raises(SuiteError, match=message) as info:
+        probe_model("mine", Returns(fn), digits, CPU)
+    assert "'mine'" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_probe_rejects_wrong_input_shape(digits):
+    cifar_sized = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    with pytest.raises(SuiteError, match=r"fails on a batch of the data set's images \(32×1×8×8.*RuntimeError"):
+        probe_model("mine", cifar_sized, digits, CPU)
+
+
+def test_probe_flags_probabilities_and_sets_eval_mode(digits, capsys):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.Dropout(0.5), nn.Softmax(1)).train()
+    found = probe_model("soft", model, digits, CPU)
+    assert found["outputs"] == "probabilities" and "returns probabilities" in capsys.readouterr().err
+    assert not model.training
+    assert probe_model("logits", nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), digits, CPU)["outputs"] == "logits"
+
+
+# --- configuration and the command line -----------------------------------------------------------
+
+
+def test_toml_models_key_and_name_clashes(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('preset = "tiny"\nmodels = ["a=x.pt2", "b=digits_cnn:y.pt"]\n[clean]\nenabled = false\n')
+    config = build_config(None, toml)
+    assert config.models == ("a=x.pt2", "b=digits_cnn:y.pt") and config.clean.enabled is False
+    with pytest.raises(SuiteError, match="model name 'erm_s0' is used twice"):
+        build_config("tiny", None, {"models": ["erm_s0=x.pt2"]})
+    with pytest.raises(SuiteError, match="model name 'a' is used twice"):
+        build_config("tiny", None, {"models": ["a=x.pt2", "a=y.pt2"]})
+
+
+def run_all(*args):
+    return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "m=missing.pt2"], "model 'm': checkpoint missing.pt2 does not exist"),
+        (["--no-train"], "--no-train (clean.enabled = false) leaves nothing to evaluate"),
+    ],
+)
+def test_cli_errors_are_one_line_and_write_nothing(tmp_path, args, message):
+    done = run_all("--preset", "tiny", *args, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and message in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_refuses_a_pickle_without_trust(saved, tmp_path):
+    done = run_all("--preset", "tiny", "--no-train", "--model", f"p={saved['pickle']}", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "--trust-checkpoint" in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+@pytest.fixture(scope="module")
+def run_with_custom(saved, tmp_path_factory):
+    """tiny preset, one seed, one epoch, plus an exported and a scripted copy of the fixture's ERM model."""
+    out = tmp_path_factory.mktemp("reports")
+    done = run_all("--preset", "tiny", "--no-noise", "--seeds", "0", "--epochs", "1", "--out", str(out), "--run-id", "r",
+                   "--quiet", "--model", f"exp={saved['export']}", "--model", f"ts={saved['torchscript']}")
+    assert done.returncode == 0, done.stderr
+    return json.loads((out / "r" / "results.json").read_text()), out / "r"
+
+
+def test_custom_models_join_the_matrix_beside_trained_ones(run_with_custom):
+    results, run_dir = run_with_custom
+    names = ["erm_s0", "mixup_a1_s0", "exp", "ts"]
+    assert list(results["models"]) == names and results["config"]["models"][0].startswith("exp=")
+    for attack in ("fgsm", "ifgsm"):
+        for eps in results["config"]["attack"]["eps"]:
+            grid = {(c["source"], c["target"]): c["wrong"] for c in results["attacks"]["cells"]
+                    if c["attack"] == attack and c["eps"] == eps}
+            assert set(grid) == {(s, t) for s in names for t in names}
+            # exp and ts are the same network: crafted on one, the other errs exactly as under white box.
+            assert grid["exp", "ts"] == grid["ts", "ts"] and grid["ts", "exp"] == grid["exp", "exp"]
+    for name in ("exp", "ts"):
+        record = results["models"][name]
+        assert record["family"] == "custom" and record["checkpoint"]["format"] in ("export", "torchscript")
+        assert record["clean_error"] == results["attacks"]["clean"][name]["error"]
+        assert results["diagnostics"][name]["input_grad_norm"] > 0
+    assert results["models"]["exp"]["clean_error"] == results["models"]["ts"]["clean_error"]
+    assert "custom (export)" in (run_dir / "report.md").read_text()
+
+
+def test_no_train_evaluates_only_checkpoints_and_reproduces_a_saved_model(run_with_custom, saved, tmp_path):
+    first, run_dir = run_with_custom
+    toml = tmp_path / "again.toml"  # the models key in TOML; FGSM only, to keep the test short
+    toml.write_text(f"""models = ["erm_again=digits_cnn:{run_dir / 'models' / 'erm_s0.pt'},family=erm",
+                               "fac=robustness.models:digits_cnn:{saved['body_state']},norm=data"]\n[attack]\nattacks = ["fgsm"]\n""")
+    done = run_all("--preset", "tiny", "--config", str(toml), "--no-train", "--out", str(tmp_path), "--run-id", "again", "--quiet")
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert list(results["models"]) == ["erm_again", "fac"] and results["noise"] is None
+    assert not (tmp_path / "again" / "models").exists()  # nothing was trained
+    # The suite's own checkpoint, loaded back, gives the trained model's numbers exactly.
+    assert results["models"]["erm_again"]["clean_error"] == first["models"]["erm_s0"]["clean_error"]
+    white = lambda res, m: {c["eps"]: c["wrong"] for c in res["attacks"]["cells"] if c["source"] == c["target"] == m and c["attack"] == "fgsm"}
+    assert white(results, "erm_again") == white(first, "erm_s0")
+    assert white(results, "fac") == white(first, "exp")  # the fixture model, by a third route
