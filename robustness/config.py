@@ -59,8 +59,9 @@ class AttackConfig:
 class NoiseConfig:
     enabled: bool = True  # run the corrupted-label benchmark at all
     noise_model: str = "uniform"  # key of noise.NOISE_MODELS; "uniform" is the paper's convention
-    levels: tuple[float, ...] = (0.2, 0.5, 0.8)  # probability that a training label is replaced
-    methods: tuple[str, ...] = ("erm", "mixup:1", "mixup:8")
+    levels: tuple[float, ...] = (0.2, 0.5, 0.8)  # rate of `noise_model`, one benchmark row each
+    specs: tuple[str, ...] = ()  # further noise specs run as written: "pairflip:0.4", "matrix:T.npy", "labels:y.csv"
+    methods: tuple[str, ...] = ("erm", "mixup:1", "mixup:8")  # "mixup:8+dropout:0.5" trains with both
     seeds: tuple[int, ...] = (0,)
     epochs: int = 60  # longer than clean training: memorizing noise takes time
 
@@ -205,12 +206,25 @@ def validate(config: SuiteConfig) -> None:
     for p in config.noise.levels:
         if not 0.0 <= p <= 1.0:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
+    validate_noise(config.noise)
     if config.attack.ifgsm_steps < 1:
         raise SuiteError("attack.ifgsm_steps must be at least 1")
     if config.attack.heatmap_eps not in config.attack.eps:
         raise SuiteError(
             f"attack.heatmap_eps {config.attack.heatmap_eps} is not one of attack.eps; pick one of them"
         )
+
+
+def validate_noise(noise: NoiseConfig) -> None:
+    """Every noise spec and method must be right before the first model trains."""
+    from noise import check_spec
+    from noise.benchmark import noise_specs
+
+    if noise.enabled and not (noise_specs(noise) and noise.methods and noise.seeds):
+        raise SuiteError("the noise benchmark needs at least one level or spec, method and seed; "
+                         "or turn it off with --no-noise")
+    for spec in noise_specs(noise):
+        check_spec(spec)
 
 
 def to_dict(config: SuiteConfig) -> dict[str, Any]:
