@@ -234,7 +234,7 @@ def validate_noise(noise: NoiseConfig) -> None:
 
     if noise.enabled and not (noise_specs(noise) and noise.methods and noise.seeds):
         raise SuiteError("the noise benchmark needs at least one level or spec, method and seed; "
-                         "or turn it off with --no-noise")
+                         "or turn it off (noise.enabled = false)")
     for spec in noise_specs(noise):
         check_spec(spec)
 
