@@ -150,7 +150,8 @@ def noise_reading(results: dict) -> list[str]:
         parts = [f"{r['display']}: best {pm(r['best_test_error'])}%, last {pm(r['last_test_error'])}%, "
                  f"{memorization_verdict(noise, r)}" for r in picks]
         ranked = min(picks, key=lambda r: r["last_test_error"]["mean"])
-        lines.append(f"{spec_title(noise, picks[0])} ({spec}), test error — " + "; ".join(parts)
+        title = spec_title(noise, picks[0])
+        lines.append((title if title == spec else f"{title} ({spec})") + ", test error — " + "; ".join(parts)
                      + f". Lowest last-epoch test error: {ranked['display']}.")
     return lines
 

@@ -134,6 +134,8 @@ def noise_curves(results: dict, path: Path) -> Path:
                 continue
             for row, (key, label) in enumerate(rows):
                 curve = _curve(group, key)
+                if np.isnan(curve).all():  # e.g. no corrupted example at 0% noise
+                    continue
                 axes[row][col].plot(np.arange(1, curve.shape[1] + 1), 100 * np.nanmean(curve, 0),
                                     color=method_colour(group[0], k, len(methods)), label=group[0]["display"])
                 axes[row][col].set_ylabel(label if col == 0 else None)
@@ -171,13 +173,15 @@ def memorization_curves(results: dict, path: Path) -> Path:
                 curve = 100 * _curve(group, key)
                 epochs = np.arange(1, curve.shape[1] + 1)
                 ax = axes[row][col]
+                ax.set_ylabel(label if col == 0 else None)
+                ax.grid(alpha=0.3)
+                if np.isnan(curve).all():  # e.g. no corrupted example at 0% noise
+                    continue
                 ax.plot(epochs, np.nanmean(curve, 0), color=colour, label=pick["display"])
                 if len(group) > 1:
                     ax.fill_between(epochs, np.nanmin(curve, 0), np.nanmax(curve, 0), color=colour, alpha=0.15)
-                ax.set_ylabel(label if col == 0 else None)
-                ax.grid(alpha=0.3)
         axes[0][col].set_title(title)
-        axes[0][col].legend(fontsize=7)
+        axes[-1][col].legend(fontsize=7)  # the test-error row always has curves
         axes[-1][col].set_xlabel("epoch")
     return _save(fig, path)
 
