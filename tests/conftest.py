@@ -40,3 +40,13 @@ def example_specs(tmp_path):
         "matrix": f"matrix:{tmp_path / 'transition.npy'}",
         "labels": f"labels:{tmp_path / 'labels.npy'}",
     }
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tests that train small nets: they gain nothing from two, and on a shared,
+    loaded machine two threads spinning against each other made one test 30× slower (165 s vs 5 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

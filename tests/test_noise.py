@@ -7,6 +7,7 @@ from noise import NOISE_MODELS, corrupt
 from robustness.errors import SuiteError
 
 C = 10
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def labels(n=20000):

@@ -14,14 +14,7 @@ from robustness.config import PRESETS, NoiseConfig
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these small nets gain nothing from two, and on a shared, loaded machine
-    two threads spinning against each other made the regression test 30× slower (165 s vs 5 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_config(noise: NoiseConfig, arch="mlp"):

@@ -10,6 +10,7 @@ from robustness.methods import parse_method
 from robustness.train import fit
 
 CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_dropout_and_combined_specs():
