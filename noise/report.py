@@ -50,7 +50,7 @@ def table2_blocks(noise: dict) -> list:
     rows = []
     for spec in noise["specs"]:
         for row in family_picks(noise, spec):
-            grid = f" of {len(row['grid'])}" if len(row["grid"]) > 1 else ""
+            grid = f" (best of {len(row['grid'])})" if len(row["grid"]) > 1 else ""
             rows.append([spec_title(noise, row), f"this run{grid}", row["display"],
                          *(pm(row[col]) for col in paper.TABLE2_COLUMNS)])
             theirs = paper.table2_row(row["level"], row["family"]) if is_paper_noise(noise, spec) else None
