@@ -5,7 +5,7 @@
     noisy.labels, noisy.replaced, noisy.realized_rate, noisy.confusion
 """
 
-from noise.core import NOISE_MODELS, NoisyLabels, corrupt, register_noise
-from noise import uniform  # noqa: F401  (registers "uniform")
+from noise.core import NOISE_MODELS, NoisyLabels, check_spec, corrupt, nominal_rate, register_noise
+from noise import labels_file, matrix, pairflip, symmetric, uniform  # noqa: F401  (each registers one model)
 
-__all__ = ["NOISE_MODELS", "NoisyLabels", "corrupt", "register_noise"]
+__all__ = ["NOISE_MODELS", "NoisyLabels", "check_spec", "corrupt", "nominal_rate", "register_noise"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -11,7 +12,9 @@ import torch
 from robustness.errors import SuiteError
 from robustness.registry import lookup, make_register
 
-# name -> fn(labels: np.ndarray, param: str, num_classes: int, rng) -> (noisy labels, replaced mask)
+# name -> fn(labels: np.ndarray | None, param: str, num_classes: int, rng) -> (noisy labels, replaced mask).
+# Called with labels=None, a model only checks its parameter (so a config is validated before any
+# training) and returns None. "replaced" marks the examples the model picked for corruption.
 NOISE_MODELS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {}
 register_noise = make_register(NOISE_MODELS, "noise model")
 
@@ -36,9 +39,29 @@ class NoisyLabels:
         }
 
 
+def split_spec(spec: str) -> tuple[str, str]:
+    """"uniform:0.5" -> ("uniform", "0.5"); "matrix:T.npy" -> ("matrix", "T.npy")."""
+    name, _, param = str(spec).partition(":")
+    return name.strip(), param.strip()
+
+
+def check_spec(spec: str) -> None:
+    """A one-line SuiteError for an unknown model or a parameter that cannot be right, before any training."""
+    name, param = split_spec(spec)
+    lookup(NOISE_MODELS, name, "noise model")(None, param, 0, None)
+
+
+def nominal_rate(spec: str) -> float | None:
+    """The spec's rate parameter ("uniform:0.5" -> 0.5), or None for file-based models."""
+    try:
+        return float(split_spec(spec)[1])
+    except ValueError:
+        return None
+
+
 def corrupt(labels: torch.Tensor, spec: str, num_classes: int, seed: int) -> NoisyLabels:
     """Apply the noise model ``spec`` ("name:param") to a copy of ``labels``; test labels never pass here."""
-    name, _, param = spec.partition(":")
+    name, param = split_spec(spec)
     model = lookup(NOISE_MODELS, name, "noise model")
     true = labels.detach().cpu().numpy().astype(np.int64)
     rng = np.random.default_rng(seed)
@@ -57,6 +80,7 @@ def corrupt(labels: torch.Tensor, spec: str, num_classes: int, seed: int) -> Noi
 
 
 def parse_probability(param: str, name: str) -> float:
+    """p in [0, 1] from the spec's parameter, or a one-line error."""
     try:
         p = float(param)
     except ValueError:
@@ -64,3 +88,43 @@ def parse_probability(param: str, name: str) -> float:
     if not 0.0 <= p <= 1.0:
         raise SuiteError(f"noise {name}:{param} has p outside [0, 1]; write 0.2 for 20%")
     return p
+
+
+def load_array(path: str, what: str, example: str) -> np.ndarray:
+    """A numeric array from .npy, .pt (a tensor or array) or .csv/.txt (comma- or space-separated)."""
+    file = Path(path)
+    if not path:
+        raise SuiteError(f"noise {what} needs a file, e.g. {example}")
+    if not file.is_file():
+        raise SuiteError(f"noise {what}:{path}: file not found; give a path relative to the working directory")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".npy":
+            array = np.load(file, allow_pickle=False)
+        elif suffix == ".pt":
+            array = torch.load(file, map_location="cpu", weights_only=True)
+            array = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        elif suffix in (".csv", ".txt"):
+            text = file.read_text()
+            rows = [line.replace(",", " ").split() for line in text.splitlines() if line.strip()]
+            if rows and not _is_number(rows[0][0]):
+                rows = rows[1:]  # a header line
+            array = np.array([[float(v) for v in row] for row in rows])
+        else:
+            raise SuiteError(f"noise {what}:{path}: unknown file type {suffix!r}; use .npy, .pt or .csv")
+    except SuiteError:
+        raise
+    except Exception as err:  # numpy, torch and the csv parser raise many types; all mean "unreadable"
+        raise SuiteError(f"noise {what}:{path} cannot be read ({type(err).__name__}); "
+                         "write a plain numeric array as .npy, .pt or .csv") from None
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise SuiteError(f"noise {what}:{path} does not hold numbers; write a plain numeric array")
+    return array
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

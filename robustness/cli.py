@@ -57,6 +57,11 @@ def flags_to_overrides(args: argparse.Namespace) -> dict:
         ("data", "test_subset"): args.test_subset, ("train", "compile"): args.compile,
         ("models",): args.model, ("clean", "enabled"): False if args.no_train else None,
     }
+    return nest(pairs)
+
+
+def nest(pairs: dict[tuple[str, ...], object]) -> dict:
+    """{("noise", "seeds"): [0, 1], ...} -> {"noise": {"seeds": [0, 1]}}, leaving out flags not given (None)."""
     overrides: dict = {}
     for keys, value in pairs.items():
         if value is None:
@@ -78,8 +83,9 @@ def headline(results: dict) -> list[str]:
         parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
         lines.append(f"white-box {attack.upper()} error at ε={eps:g} (%): " + ", ".join(parts))
     if results["noise"]:
-        for row in results["noise"]["summary"]:
-            lines.append(f"noise {100 * row['level']:g}% {row['display']}: last test error {pm(row['last_test_error'])}%")
+        from noise.report import noise_headline
+
+        lines += noise_headline(results)
     warns = sum(c["status"] == "warn" for c in results["checks"])
     lines.append(f"sanity checks: {warns} warning(s)")
     return lines

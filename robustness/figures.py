@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.colors
 
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
@@ -68,45 +69,132 @@ def transfer_heatmap(results: dict, attack: str, eps: float, path: Path) -> Path
     return _save(fig, path)
 
 
+def noise_label(spec: str, level: float | None, model: str) -> str:
+    """'50% replaced' for the main noise model's levels, else the spec itself."""
+    return f"{100 * level:g}% replaced" if level is not None and spec.startswith(model + ":") else spec
+
+
+def _noise_specs(noise: dict) -> list[tuple[str, str]]:
+    """(spec, title) for every noise spec of the run, in run order."""
+    levels = {r["spec"]: r["level"] for r in noise["summary"]}
+    return [(spec, noise_label(spec, levels[spec], noise["noise_model"])) for spec in dict.fromkeys(levels)]
+
+
 def noise_best_last(results: dict, path: Path) -> Path:
-    """Best and last test error per method and noise level, mean ± std over seeds."""
+    """Best and last test error per method and noise spec, mean ± std over seeds (the whole grid)."""
     summary = results["noise"]["summary"]
-    levels = list(dict.fromkeys(r["level"] for r in summary))
+    specs = _noise_specs(results["noise"])
     methods = list(dict.fromkeys(r["method"] for r in summary))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(7.0, 1.1 * len(specs) * (1 + 0.25 * len(methods))), 7), sharey=True)
     width = 0.8 / len(methods)
     for ax, column, title in zip(axes, ("best_test_error", "last_test_error"), ("best test error", "last-epoch test error")):
         for k, method in enumerate(methods):
-            rows = [next(r for r in summary if r["level"] == lv and r["method"] == method) for lv in levels]
-            ax.bar(np.arange(len(levels)) + k * width, [100 * r[column]["mean"] for r in rows], width,
-                   yerr=[100 * r[column]["std"] for r in rows], capsize=3, label=rows[0]["display"],
-                   color=family_colour(rows[0]["family"], k), alpha=0.55 + 0.45 * (k + 1) / len(methods))
-        ax.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, [f"{100 * lv:g}% noise" for lv in levels])
-        ax.set(title=title)
+            rows = {r["spec"]: r for r in summary if r["method"] == method}
+            x = [i + k * width for i, (spec, _) in enumerate(specs) if spec in rows]
+            picked = [rows[spec] for spec, _ in specs if spec in rows]
+            first = picked[0]
+            ax.bar(x, [100 * r[column]["mean"] for r in picked], width, yerr=[100 * r[column]["std"] for r in picked],
+                   capsize=2, label=first["display"], color=method_colour(first, k, len(methods)))
+        ax.set_xticks(np.arange(len(specs)) + 0.4 - width / 2, [title for _, title in specs])
+        ax.set(title=title + " (mean ± std over seeds)", ylabel="test error (%)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("test error (%)")
-    axes[1].legend(fontsize=8)
+    axes[0].legend(fontsize=7, ncol=min(4, len(methods)), loc="upper left")
+    fig.tight_layout()
     return _save(fig, path)
 
 
+NOISE_FAMILY_COLOURS = {"erm": "tab:blue", "dropout": "tab:green", "mixup": "tab:orange", "mixup+dropout": "tab:red"}
+
+
+def method_colour(row: dict, index: int, count: int):
+    """One hue per family, lighter for earlier grid entries, so a family's grid reads as one group."""
+    base = NOISE_FAMILY_COLOURS.get(row["family"])
+    if base is None:
+        return family_colour(row["family"], index)
+    shade = 0.45 + 0.55 * (index + 1) / count
+    return matplotlib.colors.to_rgba(base, alpha=shade)
+
+
+def _curve(runs: list[dict], key: str) -> np.ndarray:
+    """Seeds × epochs of one history column, NaN where undefined (e.g. no corrupted example)."""
+    return np.array([[np.nan if h.get(key) is None else h[key] for h in r["history"]] for r in runs], dtype=float)
+
+
 def noise_curves(results: dict, path: Path) -> Path:
-    """Per epoch: test error and training error on the corrupted labels, per method (mean over seeds)."""
+    """The whole grid per epoch: test error and training error on the corrupted labels (mean over seeds)."""
     runs = results["noise"]["runs"]
-    levels = list(dict.fromkeys(r["level"] for r in runs))
+    specs = _noise_specs(results["noise"])
     methods = list(dict.fromkeys(r["method"] for r in runs))
     rows = (("test_error", "test error (%)"), ("train_error_corrupted", "train error on\ncorrupted labels (%)"))
-    fig, axes = plt.subplots(2, len(levels), figsize=(4.2 * len(levels), 6), squeeze=False, sharex=True, sharey="row")
-    for col, level in enumerate(levels):
+    fig, axes = plt.subplots(2, len(specs), figsize=(4.2 * len(specs), 6), squeeze=False, sharex=True, sharey="row")
+    for col, (spec, title) in enumerate(specs):
         for k, method in enumerate(methods):
-            group = [r for r in runs if r["level"] == level and r["method"] == method]
+            group = [r for r in runs if r["spec"] == spec and r["method"] == method]
+            if not group:
+                continue
             for row, (key, label) in enumerate(rows):
-                curve = np.array([[h.get(key) if h.get(key) is not None else np.nan for h in r["history"]] for r in group])
+                curve = _curve(group, key)
+                if np.isnan(curve).all():  # e.g. no corrupted example at 0% noise
+                    continue
                 axes[row][col].plot(np.arange(1, curve.shape[1] + 1), 100 * np.nanmean(curve, 0),
-                                    color=family_colour(group[0]["family"], k), label=group[0]["display"],
-                                    alpha=0.55 + 0.45 * (k + 1) / len(methods))
+                                    color=method_colour(group[0], k, len(methods)), label=group[0]["display"])
                 axes[row][col].set_ylabel(label if col == 0 else None)
                 axes[row][col].grid(alpha=0.3)
-        axes[0][col].set_title(f"{100 * level:g}% of labels replaced")
+        axes[0][col].set_title(title)
         axes[1][col].set_xlabel("epoch")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=7)
+    return _save(fig, path)
+
+
+MEMORIZATION_ROWS = (
+    ("train_error_corrupted", "train error on corrupted\nexamples, vs their noisy label (%)"),
+    ("train_error_uncorrupted", "train error on clean\nexamples (%)"),
+    ("test_error", "test error (%)"),
+)
+
+
+def memorization_curves(results: dict, path: Path) -> Path:
+    """Memorization curves (Arpit et al. 2017; Zhang et al. 2018): the best method of each family per
+    noise spec, one column per spec; mean over seeds with a ±std band.
+
+    A corrupted-label error falling towards 0 means the model is memorizing the noise; the clean
+    subset and the test error show what that costs.
+    """
+    noise = results["noise"]
+    specs = _noise_specs(noise)
+    picks = noise["best_of_grid"]
+    fig, axes = plt.subplots(len(MEMORIZATION_ROWS), len(specs), figsize=(4.2 * len(specs), 8.5), squeeze=False,
+                             sharex=True, sharey="row")
+    for col, (spec, title) in enumerate(specs):
+        for pick in (p for p in picks if p["spec"] == spec):
+            group = [r for r in noise["runs"] if r["spec"] == spec and r["method"] == pick["method"]]
+            colour = NOISE_FAMILY_COLOURS.get(pick["family"], family_colour(pick["family"]))
+            for row, (key, label) in enumerate(MEMORIZATION_ROWS):
+                curve = 100 * _curve(group, key)
+                epochs = np.arange(1, curve.shape[1] + 1)
+                ax = axes[row][col]
+                ax.set_ylabel(label if col == 0 else None)
+                ax.grid(alpha=0.3)
+                if np.isnan(curve).all():  # e.g. no corrupted example at 0% noise
+                    continue
+                ax.plot(epochs, np.nanmean(curve, 0), color=colour, label=pick["display"])
+                if len(group) > 1:
+                    ax.fill_between(epochs, np.nanmin(curve, 0), np.nanmax(curve, 0), color=colour, alpha=0.15)
+        axes[0][col].set_title(title)
+        axes[-1][col].legend(fontsize=7)  # the test-error row always has curves
+        axes[-1][col].set_xlabel("epoch")
+    return _save(fig, path)
+
+
+def noise_confusion(results: dict, path: Path) -> Path:
+    """The realized transition between true and noisy labels (row-normalized, first seed), one panel per spec."""
+    noise = results["noise"]
+    specs = _noise_specs(noise)
+    fig, axes = plt.subplots(1, len(specs), figsize=(3.3 * len(specs), 3.2), squeeze=False)
+    for ax, (spec, title) in zip(axes[0], specs):
+        counts = np.array(next(c for c in noise["corruptions"] if c["spec"] == spec)["confusion"], dtype=float)
+        share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        image = ax.imshow(100 * share, cmap="viridis", vmin=0, vmax=100)
+        ax.set(title=title, xlabel="noisy label", ylabel="true label")
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.02, label="% of the true class")
     return _save(fig, path)

@@ -1,7 +1,9 @@
 """Training methods: how a batch becomes a loss.
 
-A method spec is ``"name"`` or ``"name:param"`` (``"erm"``, ``"mixup:8"``).
-Each registered function takes the optional parameter and returns a ``Method``.
+A method spec is ``"name"`` or ``"name:param"`` (``"erm"``, ``"mixup:8"``,
+``"dropout:0.7"`` = ERM + dropout), or two of them joined by ``+`` to train
+with both (``"mixup:8+dropout:0.5"``). Each registered function takes the
+optional parameter and returns a ``Method``.
 """
 
 from __future__ import annotations
@@ -51,14 +53,47 @@ def mixup(param: float | None) -> Method:
     return Method(f"mixup:{_number(alpha)}", "mixup", f"mixup_a{_number(alpha)}", f"mixup (α={_number(alpha)})", alpha)
 
 
+@register_method("dropout")
+def dropout(param: float | None) -> Method:
+    """ERM with dropout probability p = param (default 0.5) inside the model (see robustness.models)."""
+    p = 0.5 if param is None else param
+    if not 0.0 <= p < 1.0:
+        raise SuiteError(f"dropout p must be in [0, 1), not {p:g}; the paper's grid is 0.5, 0.7, 0.8, 0.9")
+    return Method(f"dropout:{_number(p)}", "dropout", f"dropout_p{_number(p)}", f"ERM + dropout (p={_number(p)})",
+                  dropout=p)
+
+
+def combine(first: Method, second: Method) -> Method:
+    """Train with both methods, e.g. mixup:8 + dropout:0.5; each setting may come from one side only."""
+    spec = f"{first.spec}+{second.spec}"
+    families = (first.family, second.family)
+    if (first.alpha and second.alpha) or (first.dropout and second.dropout) or "erm" in families or families[0] == families[1]:
+        raise SuiteError(f"training method {spec!r} sets the same thing twice or adds erm; "
+                         "join one mixup and one dropout, e.g. mixup:8+dropout:0.5")
+    display = f"{first.display} + {second.display.removeprefix('ERM + ')}"
+    family = "+".join(sorted(families, reverse=True))  # "mixup+dropout" whichever is written first
+    return Method(spec, family, f"{first.label}_{second.label}", display,
+                  alpha=first.alpha or second.alpha, dropout=first.dropout or second.dropout)
+
+
 def model_id(method: Method, seed: int) -> str:
     """The name of one trained model, e.g. "mixup_a1_s0"."""
     return f"{method.label}_s{seed}"
 
 
 def parse_method(spec: str) -> Method:
-    """``"mixup:8"`` -> Method; unknown names and bad parameters give a one-line error."""
-    name, _, raw = spec.partition(":")
+    """``"mixup:8"`` or ``"mixup:8+dropout:0.5"`` -> Method; unknown names and bad parameters give a one-line error."""
+    parts = spec.split("+")
+    if len(parts) == 2:
+        return combine(parse_one(parts[0]), parse_one(parts[1]))
+    if len(parts) > 2:
+        raise SuiteError(f"training method {spec!r} joins more than two methods; write e.g. mixup:8+dropout:0.5")
+    return parse_one(spec)
+
+
+def parse_one(spec: str) -> Method:
+    """One ``"name"`` or ``"name:param"``."""
+    name, _, raw = spec.strip().partition(":")
     factory = lookup(METHODS, name.strip(), "training method")
     if not raw:
         return factory(None)

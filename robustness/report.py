@@ -160,27 +160,10 @@ def checks_blocks(results: dict) -> list:
 
 
 def noise_blocks(results: dict, fig_dir: Path) -> list:
-    noise = results["noise"]
-    if not noise:
-        return []
-    rows = [[f"{100 * r['level']:g}%", r["display"], f"{100 * r['realized_rate']:.1f}", pm(r["best_test_error"]),
-             pm(r["last_test_error"]), pm(r["last_train_error_real"]), pm(r["last_train_error_corrupted"])]
-            for r in noise["summary"]]
-    paper_rows = [[f"{100 * lv:g}%", m, f"{100 * 0.9 * lv:.0f} (expected)", *(f"{v:g}" for v in vals)]
-                  for lv, m, *vals in paper.TABLE2]
-    header = ["noise", "method", "labels wrong (%)", "test best", "test last", "train err (real labels)", "train err (corrupted labels)"]
-    return [
-        ("h2", f"Corrupted labels ({noise['noise_model']} noise), the paper's Table 2"),
-        ("p", "Each training label is replaced with probability p by a uniform draw over all classes (the paper's "
-              "convention), so about p·(C−1)/C labels end up wrong; 'labels wrong' is the share measured. "
-              "Training error on corrupted labels is measured over the replaced examples against the replaced label: "
-              "high means the model did not memorize the noise. Errors in %, mean ± std over seeds."),
-        ("table", header, rows),
-        ("figure", figures.noise_best_last(results, fig_dir / "noise_best_last.png"), "Best and last test error"),
-        ("figure", figures.noise_curves(results, fig_dir / "noise_curves.png"), "Training curves on noisy labels"),
-        ("p", f"The paper's Table 2 ({paper.PAPER}; {paper.TABLE2_SETUP}, best model of each grid):"),
-        ("table", header, paper_rows),
-    ]
+    """The label-noise sections (noise/report.py): Table 2 side by side, memorization curves, the grid."""
+    from noise.report import noise_blocks as blocks
+
+    return blocks(results, fig_dir)
 
 
 def reading_blocks(results: dict) -> list:
@@ -202,18 +185,9 @@ def reading_blocks(results: dict) -> list:
                          f"{pct(pairs['erm', 'mixup']['mean'])}% (the paper's comparison); mixup→ERM "
                          f"{pct(pairs['mixup', 'erm']['mean'])}%, mixup→mixup′ {pct(pairs['mixup', 'mixup']['mean'])}% "
                          "(the directions the paper did not test).")
-    noise = results["noise"]
-    if noise:
-        for level in noise["levels"]:
-            rows = [r for r in noise["summary"] if r["level"] == level]
-            erm = next((r for r in rows if r["family"] == "erm"), None)
-            mixes = [r for r in rows if r["family"] == "mixup"]
-            if erm and mixes:
-                best = min(mixes, key=lambda r: r["last_test_error"]["mean"])
-                lines.append(f"{100 * level:g}% label noise: last-epoch test error {pm(best['last_test_error'])}% for "
-                             f"{best['display']} vs {pm(erm['last_test_error'])}% for ERM; training error on the corrupted "
-                             f"labels {pm(best['last_train_error_corrupted'])}% vs {pm(erm['last_train_error_corrupted'])}% "
-                             "(high = the noise was not memorized).")
+    from noise.report import noise_reading
+
+    lines += noise_reading(results)
     warns = sum(c["status"] == "warn" for c in results["checks"])
     lines.append(f"Sanity checks: {warns} warning(s) out of {len(results['checks'])}.")
     return [("h2", "Reading"), ("bullets", lines)]
@@ -281,9 +255,14 @@ def build_report(run_dir: str | Path) -> Path:
     results = read_results(run_dir)
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    blocks = (setup_blocks(results) + reading_blocks(results) + clean_blocks(results)
-              + whitebox_blocks(results, fig_dir) + transfer_blocks(results, fig_dir)
-              + paper_table3_blocks(results) + checks_blocks(results) + noise_blocks(results, fig_dir))
+    if results.get("attacks") is None:  # a label-noise-only run (python -m noise)
+        from noise.report import noise_only_blocks
+
+        blocks = noise_only_blocks(results, fig_dir)
+    else:
+        blocks = (setup_blocks(results) + reading_blocks(results) + clean_blocks(results)
+                  + whitebox_blocks(results, fig_dir) + transfer_blocks(results, fig_dir)
+                  + paper_table3_blocks(results) + checks_blocks(results) + noise_blocks(results, fig_dir))
     write_atomic(run_dir / "report.md", to_markdown(blocks, run_dir).encode())
-    write_atomic(run_dir / "report.html", to_html(blocks, f"Robustness report: {results['run_id']}").encode())
+    write_atomic(run_dir / "report.html", to_html(blocks, blocks[0][1]).encode())
     return run_dir / "report.md"

@@ -33,7 +33,7 @@ def test_config_is_frozen():
     [
         ({"data": {"name": "imagenet1k"}}, "unknown data set 'imagenet1k'; choose one of: cifar10"),
         ({"train": {"arch": "vgg"}}, "unknown model 'vgg'; choose one of:"),
-        ({"clean": {"methods": ["cutmix"]}}, "unknown training method 'cutmix'; choose one of: erm, mixup"),
+        ({"clean": {"methods": ["cutmix"]}}, "unknown training method 'cutmix'; choose one of: dropout, erm, mixup"),
         ({"attack": {"attacks": ["cw"]}}, "unknown attack 'cw'; choose one of: fgsm, ifgsm"),
         ({"noise": {"noise_model": "gauss"}}, "unknown noise model 'gauss'"),
         ({"train": {"epochs_total": 3}}, "unknown key train.epochs_total; valid keys: arch, epochs"),

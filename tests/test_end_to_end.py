@@ -26,12 +26,13 @@ def test_report_files_exist(tiny_run):
     run_dir, done = tiny_run
     for name in ["results.json", "report.md", "report.html", "figures/whitebox.png", "figures/transfer_fgsm.png",
                  "figures/transfer_ifgsm.png", "figures/noise_best_last.png", "figures/noise_curves.png",
+                 "figures/noise_memorization.png",
                  "models/erm_s0.pt", "models/mixup_a1_s1.pt"]:
         assert (run_dir / name).stat().st_size > 0, name
     assert f"report: {run_dir / 'report.md'}" in done.stdout
     assert "white-box FGSM error" in done.stdout
     html = (run_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5 and "<table>" in html  # self-contained
+    assert html.count("data:image/png;base64,") == 7 and "<table>" in html  # self-contained
     assert not list(run_dir.rglob("*.tmp"))
 
 
@@ -70,7 +71,7 @@ def test_report_is_rebuilt_from_results_alone(tiny_run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "robustness", "report", str(copy)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (copy / "report.md").read_text() == (run_dir / "report.md").read_text()
-    assert len(list((copy / "figures").glob("*.png"))) == 5
+    assert len(list((copy / "figures").glob("*.png"))) == 7
 
 
 def test_report_shows_the_paper_beside_the_run(tiny_run):

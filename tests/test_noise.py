@@ -7,6 +7,7 @@ from noise import NOISE_MODELS, corrupt
 from robustness.errors import SuiteError
 
 C = 10
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def labels(n=20000):
@@ -56,11 +57,16 @@ def test_bad_noise_spec_is_a_one_line_error(spec):
         corrupt(labels(10), spec, C, seed=0)
 
 
-def test_every_noise_model_is_deterministic_and_keeps_length():
-    for name in NOISE_MODELS:
-        a = corrupt(labels(500), f"{name}:0.3", C, seed=0)
-        b = corrupt(labels(500), f"{name}:0.3", C, seed=0)
-        assert torch.equal(a.labels, b.labels) and len(a.labels) == 500
+def test_every_noise_model_is_deterministic_and_keeps_length(example_specs):
+    assert set(example_specs) == set(NOISE_MODELS)  # a new model needs an example spec in conftest
+    y = labels(500)
+    for spec in example_specs.values():
+        a, b = corrupt(y, spec, C, seed=0), corrupt(y, spec, C, seed=0)
+        assert torch.equal(a.labels, b.labels) and torch.equal(a.replaced, b.replaced) and len(a.labels) == 500
+        assert a.labels.dtype == torch.int64 and int(a.labels.min()) >= 0 and int(a.labels.max()) < C
+        # The recorded rate and confusion are those of the labels returned.
+        assert a.realized_rate == pytest.approx(float((a.labels != y).float().mean()))
+        assert torch.tensor(a.confusion).sum(1).tolist() == torch.bincount(y, minlength=C).tolist()
 
 
 def test_benchmark_never_touches_test_labels(digits):
