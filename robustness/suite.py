@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from attacks.evaluate import evaluate_models
@@ -39,8 +40,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train_models(specs: dict[str, dict], store: UnitStore, split, device, desc: str, progress: bool) -> dict[str, dict]:
-    """Every train unit of ``specs`` (name -> spec), from the cache or trained and saved at once."""
+def train_models(specs: dict[str, dict], store: UnitStore, split, device, desc: str, progress: bool,
+                 keep_state: bool = True) -> dict[str, dict]:
+    """Every train unit of ``specs`` (name -> spec), from the cache or trained and saved at once.
+
+    ``keep_state=False`` drops the weights once saved, where only histories are needed (label noise).
+    """
     epochs = sum(spec["train"]["epochs"] for spec in specs.values())
     bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=not progress)
     results = {}
@@ -50,6 +55,8 @@ def train_models(specs: dict[str, dict], store: UnitStore, split, device, desc: 
             spec, lambda: train_unit(spec, split, device, on_epoch=lambda _: bar.update()),
             on_reuse=lambda r: bar.update(len(r["history"])),
         )
+        if not keep_state:
+            results[name] = {k: v for k, v in results[name].items() if k != "state_dict"}
     bar.close()
     return results
 
@@ -77,8 +84,8 @@ def model_record(spec: dict, unit: dict) -> dict:
     }
 
 
-def attack_matrix(config: SuiteConfig, specs: dict[str, dict], states: dict[str, dict], store: UnitStore,
-                  split, device, progress: bool) -> dict:
+def attack_matrix(config: SuiteConfig, specs: dict[str, dict], states: dict[str, dict], models: dict[str, nn.Module],
+                  store: UnitStore, split, device, progress: bool) -> dict:
     """transfer_matrix's result for every model, assembled from one cached unit per attack × ε × source."""
     cells = [attack_spec(config, attack, eps, source, specs)
              for attack in config.attack.attacks for eps in config.attack.eps for source in specs]
@@ -86,7 +93,7 @@ def attack_matrix(config: SuiteConfig, specs: dict[str, dict], states: dict[str,
     parts = []
     for spec in cells:
         bar.set_postfix_str(f"{spec['attack']} ε={spec['eps']:g} {spec['source']}")
-        parts.append(store.get_or_compute(spec, lambda: attack_unit(spec, states, split, device)))
+        parts.append(store.get_or_compute(spec, lambda: attack_unit(spec, states, split, device, models)))
         bar.update()
     bar.close()
     return {"n": parts[0]["n"], "clean": parts[0]["clean"], "cells": [c for part in parts for c in part["cells"]]}
@@ -103,7 +110,7 @@ def run_noise_units(config: SuiteConfig, store: UnitStore, split, device, progre
     """The corrupted-label benchmark (noise.benchmark's records and summary), one cached unit per run."""
     specs = noise_specs(config)
     named = {f"{spec['noise']['spec']} {model_id(parse_method(m), seed)}": spec for (_, m, seed), spec in specs.items()}
-    units = dict(zip(specs, train_models(named, store, split, device, "label noise", progress).values()))
+    units = dict(zip(specs, train_models(named, store, split, device, "label noise", progress, keep_state=False).values()))
     runs = [noise_record(level, parse_method(method), seed, NoiseSummary(unit["noise"]),
                          TrainedModel(None, unit["history"], unit["seconds"]))
             for (level, method, seed), unit in units.items()]
@@ -166,9 +173,9 @@ def compute_results(config: SuiteConfig, split, device, store: UnitStore, run_di
     timing["clean_training"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    matrix = attack_matrix(config, specs, states, store, split, device, progress)
     models = {name: model_from_state(rec["arch"], rec["method"], states[name], split, device)
               for name, rec in records.items()}
+    matrix = attack_matrix(config, specs, states, models, store, split, device, progress)
     families = {name: rec["family"] for name, rec in records.items()}
     evaluation = evaluate_models(models, families, split, config.attack, device, progress, matrix=matrix)
     timing["attacks"] = time.perf_counter() - clock

@@ -128,16 +128,21 @@ def model_from_state(arch: str, method: str, state: dict, split, device: torch.d
     return model.to(device).eval()
 
 
-def attack_unit(spec: dict, states: dict[str, dict], split, device: torch.device) -> dict:
+def attack_unit(spec: dict, states: dict[str, dict], split, device: torch.device,
+                models: dict[str, nn.Module] | None = None) -> dict:
     """One attack × ε crafted on ``spec["source"]`` and evaluated on every model.
 
-    ``states`` maps each model name of ``spec["models"]`` to its state_dict.
+    ``states`` maps each model name of ``spec["models"]`` to its state_dict;
+    ``models``, if given, are those models already built on ``device`` (so an
+    in-process run builds each once, not once per cell).
     Returns transfer_matrix's ``{"n", "clean", "cells"}`` for this source alone.
     """
     from attacks.transfer import transfer_matrix
 
-    models = {name: model_from_state(m["arch"], m["method"], states[name], split, device)
-              for name, m in spec["models"].items()}
+    if models is None:
+        models = {name: model_from_state(m["arch"], m["method"], states[name], split, device)
+                  for name, m in spec["models"].items()}
+    models = {name: models[name] for name in spec["models"]}  # the spec's order is the cells' order
     config = override(AttackConfig(), spec["settings"], "attack")
     config = replace(config, attacks=(spec["attack"],), eps=(spec["eps"],), heatmap_eps=spec["eps"])
     result = transfer_matrix(models, split.test_x, split.test_y, config, device, progress=False,

@@ -1,6 +1,7 @@
 """SIGKILL at known points (ROBUSTNESS_TEST_KILL_AT, test-only), rerun, and get exactly the uninterrupted result."""
 
 import json
+import os
 import shutil
 
 from conftest import run_small
@@ -41,18 +42,21 @@ def test_killed_in_training_attacks_and_report_then_rerun_equals_uninterrupted(t
     assert (run_dir / "report.html").stat().st_size > 0
 
 
-def test_second_run_on_a_locked_directory_is_refused_and_changes_nothing(tmp_path, small_toml, small_run):
+def test_second_run_on_a_locked_directory_is_refused_and_changes_nothing(tmp_path, small_toml, small_run,
+                                                                        monkeypatch, capsys):
+    from robustness.cli import main
     from robustness.units import run_lock
 
     run_dir = tmp_path / "reports" / "small"
     shutil.copytree(small_run, run_dir)
-    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
-    with run_lock(run_dir):  # what a running run holds
-        done = run_small(tmp_path, small_toml)
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0
-    assert "run directory reports/small is in use by another run (pid " in done.stderr
-    assert "another --run-id" in done.stderr
+    monkeypatch.chdir(tmp_path)
+    with run_lock(run_dir):  # what a running run holds (flock: a second open file conflicts even in one process)
+        before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+        assert main(["--config", str(small_toml), "--out", "reports", "--run-id", "small", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0
+    assert f"run directory reports/small is in use by another run (pid {os.getpid()}); wait for it" in err
+    assert "another --run-id" in err
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
 
 
