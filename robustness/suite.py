@@ -84,11 +84,17 @@ def model_record(spec: dict, unit: dict) -> dict:
     }
 
 
+def attack_specs(config: SuiteConfig, specs: dict[str, dict]) -> list[dict]:
+    """The attack unit of every attack × ε × source, in the order of transfer_matrix's cells; each needs
+    every clean model of ``specs`` (model id -> train spec)."""
+    return [attack_spec(config, attack, eps, source, specs)
+            for attack in config.attack.attacks for eps in config.attack.eps for source in specs]
+
+
 def attack_matrix(config: SuiteConfig, specs: dict[str, dict], states: dict[str, dict], models: dict[str, nn.Module],
                   store: UnitStore, split, device, progress: bool) -> dict:
     """transfer_matrix's result for every model, assembled from one cached unit per attack × ε × source."""
-    cells = [attack_spec(config, attack, eps, source, specs)
-             for attack in config.attack.attacks for eps in config.attack.eps for source in specs]
+    cells = attack_specs(config, specs)
     bar = tqdm(total=len(cells), desc="attacks", unit="cell", disable=not progress)
     parts = []
     for spec in cells:
@@ -144,13 +150,17 @@ def is_run_dir(path: Path) -> bool:
 
 
 def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
-    """The configuration a run directory was started with (its config.json), with ``flags`` applied on top."""
+    """The configuration a run directory was started with (its config.json, or for runs older than
+    config.json, results.json's), with ``flags`` applied on top."""
     path = Path(run_dir) / "config.json"
+    if not path.is_file() and (Path(run_dir) / "results.json").is_file():
+        path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise SuiteError(f"{run_dir} has no config.json, so it is not a run directory to resume; "
                          "pass reports/<run-id> of a run started by run_all.py")
     try:
         saved = json.loads(path.read_text())
+        saved = saved["config"] if path.name == "results.json" else saved
         config = override(preset(saved.pop("preset")), saved)
     except (ValueError, KeyError, TypeError) as err:
         raise SuiteError(f"{path} is damaged ({err}); start a new run with --run-id") from None
