@@ -13,13 +13,16 @@ from robustness.config import AttackConfig
 
 
 def evaluate_models(
-    models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig, device, progress: bool = True
+    models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig, device, progress: bool = True,
+    matrix: dict | None = None,
 ) -> dict:
     """Attack every model with every attack and ε, transfer to every model, and check the result.
 
+    ``matrix``, if given, is transfer_matrix's result computed elsewhere (the
+    suite's cached attack units), which is then only summarized and checked.
     Returns the ``attacks``, ``diagnostics`` and ``checks`` sections of results.json.
     """
-    attacks = transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
+    attacks = dict(matrix) if matrix is not None else transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
     attacks["summary"] = summarize_attacks(attacks, families)
     diagnostics = diagnose(models, split, device)
     return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics)}

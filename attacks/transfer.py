@@ -28,21 +28,26 @@ def transfer_matrix(
     config: AttackConfig,
     device: torch.device,
     progress: bool = True,
+    sources: list[str] | None = None,
 ) -> dict:
     """Error of every target on every source's adversarial examples.
+
+    ``sources`` restricts the models examples are crafted on (default: all of
+    them); every model is still a target.
 
     Returns ``{"n", "clean": {model: {"error", "wrong"}}, "cells": [{"attack",
     "eps", "source", "target", "error", "wrong"}, ...]}``, cells ordered by
     attack, ε, source, target.
     """
     names = list(models)
+    sources = names if sources is None else list(sources)
     for model in models.values():
         model.eval()
     crafters = {
         (attack, eps, source): ATTACKS[attack](models[source], eps, config)
         for attack in config.attacks
         for eps in config.eps
-        for source in names
+        for source in sources
     }
     clean_wrong: dict[str, int] = defaultdict(int)
     wrong: dict[tuple, int] = defaultdict(int)
@@ -64,7 +69,7 @@ def transfer_matrix(
         {"attack": a, "eps": e, "source": s, "target": t, "error": wrong[a, e, s, t] / n, "wrong": wrong[a, e, s, t]}
         for a in config.attacks
         for e in config.eps
-        for s in names
+        for s in sources
         for t in names
     ]
     clean = {t: {"error": clean_wrong[t] / n, "wrong": clean_wrong[t]} for t in names}

@@ -46,13 +46,17 @@ def run_noise(config: SuiteConfig, split, device, progress: bool) -> dict:
         )
         runs.append(noise_record(spec, method, seed, labels, trained))
     bar.close()
+    return assemble_noise(nc, runs, noisy)
+
+
+def assemble_noise(nc: NoiseConfig, runs: list[dict], noisy: dict) -> dict:
+    """results.json's ``noise`` section from the runs and the corruptions ((spec, seed) -> NoisyLabels)."""
     summary = summarize_noise(runs)
     return {
         "noise_model": nc.noise_model,
         "levels": list(nc.levels),
-        "specs": specs,
-        "corruptions": [noisy[spec, seed].summary() | {"level": nominal_rate(spec)}
-                        for spec in specs for seed in nc.seeds],
+        "specs": noise_specs(nc),
+        "corruptions": [labels.summary() | {"level": nominal_rate(spec)} for (spec, _), labels in noisy.items()],
         "runs": runs,
         "summary": summary,
         "best_of_grid": best_of_grid(summary),

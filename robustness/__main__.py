@@ -12,10 +12,19 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report", help="rebuild figures, report.md and report.html of a run from its results.json")
     rep.add_argument("run_dir")
     args = p.parse_args(argv)
+    from pathlib import Path
+
     from robustness.report import build_report
+    from robustness.results import remove_stray_temps
+    from robustness.units import run_lock
 
     try:
-        path = build_report(args.run_dir)
+        run_dir = Path(args.run_dir)
+        if not (run_dir / "results.json").is_file():
+            raise SuiteError(f"{run_dir / 'results.json'} does not exist; pass a run directory written by run_all.py")
+        with run_lock(run_dir):  # not while a run is writing this directory
+            remove_stray_temps(run_dir)
+            path = build_report(run_dir)
     except SuiteError as err:
         print(f"python -m robustness: error: {err}", file=sys.stderr)
         return 2

@@ -20,7 +20,11 @@ def parser() -> argparse.ArgumentParser:
                    help=f"named configuration: {', '.join(PRESETS)} (default: quick, or the TOML's 'preset')")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file whose keys override the preset (see README)")
     p.add_argument("--out", help="directory that receives <run-id>/ (default: reports)")
-    p.add_argument("--run-id", help="name of the run directory (default: <preset>-<date>-<time>)")
+    p.add_argument("--run-id", help="name of the run directory (default: <preset>-<date>-<time>); an existing "
+                   "run directory of that name is resumed: its finished models and attack cells are reused")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="finish the run in RUN_DIR (e.g. reports/<run-id>) with the configuration it was started "
+                        "with; flags given too override it, and only what they change is recomputed")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available (default: auto)")
     p.add_argument("--seeds", type=int, nargs="+", metavar="N", help="seeds of the clean models, e.g. --seeds 0 1 2")
     p.add_argument("--noise-seeds", type=int, nargs="+", metavar="N", help="seeds of the label-noise runs")
@@ -42,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
                    help="train nothing: evaluate only the --model checkpoints (the label-noise benchmark is skipped)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that are arbitrary pickles (torch.load(weights_only=False) runs code from the file)")
+    p.add_argument("--executor", choices=["in-process", "ray"], default="in-process",
+                   help="where units of work run: in this process, one after another (default), or as Ray tasks "
+                        "(one GPU each on CUDA; needs pip install -e '.[ray]')")
+    p.add_argument("--ray-address", metavar="auto|ADDRESS",
+                   help="with --executor ray: an existing cluster ('auto', or host:port); default: a local Ray instance")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -91,14 +100,28 @@ def headline(results: dict) -> list[str]:
     return lines
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """The flags that say how to run, not what to compute (they are not part of the configuration)."""
+    if args.ray_address and args.executor != "ray":
+        raise SuiteError("--ray-address needs --executor ray")
+    return {"trust_checkpoint": args.trust_checkpoint, "executor": args.executor, "ray_address": args.ray_address}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        config = build_config(args.preset, args.config, flags_to_overrides(args))
         from robustness.results import read_results
-        from robustness.suite import run_suite
+        from robustness.suite import run_suite, saved_config
 
-        run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, trust_checkpoint=args.trust_checkpoint)
+        if args.resume:
+            if args.preset or args.config or args.out or args.run_id:
+                raise SuiteError("--resume takes the configuration and place of the run it resumes; "
+                                 "drop --preset, --config, --out and --run-id")
+            config = saved_config(args.resume, flags_to_overrides(args))
+            run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume, **run_options(args))
+        else:
+            config = build_config(args.preset, args.config, flags_to_overrides(args))
+            run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, **run_options(args))
         results = read_results(run_dir)
     except SuiteError as err:
         print(f"run_all.py: error: {err}", file=sys.stderr)

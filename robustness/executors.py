@@ -106,10 +106,10 @@ def _call(fn: Callable, *args):
     return fn(*args)
 
 
-def make_executor(name: str, address: str | None = None, use_cuda: bool = False) -> InProcess | RayExecutor:
-    """``"in-process"`` (no Ray import) or ``"ray"``; ``use_cuda`` asks one GPU per task."""
+def make_executor(name: str, address: str | None = None) -> InProcess | RayExecutor:
+    """``"in-process"`` (no Ray import) or ``"ray"`` (``address``: None starts a local Ray instance)."""
     if name == "in-process":
         return InProcess()
     if name == "ray":
-        return RayExecutor(address, gpus_per_task=1 if use_cuda else 0)
+        return RayExecutor(address)
     raise SuiteError(f"unknown executor {name!r}; choose one of: in-process, ray")

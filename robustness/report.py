@@ -14,6 +14,9 @@ from robustness import figures, paper
 from robustness.results import read_results, write_atomic
 
 
+VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
+
+
 def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
@@ -60,6 +63,14 @@ def training_setup(cfg: dict, env: dict) -> str:
     return ", ".join(parts + subsets)
 
 
+def units_note(timing: dict) -> str:
+    """Says when stage times cover only part of the work (a resumed run reuses finished units)."""
+    units = timing.get("units")
+    if not units or not units["reused"]:
+        return ""
+    return f" (this invocation computed {units['computed']} units of work and reused {units['reused']} finished earlier)"
+
+
 def setup_blocks(results: dict) -> list:
     cfg, data, env = results["config"], results["data"], results["environment"]
     wall = results["timing"]["stages_s"]
@@ -76,9 +87,10 @@ def setup_blocks(results: dict) -> list:
               f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), model **{cfg['train']['arch']}**, "
               f"{cfg['train']['epochs']} epochs clean, {cfg['noise']['epochs']} epochs under label noise "
               f"({training_setup(cfg, env)}), "
-              f"seeds {cfg['clean']['seeds']}, device **{env['device']}** ({env['device_name']}), torch {env['torch']}, "
-              f"torchattacks {env['torchattacks']}. Stage wall times (s): "
-              + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + "."),
+              f"seeds {cfg['clean']['seeds']} (label noise: {cfg['noise']['seeds']}, data split: "
+              f"{cfg['data']['split_seed']}), device **{env['device']}** ({env['device_name']}), "
+              + ", ".join(f"{lib} {env[lib]}" for lib in VERSIONS if lib in env) + ". Stage wall times (s): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + units_note(results["timing"]) + "."),
         ("p", replication + " Every number below is in `results.json` beside this file."),
     ]
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import platform
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,21 +16,74 @@ import torch
 from robustness.errors import SuiteError
 
 SCHEMA_VERSION = 1
+TEMP_SUFFIX = ".tmp"  # write_atomic's temporary files are ".<name>.<random>.tmp" beside their target
+KILL_AT_ENV = "ROBUSTNESS_TEST_KILL_AT"  # test-only: see fault_point
+_hook_calls: dict[str, int] = {}
+
+
+def fault_point(point: str) -> None:
+    """Test-only fault injection: SIGKILL this process at a named point.
+
+    ``ROBUSTNESS_TEST_KILL_AT=POINT`` kills at the first time ``POINT`` is reached,
+    ``POINT@N`` at the N-th. Points: ``train-epoch`` (after each training epoch),
+    ``attack-cell`` (an attack unit computed, not yet saved), ``write:<file name>``
+    (a temporary file written and fsynced, not yet renamed). Unset, this does nothing.
+    """
+    wanted = os.environ.get(KILL_AT_ENV)
+    if not wanted:
+        return
+    name, _, count = wanted.partition("@")
+    if name != point:
+        return
+    _hook_calls[point] = _hook_calls.get(point, 0) + 1
+    if _hook_calls[point] >= int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file.
+
+    Any OSError (a full disk, a read-only directory) becomes a one-line SuiteError,
+    and the temporary file is removed, so ``path`` is either the old file or the new one.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    except OSError as err:
+        raise SuiteError(f"cannot write {path} ({err.strerror or err}); make {path.parent} writable") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"write:{path.name}")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise SuiteError(
+                f"cannot write {path} ({err.strerror or err}); free space or fix permissions, then rerun the "
+                "same command: finished work is kept"
+            ) from None
         raise
+
+
+def remove_stray_temps(run_dir: Path) -> list[Path]:
+    """Delete temporary files that a killed writer left behind (call it only while holding the run lock)."""
+    strays = [p for p in Path(run_dir).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for stray in strays:
+        stray.unlink(missing_ok=True)
+    return strays
+
+
+def without_timing(results: Any) -> Any:
+    """``results`` without its timing fields (the ``timing`` section and every ``*_seconds`` key),
+    which are the only fields allowed to differ between two runs of one configuration on the CPU."""
+    if isinstance(results, dict):
+        return {k: without_timing(v) for k, v in results.items() if k != "timing" and not k.endswith("_seconds")}
+    if isinstance(results, list):
+        return [without_timing(v) for v in results]
+    return results
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -38,8 +92,12 @@ def write_json(path: Path, obj: Any) -> None:
 
 def save_state(path: Path, model: torch.nn.Module) -> None:
     """A model's state_dict, written atomically (load it with ``torch.load(weights_only=True)``)."""
+    save_state_dict(path, model.state_dict())
+
+
+def save_state_dict(path: Path, state: dict) -> None:
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(state, buffer)
     write_atomic(path, buffer.getvalue())
 
 

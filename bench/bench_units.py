@@ -1,0 +1,62 @@
+"""What cutting the attack stage into cached units costs: the whole transfer matrix in one pass
+(attacks.transfer.transfer_matrix over every source) against one attack unit per attack × ε × source,
+on the same models, measured in the same run. Also: a rerun that finds every unit cached.
+
+    python bench/bench_units.py [--preset quick] [--repeats 3]
+
+Prints seconds and the ratio units / one pass (timings on a shared machine: trust the ratio).
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from attacks.transfer import transfer_matrix  # noqa: E402
+from robustness.config import build_config  # noqa: E402
+from robustness.data import load  # noqa: E402
+from robustness.suite import attack_matrix, clean_specs, train_models  # noqa: E402
+from robustness.units import UnitStore, model_from_state  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    config = build_config(args.preset, None, {"train": {"epochs": args.epochs}, "device": "cpu"})
+    device, split = torch.device("cpu"), load(config.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = clean_specs(config)
+        units = train_models(specs, UnitStore(Path(tmp)), split, device, "training", progress=False)
+        states = {name: unit["state_dict"] for name, unit in units.items()}
+        models = {name: model_from_state(s["train"]["arch"], s["method"], states[name], split, device)
+                  for name, s in specs.items()}
+        one_pass, per_unit, cached = [], [], []
+        for k in range(args.repeats):
+            clock = time.perf_counter()
+            whole = transfer_matrix(models, split.test_x, split.test_y, config.attack, device, progress=False)
+            one_pass.append(time.perf_counter() - clock)
+            store = UnitStore(Path(tmp) / f"r{k}")
+            clock = time.perf_counter()
+            split_up = attack_matrix(config, specs, states, models, store, split, device, progress=False)
+            per_unit.append(time.perf_counter() - clock)
+            clock = time.perf_counter()
+            attack_matrix(config, specs, states, models, store, split, device, progress=False)
+            cached.append(time.perf_counter() - clock)
+            assert split_up["cells"] == whole["cells"], "the units must reproduce the one-pass matrix exactly"
+    best = min(one_pass)
+    print(f"{len(models)} models, {len(whole['cells'])} cells, {split_up['n']} test images, best of {args.repeats}")
+    print(f"one pass (transfer_matrix)   {best:7.2f} s   1.00")
+    print(f"attack units, computed       {min(per_unit):7.2f} s   {min(per_unit) / best:.2f}")
+    print(f"attack units, all cached     {min(cached):7.2f} s   {min(cached) / best:.3f}")
+
+
+if __name__ == "__main__":
+    main()

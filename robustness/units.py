@@ -1,0 +1,249 @@
+"""Units of work: each trained model and each attack cell, named by a hash of what determines it.
+
+A unit is a pure function of plain values: its *spec* (a JSON-ready dict holding
+exactly the configuration it depends on, including its seed), the data split,
+and, for attacks, the state_dicts of the models it needs. It returns plain,
+picklable values (a state_dict and history; counts). ``unit_key(spec)`` is both
+the cache key in ``<run-dir>/units/`` and the name of the task that computes it
+(in-process today; a Ray task later), so a unit is computed once per run
+directory, whatever was interrupted.
+
+- ``train``: one model for one (data, architecture, training settings, method,
+  seed, label noise). Saved as ``units/train-<key>.pt`` (torch.save of plain values).
+- ``attack``: one attack × ε × source model; the source's adversarial examples
+  are evaluated on every clean model, so the spec names all of them by their
+  unit keys. Saved as ``units/attack-<key>.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from robustness.config import AttackConfig, SuiteConfig, TrainConfig, override, to_dict
+from robustness.errors import SuiteError
+from robustness.methods import parse_method
+from robustness.models import build_model
+from robustness.results import fault_point, write_atomic
+
+UNIT_VERSION = 1  # bump when a unit's code changes what it returns, so old caches are not reused
+LOCK_NAME = ".lock"
+
+
+def unit_key(spec: dict) -> str:
+    """A short, stable hash of a spec (canonical JSON: sorted keys, no spaces)."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+# --- specs: exactly what determines each unit ---------------------------------------------
+
+
+def train_spec(config: SuiteConfig, method: str, seed: int, noise_spec: str | None = None) -> dict:
+    """The spec of one clean model (``noise_spec`` None) or one label-noise run (e.g. "uniform:0.5").
+
+    Whole config sections are hashed, not chosen fields, so a field someone adds
+    to DataConfig or TrainConfig (augmentation, say) is part of the key at once.
+    A noise model read from a file (matrix:, labels:) is keyed by the file's contents.
+    """
+    train = to_dict(config.train)
+    noise = None
+    if noise_spec is not None:
+        train["epochs"] = config.noise.epochs
+        noise = {"spec": noise_spec, "seed": seed, "file_sha256": _noise_file_hash(noise_spec)}
+    return _plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(config.data), "train": train,
+                   "method": parse_method(method).spec, "seed": seed, "noise": noise})
+
+
+def _noise_file_hash(noise_spec: str) -> str | None:
+    name, _, param = noise_spec.partition(":")
+    if name not in ("matrix", "labels"):
+        return None
+    return hashlib.sha256(Path(param).read_bytes()).hexdigest()
+
+
+def attack_spec(config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> dict:
+    """The spec of one attack crafted on ``source`` at every ε, evaluated on every model of ``models``
+    (name -> identity: a trained model's train-unit key, a checkpoint's sha256). One unit covers every ε
+    so that the attack's work shared across ε (FGSM's one gradient, I-FGSM's fused ε) stays shared."""
+    settings = to_dict(config.attack)
+    for shown_only in ("attacks", "heatmap_eps"):  # the unit's own attack is below
+        settings.pop(shown_only)
+    return _plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(config.data), "attack": attack,
+                   "settings": settings, "source": source, "models": models})
+
+
+def trained_identity(spec: dict) -> dict:
+    """What identifies a trained model inside an attack spec: its train unit."""
+    return {"unit": unit_key(spec), "arch": spec["train"]["arch"], "method": spec["method"]}
+
+
+def _plain(spec: dict) -> dict:
+    """Tuples become lists, as they come back from a saved unit, so a loaded spec compares equal."""
+    return json.loads(json.dumps(spec))
+
+
+# --- the units themselves: plain values in, plain values out -----------------------------
+
+
+@dataclass(frozen=True)
+class NoiseSummary:
+    """Stands in for noise.core.NoisyLabels where only its summary is needed (noise_record)."""
+
+    record: dict
+
+    def summary(self) -> dict:
+        return self.record
+
+
+def train_unit(spec: dict, split, device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train the model ``spec`` describes; returns ``{"state_dict", "history", "seconds", "noise"}``.
+
+    ``noise`` is the NoisyLabels summary of a label-noise run, None for a clean model.
+    """
+    from noise.core import corrupt
+    from robustness.train import fit
+
+    train = override(TrainConfig(), spec["train"], "train")
+    labels = replaced = noisy = None
+    if spec["noise"] is not None:
+        noisy = corrupt(split.train_y, spec["noise"]["spec"], split.num_classes, spec["noise"]["seed"])
+        labels, replaced = noisy.labels, noisy.replaced
+
+    def epoch_done(row: dict) -> None:
+        if on_epoch:
+            on_epoch(row)
+        fault_point("train-epoch")
+
+    trained = fit(train.arch, parse_method(spec["method"]), split, spec["seed"], train, device,
+                  labels=labels, replaced=replaced, epochs=train.epochs, on_epoch=epoch_done)
+    state = {name: tensor.detach().cpu().clone() for name, tensor in trained.model.state_dict().items()}
+    return {"state_dict": state, "history": trained.history, "seconds": trained.seconds,
+            "noise": None if noisy is None else noisy.summary()}
+
+
+def model_from_state(arch: str, method: str, state: dict, split, device: torch.device) -> nn.Module:
+    """The evaluation-mode model that ``state`` (a train unit's state_dict) holds."""
+    with torch.random.fork_rng(devices=[]):  # building draws initial weights; leave the global RNG alone
+        model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std,
+                            parse_method(method).dropout)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def attack_unit(spec: dict, models: dict[str, nn.Module], split, device: torch.device) -> dict:
+    """One attack crafted on ``spec["source"]`` at every ε and evaluated on every model of the spec.
+
+    ``models`` maps each model name of ``spec["models"]`` to the model (on any device; moved to
+    ``device`` here, so a Ray worker gets CPU copies and puts them on its GPU).
+    Returns transfer_matrix's ``{"n", "clean", "cells"}`` for this source alone.
+    """
+    from attacks.transfer import transfer_matrix
+
+    models = {name: models[name].to(device).eval() for name in spec["models"]}  # the spec's order is the cells' order
+    config = override(AttackConfig(), spec["settings"], "attack")
+    config = replace(config, attacks=(spec["attack"],), heatmap_eps=config.eps[0])
+    result = transfer_matrix(models, split.test_x, split.test_y, config, device, progress=False,
+                             sources=[spec["source"]])
+    fault_point("attack-cell")
+    return result
+
+
+# --- the cache in <run-dir>/units/ ----------------------------------------------------------
+
+
+class UnitStore:
+    """Finished units of one run directory. A missing, truncated or foreign file is a miss, never a crash."""
+
+    SUFFIX = {"train": ".pt", "attack": ".json"}
+
+    def __init__(self, run_dir: Path | None):
+        """``run_dir`` None keeps nothing: every unit is computed (for the Python API)."""
+        self.dir = None if run_dir is None else Path(run_dir) / "units"
+        self.computed: list[str] = []  # keys computed by this process, in order
+        self.reused: list[str] = []
+
+    def path(self, spec: dict) -> Path:
+        return self.dir / f"{spec['kind']}-{unit_key(spec)}{self.SUFFIX[spec['kind']]}"
+
+    def load(self, spec: dict) -> dict | None:
+        """The saved result of ``spec``, or None if it is absent or unreadable (then it is recomputed)."""
+        if self.dir is None:
+            return None
+        path = self.path(spec)
+        if not path.exists():
+            return None
+        try:
+            if path.suffix == ".pt":
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+            else:
+                payload = json.loads(path.read_text())
+            if payload["key"] != unit_key(spec) or payload["spec"] != spec:
+                raise ValueError("it belongs to another unit")
+            return payload["result"]
+        except Exception as err:  # any damage at all means: compute it again
+            warnings.warn(f"cached unit {path.name} is unreadable ({type(err).__name__}: {err}); recomputing it",
+                          stacklevel=2)
+            return None
+
+    def save(self, spec: dict, result: dict) -> None:
+        if self.dir is None:
+            return
+        payload = {"key": unit_key(spec), "spec": spec, "result": result}
+        if spec["kind"] == "train":
+            buffer = io.BytesIO()
+            torch.save(payload, buffer)
+            data = buffer.getvalue()
+        else:
+            data = (json.dumps(payload, indent=1) + "\n").encode()
+        write_atomic(self.path(spec), data)
+
+    def get_or_compute(self, spec: dict, compute: Callable[[], dict], on_reuse: Callable[[dict], None] | None = None) -> dict:
+        """The result of ``spec``: from the cache when it is there, else computed and saved at once."""
+        result = self.load(spec)
+        if result is not None:
+            self.reused.append(unit_key(spec))
+            if on_reuse:
+                on_reuse(result)
+            return result
+        result = compute()
+        self.save(spec, result)
+        self.computed.append(unit_key(spec))
+        return result
+
+
+# --- one run at a time per directory --------------------------------------------------------
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run-dir>/.lock`` (an flock, released by the OS even on SIGKILL) for the duration."""
+    import fcntl
+
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise SuiteError(f"run directory {run_dir} is not writable ({err.strerror}); pass a writable --out") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise SuiteError(f"run directory {run_dir} is in use by another run (pid {holder}); wait for it to "
+                             "finish, or pass another --run-id") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,120 @@
+"""Resume: finished units are reused, damaged ones recomputed, and a changed setting recomputes only what depends on it."""
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from robustness.config import build_config
+from robustness.data import load
+from robustness.results import without_timing
+from robustness.suite import compute_results, saved_config
+from robustness.units import UnitStore, attack_spec, train_spec, trained_identity, unit_key
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def copied(tmp_path, small_run):
+    """A copy of the finished small run, and its configuration as run_all.py built it."""
+    run_dir = tmp_path / "small"
+    shutil.copytree(small_run, run_dir)
+    return run_dir, saved_config(run_dir)
+
+
+def rerun(config, run_dir):
+    """compute_results as run_suite calls it, as JSON (tuples become lists), and the store that saw it."""
+    store = UnitStore(run_dir)
+    results = compute_results(config, load(config.data), CPU, store, run_dir, progress=False)
+    return json.loads(json.dumps(results)), store
+
+
+def test_unchanged_rerun_computes_nothing_and_gives_the_same_results(copied):
+    run_dir, config = copied
+    results, store = rerun(config, run_dir)
+    assert store.computed == [] and len(store.reused) == 5  # 2 models, 1 attack × 2 sources, 1 noise run
+    assert without_timing(results) == without_timing(json.loads((run_dir / "results.json").read_text()))
+
+
+@pytest.mark.parametrize(
+    "change, recomputed",
+    [
+        ({"attack": {"heatmap_eps": 0}}, 0),  # only shown, never computed
+        ({"noise": {"epochs": 2}}, 1),  # the one label-noise run
+        # One attack unit covers every ε of one source (so FGSM's gradient is shared across ε):
+        # a new ε recomputes the attack's 2 units, never the models.
+        ({"attack": {"eps": [0, 0.05, 0.1]}}, 2),
+    ],
+)
+def test_a_changed_setting_recomputes_only_what_depends_on_it(copied, change, recomputed):
+    run_dir, config = copied
+    changed = saved_config(run_dir, change)  # validated as --resume RUN_DIR with flags
+    results, store = rerun(changed, run_dir)
+    assert len(store.computed) == recomputed
+    assert len(store.reused) == 5 - recomputed
+    if "eps" in change.get("attack", {}):
+        assert {c["eps"] for c in results["attacks"]["cells"]} == {0, 0.05, 0.1}
+
+
+def test_keys_change_with_what_determines_a_unit_and_only_with_that():
+    config = build_config("tiny")
+    base = train_spec(config, "erm", 0)
+    assert unit_key(base) == unit_key(train_spec(config, "erm", 0))
+    assert unit_key(base) == unit_key(train_spec(replace(config, device="cpu", out="elsewhere"), "erm", 0))
+    assert unit_key(base) == unit_key(train_spec(replace(config, attack=replace(config.attack, eps=(0.3,))), "erm", 0))
+    for other in [train_spec(config, "erm", 1), train_spec(config, "mixup:1", 0), train_spec(config, "erm", 0, "uniform:0.5"),
+                  train_spec(replace(config, train=replace(config.train, lr=0.01)), "erm", 0),
+                  train_spec(replace(config, data=replace(config.data, split_seed=1)), "erm", 0)]:
+        assert unit_key(other) != unit_key(base)
+    models = {"erm_s0": trained_identity(base)}
+    cell = attack_spec(config, "fgsm", "erm_s0", models)
+    retrained = {"erm_s0": trained_identity(train_spec(replace(config, train=replace(config.train, epochs=5)), "erm", 0))}
+    assert unit_key(attack_spec(config, "fgsm", "erm_s0", retrained)) != unit_key(cell)  # its model changed
+    shown = replace(config, attack=replace(config.attack, heatmap_eps=0.0))
+    assert unit_key(attack_spec(shown, "fgsm", "erm_s0", models)) == unit_key(cell)
+    more_eps = replace(config, attack=replace(config.attack, eps=(0.0, 0.05, 0.1), heatmap_eps=0.1))
+    assert unit_key(attack_spec(more_eps, "fgsm", "erm_s0", models)) != unit_key(cell)
+
+
+def test_damaged_cached_units_are_recomputed_not_trusted(copied):
+    run_dir, config = copied
+    expected = json.loads((run_dir / "results.json").read_text())
+    train_file = sorted((run_dir / "units").glob("train-*.pt"))[0]
+    train_file.write_bytes(train_file.read_bytes()[:1000])  # truncated
+    attack_file = sorted((run_dir / "units").glob("attack-*.json"))[0]
+    attack_file.write_text('{"key": "')  # cut mid-write (cannot happen with write_atomic, but disks fail)
+    foreign = sorted((run_dir / "units").glob("attack-*.json"))[1]
+    payload = json.loads(foreign.read_text())
+    payload["result"]["cells"][0]["wrong"] += 1
+    payload["key"] = "0" * 20  # a unit saved under the wrong name
+    foreign.write_text(json.dumps(payload))
+    with pytest.warns(UserWarning, match="is unreadable .*recomputing it"):
+        results, store = rerun(config, run_dir)
+    assert len(store.computed) == 3
+    assert without_timing(results) == without_timing(expected)
+
+
+def test_resume_flag_uses_the_saved_configuration(copied, capsys):
+    from robustness.cli import main
+
+    run_dir, _ = copied
+    (run_dir / "results.json").unlink()
+    assert main(["--resume", str(run_dir), "--quiet"]) == 0
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["timing"]["units"] == {"computed": 0, "reused": 5}
+    assert results["config"]["train"]["epochs"] == 1
+    assert f"report: {run_dir / 'report.md'}" in capsys.readouterr().out
+
+
+def test_report_command_rebuilds_figures_and_report_from_results_alone(tmp_path, small_run):
+    from robustness.__main__ import main
+
+    copy = tmp_path / "only-results"
+    copy.mkdir()
+    shutil.copy(small_run / "results.json", copy / "results.json")
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "report.md").read_text() == (small_run / "report.md").read_text()
+    assert sorted(p.name for p in (copy / "figures").iterdir()) == sorted(p.name for p in (small_run / "figures").iterdir())
+    assert (copy / "report.html").stat().st_size > 0 and not list(copy.rglob("*.tmp"))
