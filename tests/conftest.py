@@ -22,3 +22,13 @@ def tiny_models(digits):
         "erm_s0": fit("digits_cnn", parse_method("erm"), digits, 0, cfg, CPU, epochs=3).model,
         "mixup_a1_s0": fit("digits_cnn", parse_method("mixup:1"), digits, 0, cfg, CPU, epochs=3).model,
     }
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: on a shared, oversubscribed CPU two threads ran
+    small convolutions up to 13× slower than one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
