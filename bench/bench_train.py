@@ -28,11 +28,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robustness.config import DataConfig, TrainConfig, build_config  # noqa: E402
-from robustness.data import Split, finish_split, load  # noqa: E402
-from robustness.methods import parse_method  # noqa: E402
-from robustness.models import build_model  # noqa: E402
-from robustness.train import Streams, device_plan, train_epoch  # noqa: E402
+from robustness.config import DataConfig, TrainConfig, build_config
+from robustness.data import Split, finish_split, load
+from robustness.methods import parse_method
+from robustness.models import build_model
+from robustness.train import Streams, device_plan, train_epoch
 
 
 def synchronize(device: torch.device) -> None:

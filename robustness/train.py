@@ -114,7 +114,7 @@ class Streams:
     augment: torch.Generator
 
     @classmethod
-    def from_seed(cls, seed: int) -> "Streams":
+    def from_seed(cls, seed: int) -> Streams:
         return cls(
             shuffle=torch.Generator().manual_seed(seed),
             mix_gen=torch.Generator().manual_seed(seed + 1_000_003),

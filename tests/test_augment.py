@@ -10,6 +10,7 @@ from robustness.methods import parse_method
 from robustness.train import DevicePlan, device_plan, fit, train_batch
 
 CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def gen(seed: int = 0) -> torch.Generator:

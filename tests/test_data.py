@@ -1,6 +1,5 @@
 """Every data set's loading code, on files written here in each one's own on-disk format."""
 
-import gzip
 import hashlib
 import pickle
 import struct
@@ -28,6 +27,11 @@ def md5(path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def dump(obj, path) -> None:
+    with open(path, "wb") as handle:
+        pickle.dump(obj, handle)
+
+
 def write_cifar(root, dataset_class, monkeypatch) -> dict:
     """A tiny copy of cifar-10-batches-py / cifar-100-python; torchvision's md5 list is pointed
     at these files, so its own integrity check runs on them."""
@@ -41,11 +45,11 @@ def write_cifar(root, dataset_class, monkeypatch) -> dict:
     files = [name for name, _ in dataset_class.train_list]
     parts = np.array_split(np.arange(n_train), len(files))
     for name, idx in zip(files, parts):
-        pickle.dump({"data": images[idx], label_key: labels[idx].tolist()}, open(folder / name, "wb"))
+        dump({"data": images[idx], label_key: labels[idx].tolist()}, folder / name)
     test_name = dataset_class.test_list[0][0]
-    pickle.dump({"data": images[n_train:], label_key: labels[n_train:].tolist()}, open(folder / test_name, "wb"))
+    dump({"data": images[n_train:], label_key: labels[n_train:].tolist()}, folder / test_name)
     names = [f"class{i}" for i in range(n_classes)]
-    pickle.dump({dataset_class.meta["key"]: names}, open(folder / dataset_class.meta["filename"], "wb"))
+    dump({dataset_class.meta["key"]: names}, folder / dataset_class.meta["filename"])
     monkeypatch.setattr(dataset_class, "train_list", [[name, md5(folder / name)] for name in files])
     monkeypatch.setattr(dataset_class, "test_list", [[test_name, md5(folder / test_name)]])
     meta = dict(dataset_class.meta, md5=md5(folder / dataset_class.meta["filename"]))
@@ -164,7 +168,7 @@ def test_missing_files_and_no_network_give_one_line_saying_what_goes_where(name,
 
 
 def test_image_folder_is_decoded_once_then_read_from_its_cache(tmp_path, monkeypatch):
-    config, expected = write_files("imagefolder", tmp_path, monkeypatch)
+    config, _ = write_files("imagefolder", tmp_path, monkeypatch)
     first = load(config)
     assert (tmp_path / datasets.CACHE_NAME).is_file()
 
@@ -175,7 +179,7 @@ def test_image_folder_is_decoded_once_then_read_from_its_cache(tmp_path, monkeyp
     second = load(config)
     assert torch.equal(second.train_images, first.train_images) and torch.equal(second.test_y, first.test_y)
     # A changed image invalidates the cache.
-    path = sorted((tmp_path / "train" / "cat").iterdir())[0]
+    path = min((tmp_path / "train" / "cat").iterdir())
     Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(path)
     with pytest.raises(AssertionError, match="decoded again"):
         load(config)
@@ -207,7 +211,7 @@ def test_bad_image_folders_give_one_line_errors(problem, message, tmp_path):
 
 
 def test_subsets_are_stratified_seeded_and_change_with_the_seed(tmp_path, monkeypatch):
-    config, expected = write_files("mnist", tmp_path, monkeypatch)
+    _, expected = write_files("mnist", tmp_path, monkeypatch)
     small = load(DataConfig(name="mnist", root=str(tmp_path), download=False, train_subset=20, test_subset=10))
     assert (len(small.train_y), len(small.test_y)) == (20, 10)
     assert torch.bincount(small.train_y).tolist() == [2] * 10  # 2 of each class's 4
@@ -225,7 +229,7 @@ def test_subsets_are_stratified_seeded_and_change_with_the_seed(tmp_path, monkey
 
 
 def test_configured_mean_and_std_replace_the_computed_ones(tmp_path, monkeypatch):
-    config, _ = write_files("mnist", tmp_path, monkeypatch)
+    write_files("mnist", tmp_path, monkeypatch)
     split = load(DataConfig(name="mnist", root=str(tmp_path), download=False, mean=(0.1307,), std=(0.3081,)))
     assert (split.mean, split.std) == ((0.1307,), (0.3081,))
     with pytest.raises(SuiteError, match="1 channels"):

@@ -38,15 +38,6 @@ def cifar_folder(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU two threads ran small convolutions 10× slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_real_cifar10_trains_above_chance_and_attacks_run(cifar_folder, one_thread):
     split = load(DataConfig(name=f"imagefolder:{cifar_folder}"))
     assert (len(split.train_y), len(split.test_y), split.input_shape) == (2000, 500, (3, 32, 32))

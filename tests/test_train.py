@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from robustness.config import TrainConfig
-from robustness.data import DATASETS, load
+from robustness.data import load
 from robustness.config import DataConfig
 from robustness.methods import parse_method
 from robustness.models import MODELS, build_model
