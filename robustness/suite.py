@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from attacks.between import between_points
 from attacks.evaluate import evaluate_models
 from noise.benchmark import run_noise
 from robustness import data as datasets
@@ -94,6 +95,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     clock = time.perf_counter()
     families = {name: rec["family"] for name, rec in records.items()}
     evaluation = evaluate_models(models, families, split, config.attack, device, progress)
+    evaluation["between_points"] = between_points(models, families, split, config.attack, device)
     timing["attacks"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -108,7 +110,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
         "environment": environment(device),
         "data": split.summary(),
         "models": records,
-        **evaluation,  # attacks, diagnostics, checks
+        **evaluation,  # attacks, diagnostics, checks, between_points
         "noise": noise,
         "timing": {"stages_s": timing, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
