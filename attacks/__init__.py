@@ -1,7 +1,7 @@
 """Adversarial evaluation: attacks (through torchattacks), the transfer matrix, sanity checks."""
 
 from attacks.registry import ATTACKS, register_attack
-from attacks import fgsm, ifgsm  # noqa: F401  (register the attacks)
+from attacks import fgsm, ifgsm, pgd  # noqa: F401  (register the attacks)
 from attacks.transfer import input_gradient_norm, transfer_matrix
 from attacks.checks import run_checks
 

@@ -38,22 +38,29 @@ def check_whitebox_dominates(attacks: dict, models: list[str]) -> list[dict]:
     return out
 
 
-def check_iterative_dominates(attacks: dict, models: list[str]) -> list[dict]:
-    """I-FGSM (more steps) should reach at least FGSM's white-box error."""
+# (weaker, stronger, check name, likely cause when the stronger attack does worse)
+STRONGER = [
+    ("fgsm", "ifgsm", "I-FGSM ≥ FGSM", "too few or too small I-FGSM steps, or gradient masking that one large step jumps over"),
+    ("ifgsm", "pgd", "PGD ≥ I-FGSM", "too few PGD steps or restarts, or a step size too large for the loss surface"),
+]
+
+
+def check_stronger_dominates(attacks: dict, models: list[str]) -> list[dict]:
+    """A stronger white-box attack should reach at least a weaker one's error at every ε."""
     err = _index(attacks["cells"])
     eps_list = sorted({c["eps"] for c in attacks["cells"]})
     names = {c["attack"] for c in attacks["cells"]}
-    if not {"fgsm", "ifgsm"} <= names:
-        return []
     out = []
-    for model in models:
-        gaps = [(err["fgsm", e, model, model] - err["ifgsm", e, model, model], e) for e in eps_list]
-        gap, eps = max(gaps)
-        if gap > TOLERANCE:
-            detail = f"ε={eps:g}: FGSM {100 * gap:.1f} points above I-FGSM"
-            out.append(_result("I-FGSM ≥ FGSM", model, detail, "too few or too small I-FGSM steps, or a non-smooth loss surface"))
-        else:
-            out.append(_result("I-FGSM ≥ FGSM", model))
+    for weak, strong, check, cause in STRONGER:
+        if not {weak, strong} <= names:
+            continue
+        for model in models:
+            gap, eps = max((err[weak, e, model, model] - err[strong, e, model, model], e) for e in eps_list)
+            if gap > TOLERANCE:
+                detail = f"ε={eps:g}: {weak.upper()} {100 * gap:.1f} points above {strong.upper()}"
+                out.append(_result(check, model, detail, cause))
+            else:
+                out.append(_result(check, model))
     return out
 
 
@@ -74,7 +81,7 @@ def check_monotone_in_eps(attacks: dict, models: list[str]) -> list[dict]:
         worst = max(drops, default=(0.0, "", 0.0))
         if worst[0] > TOLERANCE:
             detail = f"{worst[1]}: error falls by {100 * worst[0]:.1f} points up to ε={worst[2]:g}"
-            out.append(_result("error rises with ε", model, detail, "gradient masking or a randomized model"))
+            out.append(_result("error rises with ε", model, detail, "gradient masking (the attack loses its way at large ε) or a randomized model"))
         else:
             out.append(_result("error rises with ε", model))
     return out
@@ -118,6 +125,6 @@ def run_checks(attacks: dict, diagnostics: dict) -> list[dict]:
         check_zero_eps(attacks, models)
         + check_gradients(diagnostics, models)
         + check_monotone_in_eps(attacks, models)
-        + check_iterative_dominates(attacks, models)
+        + check_stronger_dominates(attacks, models)
         + check_whitebox_dominates(attacks, models)
     )

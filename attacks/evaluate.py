@@ -40,18 +40,28 @@ def diagnose(models: dict[str, nn.Module], split, device, batch: int = 256) -> d
 
 
 def summarize_attacks(attacks: dict, families: dict[str, str]) -> list[dict]:
-    """Mean ± std over models of white-box error per family, and of transfer error per
-    (source family → target family) over every ordered pair of distinct models."""
-    groups: dict[tuple, list[float]] = {}
+    """Mean ± std over models of white-box metrics per family, and of transfer metrics per
+    (source family → target family) over every ordered pair of distinct models.
+
+    ``mean``/``std`` are the top-1 error; ``top5`` and ``success_rate`` are
+    ``{"mean", "std"}`` (None where a model has no top-5, i.e. ≤ 5 classes).
+    """
+    groups: dict[tuple, list[dict]] = {}
     for c in attacks["cells"]:
         src, tgt = families[c["source"]], families[c["target"]]
         kind = "white-box" if c["source"] == c["target"] else "transfer"
-        key = (c["attack"], c["eps"], kind, src, tgt)
-        groups.setdefault(key, []).append(c["error"])
+        groups.setdefault((c["attack"], c["eps"], kind, src, tgt), []).append(c)
     return [
         {"attack": a, "eps": e, "kind": k, "source_family": s, "target_family": t,
-         "mean": mean(v), "std": pstdev(v), "count": len(v)}
-        for (a, e, k, s, t), v in groups.items()
+         "mean": mean(c["error"] for c in cells), "std": pstdev([c["error"] for c in cells]), "count": len(cells),
+         "top5": _mean_std([c.get("top5_error") for c in cells]),
+         "success_rate": _mean_std([c.get("success_rate") for c in cells])}
+        for (a, e, k, s, t), cells in groups.items()
     ]
 
 
+def _mean_std(values: list) -> dict | None:
+    """{"mean", "std"} over models, or None when any model lacks the value."""
+    if any(v is None for v in values):
+        return None
+    return {"mean": mean(values), "std": pstdev(values)}

@@ -12,13 +12,28 @@ Example::
 
     attack = ATTACKS["fgsm"](model, 8 / 255, AttackConfig())
     x_adv = attack(images, labels)
+
+The gradient does not depend on ε, so the fused crafter computes its sign once
+per batch and serves every ε from it (bit-identical to ``torchattacks.FGSM``).
 """
 
+from typing import Sequence
+
+import torch
 import torchattacks
 
-from attacks.registry import register_attack
+from attacks.fused import input_grad_sign, per_example
+from attacks.registry import register_attack, register_fused
 
 
 @register_attack("fgsm")
 def fgsm(model, eps: float, config=None) -> "torchattacks.attack.Attack":
     return torchattacks.FGSM(model, eps=eps)
+
+
+@register_fused("fgsm")
+def fgsm_every_eps(model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], config=None, seeds=None) -> torch.Tensor:
+    """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε."""
+    sign = input_grad_sign(model, x, y, groups=1)
+    eps_t = per_example(eps, 1, x).unsqueeze(1)  # E×1×1×…: broadcasts over the batch
+    return torch.clamp(x.unsqueeze(0) + eps_t * sign.unsqueeze(0), min=0, max=1)

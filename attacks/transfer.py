@@ -2,23 +2,71 @@
 
 For each attack and ε, cell (source, target) is the target's error on
 examples crafted against the source; the diagonal is the white-box result.
-Test images are streamed in batches: each source crafts a batch once per
-attack and ε, every target is evaluated on it, and the batch is dropped, so
-memory stays bounded by one batch whatever the test-set size.
+Test images are streamed in batches. For each batch: every target's clean
+predictions are computed once; then each source crafts the batch once per
+attack (every ε in one fused pass where the attack allows it, see
+``attacks.registry.FUSED``), every target is evaluated on it, and it is
+dropped. Memory stays bounded by one batch (× the number of ε when fused)
+whatever the test-set size; model weights get no gradients, only the inputs.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
+from typing import Collection, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from attacks.registry import ATTACKS
+from attacks.metrics import Tally, score
+from attacks.registry import ATTACKS, FUSED
+from attacks.seeding import craft_seed, seeded
 from robustness.config import AttackConfig
-from robustness.train import predict
+
+
+@contextmanager
+def attack_mode(models: dict[str, nn.Module], freeze_weights: bool = True):
+    """Eval mode, and (``freeze_weights``) no weight gradients: autograd then keeps only what ∇x needs."""
+    params = [p for m in models.values() for p in m.parameters()] if freeze_weights else []
+    flags = [p.requires_grad for p in params]
+    modes = {name: m.training for name, m in models.items()}
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        for m in models.values():
+            m.eval()
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+        for name, m in models.items():
+            m.train(modes[name])
+
+
+def craft(attack: str, model: nn.Module, source: str, xb, yb, start: int, config: AttackConfig, fuse: bool
+          ) -> Iterator[tuple[list[float], torch.Tensor]]:
+    """Adversarial versions of one batch, as (ε values, E×B×… images): fused in one pass, or one ε at a time.
+
+    Fused, ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what
+    every attack returns there (the tests check it); targets are still evaluated on it.
+    """
+    seeds = {e: craft_seed(config.seed, attack, e, source, start) for e in config.eps}
+    if fuse and attack in FUSED:
+        moving = [e for e in config.eps if e > 0]
+        adv = FUSED[attack](model, xb, yb, moving, config, [seeds[e] for e in moving]) if moving else None
+        if adv is not None or not moving:
+            if len(moving) < len(config.eps):
+                yield [e for e in config.eps if e == 0], xb.unsqueeze(0)
+            if moving:
+                yield moving, adv
+            return
+    for eps in config.eps:
+        with seeded(seeds[eps], xb.device):
+            adv = ATTACKS[attack](model, eps, config)(xb, yb)
+        yield [eps], adv.unsqueeze(0)
 
 
 def transfer_matrix(
@@ -28,52 +76,62 @@ def transfer_matrix(
     config: AttackConfig,
     device: torch.device,
     progress: bool = True,
+    fuse: Collection[str] | None = None,
+    freeze_weights: bool = True,
     sources: list[str] | None = None,
 ) -> dict:
     """Error of every target on every source's adversarial examples.
 
     ``sources`` restricts the models examples are crafted on (default: all of
-    them); every model is still a target.
+    them; the suite's cached units craft on one); every model is still a target.
 
-    Returns ``{"n", "clean": {model: {"error", "wrong"}}, "cells": [{"attack",
-    "eps", "source", "target", "error", "wrong"}, ...]}``, cells ordered by
-    attack, ε, source, target.
+    ``fuse``: the attacks whose ε are crafted together (default: all, or none
+    when ``config.fuse_epsilons`` is false); ``freeze_weights``: take no weight
+    gradients while attacking. Both only change speed, never the numbers (the
+    benchmark and the tests check it).
+
+    Returns ``{"n", "clean": {model: record}, "cells": [record, ...]}``, cells
+    ordered by attack, ε, source, target; a record is ``metrics.Tally``'s.
     """
+    fuse = set(config.attacks if config.fuse_epsilons else ()) if fuse is None else set(fuse)
     names = list(models)
     sources = names if sources is None else list(sources)
-    for model in models.values():
-        model.eval()
-    crafters = {
-        (attack, eps, source): ATTACKS[attack](models[source], eps, config)
-        for attack in config.attacks
-        for eps in config.eps
-        for source in sources
-    }
-    clean_wrong: dict[str, int] = defaultdict(int)
-    wrong: dict[tuple, int] = defaultdict(int)
+    clean: dict[str, Tally] = defaultdict(Tally)
+    cells: dict[tuple, Tally] = defaultdict(Tally)
     starts = range(0, len(x), config.batch_size)
-    bar = tqdm(total=len(starts) * len(crafters), desc="attacks", unit="craft", disable=not progress)
-    for start in starts:
-        xb = x[start : start + config.batch_size].to(device)
-        yb = y[start : start + config.batch_size].to(device)
-        for target in names:
-            clean_wrong[target] += int((predict(models[target], xb) != yb).sum())
-        for (attack, eps, source), crafter in crafters.items():
-            adv = crafter(xb, yb)
+    bar = tqdm(total=len(starts) * len(config.attacks) * len(sources), desc="attacks", unit="craft", disable=not progress)
+    with attack_mode(models, freeze_weights):
+        for start in starts:
+            xb = x[start : start + config.batch_size].to(device)
+            yb = y[start : start + config.batch_size].to(device)
+            clean_wrong = {}
             for target in names:
-                wrong[attack, eps, source, target] += int((predict(models[target], adv) != yb).sum())
-            bar.update()
+                clean_wrong[target], wrong5 = score(models[target], xb, yb)
+                clean[target].add(clean_wrong[target], wrong5)
+            for attack in config.attacks:
+                for source in sources:
+                    for eps_group, adv in craft(attack, models[source], source, xb, yb, start, config, attack in fuse):
+                        evaluate_targets(models, adv, yb, clean_wrong, [(attack, e, source) for e in eps_group], cells)
+                    bar.update()
     bar.close()
     n = len(x)
-    cells = [
-        {"attack": a, "eps": e, "source": s, "target": t, "error": wrong[a, e, s, t] / n, "wrong": wrong[a, e, s, t]}
-        for a in config.attacks
-        for e in config.eps
-        for s in sources
-        for t in names
-    ]
-    clean = {t: {"error": clean_wrong[t] / n, "wrong": clean_wrong[t]} for t in names}
-    return {"n": n, "clean": clean, "cells": cells}
+    return {
+        "n": n,
+        "clean": {t: clean[t].clean_record() for t in names},
+        "cells": [{"attack": a, "eps": e, "source": s, "target": t, **cells[a, e, s, t].cell_record()}
+                  for a in config.attacks for e in config.eps for s in sources for t in names],
+    }
+
+
+def evaluate_targets(models, adv: torch.Tensor, yb, clean_wrong: dict, keys: list[tuple], cells: dict) -> None:
+    """Score every target on an E×B×… stack of adversarial batches, in one pass per target."""
+    groups = len(keys)
+    labels = yb.repeat(groups)
+    for target, model in models.items():
+        wrong1, wrong5 = score(model, adv.flatten(0, 1), labels)
+        for g, key in enumerate(keys):
+            part = slice(g * len(yb), (g + 1) * len(yb))
+            cells[(*key, target)].add(wrong1[part], None if wrong5 is None else wrong5[part], clean_wrong[target])
 
 
 def input_gradient_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

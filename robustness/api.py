@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from robustness import data as datasets

@@ -63,11 +63,20 @@ class CleanConfig:
 
 @dataclass(frozen=True)
 class AttackConfig:
-    attacks: tuple[str, ...] = ("fgsm", "ifgsm")  # keys of attacks.ATTACKS
+    attacks: tuple[str, ...] = ("fgsm", "ifgsm", "pgd")  # keys of attacks.ATTACKS
     eps: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # L∞ radius, pixels in [0, 1]
-    ifgsm_steps: int = 10  # I-FGSM iterations, each of size eps / steps (the paper's recipe)
+    ifgsm_steps: int = 10  # I-FGSM iterations (the paper's recipe: 10)
+    ifgsm_step_factor: float = 1.0  # I-FGSM step size = factor · ε / steps (the paper's recipe: 1)
+    pgd_steps: int = 10  # PGD iterations
+    pgd_step_factor: float = 2.5  # PGD step size = factor · ε / steps (Madry et al.: 2.5)
+    pgd_random_start: bool = True  # PGD starts at a uniform random point of the ε-ball
+    pgd_restarts: int = 1  # PGD runs per example; an example counts as fooled if any run fools it
+    seed: int = 0  # seeds PGD's random starts (per source, ε and batch, so numbers do not depend on order)
     batch_size: int = 256  # test images crafted at once per source model
+    fuse_epsilons: bool = True  # craft every ε of an attack in one pass (same numbers, less time)
     heatmap_eps: float = 0.1  # the ε at which the transfer matrix is drawn and tabulated
+    between_pairs: int = 200  # random test pairs (different labels) for the paper's Figure 2 analysis
+    between_points: int = 21  # λ values on [0, 1] along each pair's segment
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ PRESETS: dict[str, SuiteConfig] = {
     "tiny": SuiteConfig(
         preset="tiny",
         train=TrainConfig(epochs=2),
-        attack=AttackConfig(eps=(0.0, 0.1), heatmap_eps=0.1, ifgsm_steps=3),
+        attack=AttackConfig(eps=(0.0, 0.1), heatmap_eps=0.1, ifgsm_steps=3, pgd_steps=3, between_pairs=50),
         noise=NoiseConfig(levels=(0.5,), methods=("erm", "dropout:0.7", "mixup:8"), epochs=2),
     ),
     # The paper's section 3.4 grid on digits (python -m noise --preset noise-grid): 88 runs, about 15 min on an idle 2-core CPU (5,280 epochs).
@@ -271,8 +280,14 @@ def validate(config: SuiteConfig) -> None:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
     validate_training(config.train, config.data)
     validate_noise(config.noise)
-    if config.attack.ifgsm_steps < 1:
-        raise SuiteError("attack.ifgsm_steps must be at least 1")
+    for key in ("ifgsm_steps", "pgd_steps", "pgd_restarts", "between_pairs", "batch_size"):
+        if getattr(config.attack, key) < 1:
+            raise SuiteError(f"attack.{key} must be at least 1")
+    if config.attack.between_points < 2:
+        raise SuiteError("attack.between_points must be at least 2 (λ = 0 and λ = 1)")
+    for key in ("ifgsm_step_factor", "pgd_step_factor"):
+        if not getattr(config.attack, key) > 0:
+            raise SuiteError(f"attack.{key} must be positive; 1 means steps of ε / steps")
     if config.attack.heatmap_eps not in config.attack.eps:
         raise SuiteError(
             f"attack.heatmap_eps {config.attack.heatmap_eps} is not one of attack.eps; pick one of them"

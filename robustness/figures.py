@@ -37,14 +37,34 @@ def whitebox_curves(results: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 3.8), squeeze=False, sharey=True)
     for ax, attack in zip(axes[0], attacks):
         for k, (name, rec) in enumerate(results["models"].items()):
-            pts = sorted((c["eps"], c["error"]) for c in cells if c["attack"] == attack and c["source"] == name)
-            eps, err = zip(*pts)
-            ax.plot(eps, 100 * np.array(err), SEED_STYLES[k % len(SEED_STYLES)], marker="o", ms=3,
-                    color=family_colour(rec["family"], k), label=name)
+            pts = sorted((c["eps"], c["error"], *(c.get("error_ci") or (c["error"], c["error"])))
+                         for c in cells if c["attack"] == attack and c["source"] == name)
+            eps, err, low, high = (np.array(v) for v in zip(*pts))
+            colour = family_colour(rec["family"], k)
+            ax.plot(eps, 100 * err, SEED_STYLES[k % len(SEED_STYLES)], marker="o", ms=3, color=colour, label=name)
+            ax.fill_between(eps, 100 * low, 100 * high, color=colour, alpha=0.12, linewidth=0)  # 95% Wilson
         ax.set(title=f"white box: {attack.upper()}", xlabel="ε (pixels in [0, 1])", ylim=(0, 100))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test error (%)")
     axes[0][-1].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def between_points(results: dict, path: Path) -> Path:
+    """The paper's Figure 2 on test pairs: miss share and input-gradient norm along λ, per family (mean ± std over seeds)."""
+    section = results["between_points"]
+    lambdas = np.array(section["lambdas"])
+    panels = (("miss", "prediction ∉ {y_i, y_j} (%)", 100), ("grad_norm_mean", "‖∇x loss‖₂", 1))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (key, label, scale) in zip(axes, panels):
+        for k, (family, stats) in enumerate(section["summary"].items()):
+            m, sd = scale * np.array(stats[key]["mean"]), scale * np.array(stats[key]["std"])
+            ax.plot(lambdas, m, marker="o", ms=3, color=family_colour(family, k), label=f"{family} ({stats['models']} seeds)")
+            ax.fill_between(lambdas, m - sd, m + sd, color=family_colour(family, k), alpha=0.2, linewidth=0)
+        ax.set(xlabel="λ in x = λ·x_i + (1−λ)·x_j", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"between {section['pairs']} random test pairs")
+    axes[1].legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -26,6 +26,13 @@ def pm(stat: dict | None) -> str:
     return "–" if stat is None else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
+def with_ci(value: float | None, ci: list[float] | None) -> str:
+    """'12.3 [10.1–14.8]' (percent, 95% interval over test images)."""
+    if value is None:
+        return "–"
+    return pct(value) if not ci else f"{pct(value)} [{pct(ci[0])}–{pct(ci[1])}]"
+
+
 def eps_label(eps: float) -> str:
     """ε in both units: '0.0314 (8.0/255)'."""
     return f"{eps:g} ({255 * eps:.1f}/255)"
@@ -100,6 +107,18 @@ def clean_blocks(results: dict) -> list:
     return [("h2", "Clean models"), ("table", ["model", "method", "seed", "test error (%)"], rows)]
 
 
+def attack_recipe(cfg: dict) -> str:
+    """The attacks' settings, in words."""
+    parts = {
+        "fgsm": "FGSM: one step of ε",
+        "ifgsm": f"I-FGSM: {cfg['ifgsm_steps']} steps of {cfg.get('ifgsm_step_factor', 1):g}·ε/{cfg['ifgsm_steps']}, no random start",
+        "pgd": (f"PGD: {cfg.get('pgd_steps')} steps of {cfg.get('pgd_step_factor'):g}·ε/{cfg.get('pgd_steps')}, "
+                f"{'random start' if cfg.get('pgd_random_start') else 'no random start'}, "
+                f"{cfg.get('pgd_restarts')} restart(s)"),
+    }
+    return "; ".join(parts.get(a, a.upper()) for a in cfg["attacks"]) + "."
+
+
 def whitebox_blocks(results: dict, fig_dir: Path) -> list:
     cfg = results["config"]["attack"]
     fams = families(results)
@@ -111,10 +130,32 @@ def whitebox_blocks(results: dict, fig_dir: Path) -> list:
     figure = figures.whitebox_curves(results, fig_dir / "whitebox.png")
     return [
         ("h2", "White-box attacks"),
-        ("p", f"Each model attacks itself. I-FGSM: {cfg['ifgsm_steps']} steps of ε/{cfg['ifgsm_steps']}, no random start. "
-              "Error in %, mean ± std over separately trained seeds."),
+        ("p", f"Each model attacks itself. {attack_recipe(cfg)} "
+              "Error in %, mean ± std over separately trained seeds; shaded: 95% Wilson interval over test images."),
         ("figure", figure, "White-box test error against ε"),
         ("table", ["attack", "ε"] + [f"{f} error (%)" for f in fams], rows),
+    ] + per_model_blocks(results)
+
+
+def per_model_blocks(results: dict) -> list:
+    """Every model's white-box numbers at the heatmap ε, with 95% intervals over test images."""
+    eps = results["config"]["attack"]["heatmap_eps"]
+    clean = results["attacks"]["clean"]
+    has_top5 = any(c.get("top5_error") is not None for c in clean.values())
+    rows = []
+    for c in results["attacks"]["cells"]:
+        if c["eps"] == eps and c["source"] == c["target"]:
+            rows.append([c["target"], c["attack"].upper(), with_ci(clean[c["target"]]["error"], clean[c["target"]].get("error_ci")),
+                         with_ci(c["error"], c.get("error_ci"))]
+                        + ([with_ci(c.get("top5_error"), c.get("top5_error_ci"))] if has_top5 else [])
+                        + [with_ci(c.get("success_rate"), c.get("success_rate_ci"))])
+    header = ["model", "attack", "clean error (%)", "error under attack (%)"] + (["top-5 error (%)"] if has_top5 else []) \
+        + ["attack success (%)"]
+    return [
+        ("p", f"Per model at ε = {eps_label(eps)}, each with its 95% Wilson interval over the "
+              f"{results['attacks']['n']} test images. Attack success = share of the images the model classified "
+              "correctly when clean that the attack makes it misclassify."),
+        ("table", header, rows),
     ]
 
 
@@ -144,21 +185,50 @@ def paper_table3_blocks(results: dict) -> list:
     cols = [(f, a) for f in ("erm", "mixup") for a in ("fgsm", "ifgsm")]
     header = ["setting", "source"] + [f"{f} {a.upper()}" for f, a in cols]
 
-    def ours(kind, src):
-        return [pm(attack_stat(results, a, eps, kind, src if kind == "transfer" else f, f)) for f, a in cols]
+    def ours(kind, src, metric):
+        stats = [attack_stat(results, a, eps, kind, src if kind == "transfer" else f, f) for f, a in cols]
+        return [pm(s if metric == "top1" or s is None else s.get("top5")) for s in stats]
 
-    rows = [
-        [f"white box, {paper.PAPER}", "itself"] + [f"{paper.TABLE3_TOP1['white-box', f, a]:.1f}" for f, a in cols],
-        ["white box, this run", "itself"] + ours("white-box", None),
-        [f"black box, {paper.PAPER}", "ERM #1"] + [f"{paper.TABLE3_TOP1['transfer', f, a]:.1f}" for f, a in cols],
-        ["black box, this run", "ERM"] + ours("transfer", "erm"),
-        ["black box, this run (not in the paper)", "mixup"] + ours("transfer", "mixup"),
-    ]
-    return [
+    def table(paper_numbers, metric):
+        return [
+            [f"white box, {paper.PAPER}", "itself"] + [f"{paper_numbers['white-box', f, a]:.1f}" for f, a in cols],
+            ["white box, this run", "itself"] + ours("white-box", None, metric),
+            [f"black box, {paper.PAPER}", "ERM #1"] + [f"{paper_numbers['transfer', f, a]:.1f}" for f, a in cols],
+            ["black box, this run", "ERM"] + ours("transfer", "erm", metric),
+            ["black box, this run (not in the paper)", "mixup"] + ours("transfer", "mixup", metric),
+        ]
+
+    blocks = [
         ("h2", "Side by side with the paper's Table 3 (top-1 error, %)"),
         ("p", f"Paper: {paper.TABLE3_SETUP}. This run: {results['data']['name']} at ε = {eps_label(eps)}. "
               "Columns name the model that is evaluated; 'source' names where the examples were crafted."),
-        ("table", header, rows),
+        ("table", header, table(paper.TABLE3_TOP1, "top1")),
+    ]
+    if len(results["data"]["classes"]) > 5:
+        blocks += [("p", "The same for top-5 error (%), as the paper's Table 3 reports both:"),
+                   ("table", header, table(paper.TABLE3_TOP5, "top5"))]
+    return blocks
+
+
+def between_blocks(results: dict, fig_dir: Path) -> list:
+    """The paper's Figure 2 on test pairs (absent from results written before it existed)."""
+    section = results.get("between_points")
+    if not section:
+        return []
+    mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
+    rows = [[family, stats["models"], f"{100 * stats['miss']['mean'][mid]:.1f} ± {100 * stats['miss']['std'][mid]:.1f}",
+             f"{stats['grad_norm_mean']['mean'][mid]:.3g} ± {stats['grad_norm_mean']['std'][mid]:.2g}",
+             f"{stats['grad_norm_pair_std'][mid]:.3g}"]
+            for family, stats in section["summary"].items()]
+    return [
+        ("h2", "Between test points (the paper's Figure 2)"),
+        ("p", f"Along x = λ·x_i + (1−λ)·x_j for {section['pairs']} random test pairs with different labels: the share "
+              "of predictions that are neither y_i nor y_j, and the L2 norm of the input gradient of the loss "
+              "λ·CE(y_i) + (1−λ)·CE(y_j). The paper uses training pairs on CIFAR-10; mixup is lower on both there. "
+              "Bands: ± std over seeds."),
+        ("figure", figures.between_points(results, fig_dir / "between_points.png"), "Between test points"),
+        ("table", ["family", "seeds", f"miss at λ = {section['lambdas'][mid]:g} (%)", "‖∇x loss‖₂ (mean ± std over seeds)",
+                   "std over pairs"], rows),
     ]
 
 
@@ -189,7 +259,8 @@ def reading_blocks(results: dict) -> list:
             ratio = (1 - mix["mean"]) / max(1 - erm["mean"], 1e-9)
             lines.append(f"White-box {attack.upper()} at ε = {eps:g}: mixup's error is {pct(mix['mean'])}% against ERM's "
                          f"{pct(erm['mean'])}%, so mixup keeps {ratio:.2f}× ERM's accuracy "
-                         f"({'more' if ratio > 1 else 'less'} robust; the paper reports 2.7× for FGSM on ImageNet).")
+                         f"({'more' if ratio > 1 else 'less'} robust"
+                         f"{'; the paper reports 2.7× for FGSM on ImageNet' if attack == 'fgsm' else ''}).")
         pairs = {d: attack_stat(results, attack, eps, "transfer", *d) for d in
                  [("erm", "erm"), ("erm", "mixup"), ("mixup", "erm"), ("mixup", "mixup")]}
         if all(pairs.values()):
@@ -197,12 +268,39 @@ def reading_blocks(results: dict) -> list:
                          f"{pct(pairs['erm', 'mixup']['mean'])}% (the paper's comparison); mixup→ERM "
                          f"{pct(pairs['mixup', 'erm']['mean'])}%, mixup→mixup′ {pct(pairs['mixup', 'mixup']['mean'])}% "
                          "(the directions the paper did not test).")
+    lines += attack_reading(results, eps)
     from noise.report import noise_reading
 
     lines += noise_reading(results)
     warns = sum(c["status"] == "warn" for c in results["checks"])
     lines.append(f"Sanity checks: {warns} warning(s) out of {len(results['checks'])}.")
     return [("h2", "Reading"), ("bullets", lines)]
+
+
+def attack_reading(results: dict, eps: float) -> list[str]:
+    """Whether FGSM robustness survives the stronger attack, and what happens between points."""
+    lines = []
+    attacks = results["config"]["attack"]["attacks"]
+    if "fgsm" in attacks and "pgd" in attacks:
+        gaps = {}
+        for attack in ("fgsm", "pgd"):
+            erm = attack_stat(results, attack, eps, "white-box", "erm", "erm")
+            mix = attack_stat(results, attack, eps, "white-box", "mixup", "mixup")
+            if erm and mix:
+                gaps[attack] = erm["mean"] - mix["mean"]
+        if len(gaps) == 2:
+            lines.append(f"Is FGSM robustness real? At ε = {eps:g} mixup's white-box error is "
+                         f"{100 * gaps['fgsm']:+.1f} points below ERM's under FGSM and {100 * gaps['pgd']:+.1f} under PGD "
+                         f"({'the advantage holds against the stronger attack' if gaps['pgd'] > 0.5 * gaps['fgsm'] > 0 else 'the advantage shrinks or vanishes against the stronger attack'}).")
+    section = results.get("between_points")
+    if section and {"erm", "mixup"} <= set(section["summary"]):
+        mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
+        erm, mix = section["summary"]["erm"], section["summary"]["mixup"]
+        lines.append(f"Halfway between test points, {pct(mix['miss']['mean'][mid])}% of mixup's predictions are neither "
+                     f"label against {pct(erm['miss']['mean'][mid])}% of ERM's, and its input gradient is "
+                     f"{mix['grad_norm_mean']['mean'][mid] / max(erm['grad_norm_mean']['mean'][mid], 1e-12):.2f}× ERM's "
+                     "(the paper: both lower for mixup).")
+    return lines
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -274,7 +372,8 @@ def build_report(run_dir: str | Path) -> Path:
     else:
         blocks = (setup_blocks(results) + reading_blocks(results) + clean_blocks(results)
                   + whitebox_blocks(results, fig_dir) + transfer_blocks(results, fig_dir)
-                  + paper_table3_blocks(results) + checks_blocks(results) + noise_blocks(results, fig_dir))
+                  + paper_table3_blocks(results) + between_blocks(results, fig_dir) + checks_blocks(results)
+                  + noise_blocks(results, fig_dir))
     write_atomic(run_dir / "report.md", to_markdown(blocks, run_dir).encode())
     write_atomic(run_dir / "report.html", to_html(blocks, blocks[0][1]).encode())
     return run_dir / "report.md"

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from attacks.between import between_points
 from attacks.evaluate import evaluate_models
 from noise.benchmark import assemble_noise, noise_record, noise_specs as noise_spec_list
 from noise.core import corrupt
@@ -181,7 +182,7 @@ def results_document(config: SuiteConfig, run_id: str, device, split, records: d
         "environment": environment(device),
         "data": split.summary(),
         "models": records,
-        **evaluation,  # attacks, diagnostics, checks
+        **evaluation,  # attacks, diagnostics, checks, between_points
         "noise": noise,
         "timing": {"stages_s": timing},
     }
@@ -226,6 +227,7 @@ def compute_results(config: SuiteConfig, split, device, store: UnitStore, run_di
     matrix = attack_matrix(config, identities, models, store, executor, split, device, progress)
     families = {name: rec["family"] for name, rec in records.items()}
     evaluation = evaluate_models(models, families, split, config.attack, local_device, progress, matrix=matrix)
+    evaluation["between_points"] = between_points(models, families, split, config.attack, local_device)
     fill_clean_errors(records, evaluation)
     timing["attacks"] = time.perf_counter() - clock
 

@@ -1,6 +1,5 @@
 """Custom checkpoints: every format round-trips, joins the transfer matrix, and every bad input is one line."""
 
-import io
 import json
 import subprocess
 import sys

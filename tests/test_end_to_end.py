@@ -25,14 +25,14 @@ def tiny_run(tmp_path_factory):
 def test_report_files_exist(tiny_run):
     run_dir, done = tiny_run
     for name in ["results.json", "report.md", "report.html", "figures/whitebox.png", "figures/transfer_fgsm.png",
-                 "figures/transfer_ifgsm.png", "figures/noise_best_last.png", "figures/noise_curves.png",
-                 "figures/noise_memorization.png",
+                 "figures/transfer_ifgsm.png", "figures/transfer_pgd.png", "figures/between_points.png",
+                 "figures/noise_best_last.png", "figures/noise_curves.png", "figures/noise_memorization.png",
                  "models/erm_s0.pt", "models/mixup_a1_s1.pt"]:
         assert (run_dir / name).stat().st_size > 0, name
     assert f"report: {run_dir / 'report.md'}" in done.stdout
     assert "white-box FGSM error" in done.stdout
     html = (run_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 7 and "<table>" in html  # self-contained
+    assert html.count("data:image/png;base64,") == 9 and "<table>" in html  # self-contained
     assert not list(run_dir.rglob("*.tmp"))
 
 
@@ -40,14 +40,14 @@ def test_results_structure_and_four_by_four_matrix(tiny_run):
     run_dir, _ = tiny_run
     results = json.loads((run_dir / "results.json").read_text())
     assert set(results) >= {"schema_version", "run_id", "config", "environment", "data", "models", "attacks",
-                            "diagnostics", "checks", "noise", "timing"}
+                            "diagnostics", "checks", "between_points", "noise", "timing"}
     assert results["config"]["preset"] == "tiny"
     assert results["environment"]["device"] == "cpu" and results["environment"]["torch"]
     assert set(results["timing"]["stages_s"]) >= {"data", "clean_training", "attacks", "label_noise", "total"}
     models = list(results["models"])
     assert models == ["erm_s0", "erm_s1", "mixup_a1_s0", "mixup_a1_s1"]
     cells = results["attacks"]["cells"]
-    for attack in ("fgsm", "ifgsm"):
+    for attack in ("fgsm", "ifgsm", "pgd"):
         for eps in results["config"]["attack"]["eps"]:
             grid = {(c["source"], c["target"]): c for c in cells if c["attack"] == attack and c["eps"] == eps}
             assert set(grid) == {(s, t) for s in models for t in models}  # 4 × 4
@@ -71,7 +71,7 @@ def test_report_is_rebuilt_from_results_alone(tiny_run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "robustness", "report", str(copy)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (copy / "report.md").read_text() == (run_dir / "report.md").read_text()
-    assert len(list((copy / "figures").glob("*.png"))) == 7
+    assert len(list((copy / "figures").glob("*.png"))) == 9
 
 
 def test_report_shows_the_paper_beside_the_run(tiny_run):

@@ -1,0 +1,69 @@
+"""Per-example scores and the counts every cell of results.json is made of.
+
+A cell counts, over the test images: top-1 mistakes, top-5 mistakes (only
+where there are more than 5 classes, as the paper's Table 3), and among the
+images the target classifies correctly when clean, those the attack flips
+(attack success rate). Every rate carries a 95% Wilson interval over test images.
+"""
+
+from __future__ import annotations
+
+import torch
+from scipy.stats import binomtest
+from torch import nn
+
+EVAL_BATCH = 1024  # images per forward pass when only scoring
+TOP_K = 5
+
+
+@torch.no_grad()
+def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per example: top-1 wrong, and top-5 wrong (None with 5 classes or fewer)."""
+    top1, top5 = [], []
+    for i in range(0, len(x), EVAL_BATCH):
+        logits, labels = model(x[i : i + EVAL_BATCH]), y[i : i + EVAL_BATCH]
+        top1.append(logits.argmax(1) != labels)
+        if logits.shape[1] > TOP_K:
+            top5.append((logits.topk(TOP_K, 1).indices != labels[:, None]).all(1))
+    return torch.cat(top1), (torch.cat(top5) if top5 else None)
+
+
+def wilson(k: int, n: int) -> list[float] | None:
+    """95% Wilson score interval of the rate k / n (None when n = 0)."""
+    if n == 0:
+        return None
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+def rate(k: int | None, n: int) -> dict:
+    """``{"rate", "ci"}``, or Nones where the count does not exist."""
+    if k is None or n == 0:
+        return {"rate": None, "ci": None}
+    return {"rate": k / n, "ci": wilson(k, n)}
+
+
+class Tally:
+    """Running counts of one cell (or of one model's clean predictions) over batches."""
+
+    def __init__(self):
+        self.n = self.wrong = self.flipped = self.correct_clean = 0
+        self.top5_wrong: int | None = 0
+
+    def add(self, wrong1: torch.Tensor, wrong5: torch.Tensor | None, clean_wrong1: torch.Tensor | None = None) -> None:
+        self.n += len(wrong1)
+        self.wrong += int(wrong1.sum())
+        self.top5_wrong = None if wrong5 is None or self.top5_wrong is None else self.top5_wrong + int(wrong5.sum())
+        if clean_wrong1 is not None:
+            self.correct_clean += int((~clean_wrong1).sum())
+            self.flipped += int((wrong1 & ~clean_wrong1).sum())
+
+    def clean_record(self) -> dict:
+        err, top5 = rate(self.wrong, self.n), rate(self.top5_wrong, self.n)
+        return {"error": err["rate"], "wrong": self.wrong, "error_ci": err["ci"],
+                "top5_error": top5["rate"], "top5_wrong": self.top5_wrong, "top5_error_ci": top5["ci"]}
+
+    def cell_record(self) -> dict:
+        success = rate(self.flipped, self.correct_clean)
+        return {**self.clean_record(), "correct_clean": self.correct_clean, "flipped": self.flipped,
+                "success_rate": success["rate"], "success_rate_ci": success["ci"]}

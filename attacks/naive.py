@@ -1,0 +1,47 @@
+"""The naive transfer matrix: the reference the streamed one must equal exactly.
+
+What one writes first: for every attack × ε × source, a ``torchattacks``
+attack crafts the whole test set (kept in memory), then every target is
+re-evaluated on it, clean predictions included. Nothing is shared. It is slow
+on purpose and lives here so that tests and ``bench/bench_attacks.py`` compare
+``attacks.transfer.transfer_matrix`` against the same code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from attacks.metrics import Tally, score
+from attacks.registry import ATTACKS
+from attacks.seeding import craft_seed, seeded
+from robustness.config import AttackConfig
+
+
+def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, config: AttackConfig, device) -> dict:
+    """Same result structure as ``transfer_matrix``; same batches and seeds for crafting, nothing else shared."""
+    names = list(models)
+    for model in models.values():
+        model.eval()
+    x, y = x.to(device), y.to(device)
+    clean = {}
+    for target in names:
+        tally = Tally()
+        tally.add(*score(models[target], x, y))
+        clean[target] = tally.clean_record()
+    cells = []
+    for attack in config.attacks:
+        for eps in config.eps:
+            for source in names:
+                crafter = ATTACKS[attack](models[source], eps, config)
+                parts = []
+                for start in range(0, len(x), config.batch_size):
+                    with seeded(craft_seed(config.seed, attack, eps, source, start), device):
+                        parts.append(crafter(x[start : start + config.batch_size], y[start : start + config.batch_size]))
+                adv = torch.cat(parts)
+                for target in names:
+                    tally = Tally()
+                    clean_wrong, _ = score(models[target], x, y)
+                    tally.add(*score(models[target], adv, y), clean_wrong)
+                    cells.append({"attack": attack, "eps": eps, "source": source, "target": target, **tally.cell_record()})
+    return {"n": len(x), "clean": clean, "cells": cells}

@@ -1,0 +1,194 @@
+"""Benchmark of the attack stage: the naive loop against each optimisation step, same models and data.
+
+    python bench/bench_attacks.py                     # quick preset's models and attack settings
+    python bench/bench_attacks.py --epochs 5 --big 10000 --repeat 1
+
+Trains the preset's clean models once, then, on the digits test split and on a
+``--big``-image test set (the digits test images tiled and jittered by ±2/255),
+runs in a fresh subprocess each (so peak memory is measured cleanly):
+
+    naive      a torchattacks attack per source × attack × ε over the whole test set,
+               kept whole, then every target re-evaluated (clean predictions included)
+    streamed   per batch: clean predictions once, each source crafts once per attack and ε,
+               every target evaluated on it before the next batch
+    +fgsm      FGSM's one gradient serves every ε
+    +fused     every ε of I-FGSM and PGD stacked into one pass (and ε = 0 not crafted)
+    +frozen    no weight gradients (only ∇x): the suite's attack stage
+
+Every variant's numbers must equal the naive loop's exactly (asserted). Reported:
+wall time and peak memory of each, and ratios against the naive loop and
+against the previous step, all measured in this run. Peak memory is the
+process's peak resident set above its level just before the stage (VmHWM −
+VmRSS from /proc/self/status; tracemalloc does not see torch's allocator), or
+torch.cuda.max_memory_allocated on CUDA. Other processes on the machine
+disturb wall times: compare ratios from one run, not absolute seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from robustness.config import PRESETS, parse_eps  # noqa: E402
+from robustness.data import load  # noqa: E402
+from robustness.methods import model_id, parse_method  # noqa: E402
+from robustness.models import build_model  # noqa: E402
+
+STEPS = ["naive", "streamed", "+fgsm", "+fused", "+frozen"]
+
+
+def test_set(split, size: int | None):
+    """The digits test split, or ``size`` images: the split tiled, each copy jittered by ±2/255 (seeded)."""
+    if not size:
+        return split.test_x, split.test_y
+    reps = -(-size // len(split.test_y))
+    x, y = split.test_x.repeat(reps, 1, 1, 1)[:size], split.test_y.repeat(reps)[:size]
+    noise = torch.empty_like(x).uniform_(-2 / 255, 2 / 255, generator=torch.Generator().manual_seed(0))
+    return (x + noise).clamp(0, 1), y
+
+
+def peak_memory_probe(device: torch.device):
+    """A function returning bytes of peak memory since this call."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        return lambda: torch.cuda.max_memory_allocated(device) - base
+
+    def status(key):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux ≥ 4.0)
+    base = status("VmRSS:")
+    return lambda: status("VmHWM:") - base
+
+
+def child(step: str, size: int | None, model_file: str, out_file: str) -> None:
+    """Run one variant on one test set in this (fresh) process; write its numbers and costs as JSON."""
+    from attacks.naive import naive_matrix
+    from attacks.transfer import transfer_matrix
+
+    saved = torch.load(model_file, weights_only=True)
+    config = PRESETS[saved["preset"]]
+    attack_cfg = dataclasses.replace(config.attack, **saved["attack_overrides"])
+    device = torch.device(saved["device"])
+    split = load(config.data)
+    models = {}
+    for name, state in saved["models"].items():
+        model = build_model(config.train.arch, split.input_shape, split.num_classes, split.mean, split.std)
+        model.load_state_dict(state)
+        models[name] = model.to(device).eval()
+    x, y = test_set(split, size)
+    variants = {
+        "streamed": dict(fuse=(), freeze_weights=False),
+        "+fgsm": dict(fuse=("fgsm",), freeze_weights=False),
+        "+fused": dict(fuse=attack_cfg.attacks, freeze_weights=False),
+        "+frozen": dict(fuse=attack_cfg.attacks, freeze_weights=True),
+    }
+    peak = peak_memory_probe(device)
+    clock = time.perf_counter()
+    if step == "naive":
+        result = naive_matrix(models, x, y, attack_cfg, device)
+    else:
+        result = transfer_matrix(models, x, y, attack_cfg, device, progress=False, **variants[step])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - clock
+    Path(out_file).write_text(json.dumps({"seconds": seconds, "peak_bytes": peak(), "result": result}))
+
+
+def train_models(preset: str, epochs: int | None, device: torch.device) -> dict:
+    from robustness.train import fit
+
+    config = PRESETS[preset]
+    split = load(config.data)
+    out = {}
+    for spec in config.clean.methods:
+        for seed in config.clean.seeds:
+            method = parse_method(spec)
+            out[model_id(method, seed)] = fit(config.train.arch, method, split, seed, config.train, device, epochs=epochs).model
+    return out
+
+
+def run_step(step: str, size: int | None, model_file: Path, work: Path) -> dict:
+    out = work / f"{step}-{size}.json"
+    cmd = [sys.executable, __file__, "--threads", str(torch.get_num_threads()), "--child", step, "--size", str(size or 0), "--models", str(model_file), "--out", str(out)]
+    subprocess.run(cmd, check=True)
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="quick", help="whose models, data and attack settings (default: quick)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the preset's; timing hardly depends on it)")
+    p.add_argument("--big", type=int, default=10_000, help="size of the tiled test set (0: skip it)")
+    p.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS, help="variants to run (naive always runs)")
+    p.add_argument("--eps", nargs="+", help="override the preset's ε list, e.g. 0 2/255 0.1 (to shorten a run)")
+    p.add_argument("--iter-steps", type=int, help="override I-FGSM's and PGD's steps (to shorten a run)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1: steadier timings on a shared machine)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", help="also write the table to this JSON file")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--models", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.child:
+        return child(args.child, args.size or None, args.models, args.out)
+
+    device = torch.device(args.device)
+    steps = ["naive"] + [s for s in args.steps if s != "naive"]
+    config = PRESETS[args.preset]
+    print(f"training {args.preset} preset models ({args.epochs or config.train.epochs} epochs) ...", flush=True)
+    models = train_models(args.preset, args.epochs, device)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model_file = work / "models.pt"
+        overrides = {}
+        if args.eps:
+            overrides["eps"] = tuple(parse_eps(e) for e in args.eps)
+        if args.iter_steps:
+            overrides.update(ifgsm_steps=args.iter_steps, pgd_steps=args.iter_steps)
+        config = dataclasses.replace(config, attack=dataclasses.replace(config.attack, **overrides))
+        torch.save({"preset": args.preset, "device": str(device), "attack_overrides": overrides,
+                    "models": {k: m.state_dict() for k, m in models.items()}}, model_file)
+        for size in [None] + ([args.big] if args.big else []):
+            runs = {}
+            for step in steps:
+                runs[step] = run_step(step, size, model_file, work)
+                assert runs[step]["result"] == runs["naive"]["result"], f"{step} differs from the naive loop"
+                base, prev = runs["naive"], runs[steps[max(0, steps.index(step) - 1)]]
+                row = {"test_images": runs[step]["result"]["n"], "step": step, "seconds": runs[step]["seconds"],
+                       "peak_mib": runs[step]["peak_bytes"] / 2**20,
+                       "speedup_vs_naive": base["seconds"] / runs[step]["seconds"],
+                       "speedup_vs_previous": prev["seconds"] / runs[step]["seconds"],
+                       "memory_vs_naive": runs[step]["peak_bytes"] / max(base["peak_bytes"], 1)}
+                rows.append(row)
+                print(f"{row['test_images']:>6} images  {step:<9} {row['seconds']:8.1f} s  ×{row['speedup_vs_naive']:5.2f} vs naive"
+                      f"  ×{row['speedup_vs_previous']:5.2f} vs previous  peak {row['peak_mib']:7.1f} MiB"
+                      f" (×{row['memory_vs_naive']:.2f} naive)  numbers identical", flush=True)
+    cfg = config.attack
+    print(f"models: {', '.join(models)}; attacks {cfg.attacks}, {len(cfg.eps)} ε, batch {cfg.batch_size}, "
+          f"I-FGSM {cfg.ifgsm_steps} steps, PGD {cfg.pgd_steps} steps; device {device}, torch threads {torch.get_num_threads()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
