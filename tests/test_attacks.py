@@ -87,7 +87,7 @@ def test_checks_pass_on_honest_models_and_warn_on_gradient_masking(tiny_models, 
     masked = {"masked": HardThreshold(tiny_models["erm_s0"]).eval(), **tiny_models}
     families = {"masked": "erm", "erm_s0": "erm", "mixup_a1_s0": "mixup"}
     cfg = AttackConfig(eps=(0.0, 0.05, 0.1), ifgsm_steps=3, pgd_steps=3)
-    subset = dataclasses.replace(digits, test_x=digits.test_x[:200], test_y=digits.test_y[:200])
+    subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
     out = evaluate_models(masked, families, subset, cfg, CPU, progress=False)
     status = {(c["model"], c["check"]): c for c in out["checks"]}
     assert status["masked", "non-zero input gradient"]["status"] == "warn"
@@ -110,7 +110,7 @@ def test_checks_warn_on_a_randomized_model(tiny_models, digits):
 
     models = {"noisy": Noisy(tiny_models["erm_s0"])}
     cfg = AttackConfig(eps=(0.0, 0.1), ifgsm_steps=2, pgd_steps=2)
-    subset = dataclasses.replace(digits, test_x=digits.test_x[:200], test_y=digits.test_y[:200])
+    subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
     out = evaluate_models(models, {"noisy": "erm"}, subset, cfg, CPU, progress=False)
     status = {c["check"]: c["status"] for c in out["checks"]}
     assert status["ε = 0 equals clean"] == "warn"
