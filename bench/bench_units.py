@@ -1,5 +1,5 @@
 """What cutting the attack stage into cached units costs: the whole transfer matrix in one pass
-(attacks.transfer.transfer_matrix over every source) against one attack unit per attack × ε × source,
+(attacks.transfer.transfer_matrix over every source) against one attack unit per attack × source (every ε),
 on the same models, measured in the same run. Also: a rerun that finds every unit cached.
 
     python bench/bench_units.py [--preset quick] [--repeats 3]
@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from attacks.transfer import transfer_matrix  # noqa: E402
 from robustness.config import build_config  # noqa: E402
 from robustness.data import load  # noqa: E402
-from robustness.suite import attack_matrix, clean_specs, train_models  # noqa: E402
+from robustness.executors import InProcess  # noqa: E402
+from robustness.suite import attack_matrix, clean_specs, model_identities, model_record, train_units  # noqa: E402
 from robustness.units import UnitStore, model_from_state  # noqa: E402
 
 
@@ -34,10 +35,10 @@ def main() -> None:
     device, split = torch.device("cpu"), load(config.data)
     with tempfile.TemporaryDirectory() as tmp:
         specs = clean_specs(config)
-        units = train_models(specs, UnitStore(Path(tmp)), split, device, "training", progress=False)
-        states = {name: unit["state_dict"] for name, unit in units.items()}
-        models = {name: model_from_state(s["train"]["arch"], s["method"], states[name], split, device)
+        units = train_units(specs, UnitStore(Path(tmp)), InProcess(), split, device, "training", progress=False)
+        models = {name: model_from_state(s["train"]["arch"], s["method"], units[name]["state_dict"], split, device)
                   for name, s in specs.items()}
+        identities = model_identities(specs, {name: model_record(specs[name], u) for name, u in units.items()})
         one_pass, per_unit, cached = [], [], []
         for k in range(args.repeats):
             clock = time.perf_counter()
@@ -45,10 +46,10 @@ def main() -> None:
             one_pass.append(time.perf_counter() - clock)
             store = UnitStore(Path(tmp) / f"r{k}")
             clock = time.perf_counter()
-            split_up = attack_matrix(config, specs, states, models, store, split, device, progress=False)
+            split_up = attack_matrix(config, identities, models, store, InProcess(), split, device, progress=False)
             per_unit.append(time.perf_counter() - clock)
             clock = time.perf_counter()
-            attack_matrix(config, specs, states, models, store, split, device, progress=False)
+            attack_matrix(config, identities, models, store, InProcess(), split, device, progress=False)
             cached.append(time.perf_counter() - clock)
             assert split_up["cells"] == whole["cells"], "the units must reproduce the one-pass matrix exactly"
     best = min(one_pass)

@@ -277,6 +277,11 @@ def reading_blocks(results: dict) -> list:
     return [("h2", "Reading"), ("bullets", lines)]
 
 
+def relative_points(gap: float) -> str:
+    """ERM's error minus mixup's, in words: '1.2 points below' or '4.3 points above'."""
+    return f"{100 * abs(gap):.1f} points {'below' if gap >= 0 else 'above'}"
+
+
 def attack_reading(results: dict, eps: float) -> list[str]:
     """Whether FGSM robustness survives the stronger attack, and what happens between points."""
     lines = []
@@ -289,9 +294,10 @@ def attack_reading(results: dict, eps: float) -> list[str]:
             if erm and mix:
                 gaps[attack] = erm["mean"] - mix["mean"]
         if len(gaps) == 2:
+            holds = gaps["pgd"] > 0.5 * gaps["fgsm"] > 0
             lines.append(f"Is FGSM robustness real? At ε = {eps:g} mixup's white-box error is "
-                         f"{100 * gaps['fgsm']:+.1f} points below ERM's under FGSM and {100 * gaps['pgd']:+.1f} under PGD "
-                         f"({'the advantage holds against the stronger attack' if gaps['pgd'] > 0.5 * gaps['fgsm'] > 0 else 'the advantage shrinks or vanishes against the stronger attack'}).")
+                         f"{relative_points(gaps['fgsm'])} ERM's under FGSM and {relative_points(gaps['pgd'])} under PGD "
+                         f"({'the advantage holds against the stronger attack' if holds else 'the advantage shrinks or vanishes against the stronger attack'}).")
     section = results.get("between_points")
     if section and {"erm", "mixup"} <= set(section["summary"]):
         mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
