@@ -84,13 +84,13 @@ def nest(pairs: dict[tuple[str, ...], object]) -> dict:
 
 def headline(results: dict) -> list[str]:
     """The few numbers printed at the end of a run."""
-    from robustness.report import attack_stat, families, pm
+    from robustness.report import attack_stat, eps_label, families, pm
 
     eps = results["config"]["attack"]["heatmap_eps"]
     lines = []
     for attack in results["config"]["attack"]["attacks"]:
         parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
-        lines.append(f"white-box {attack.upper()} error at ε={eps:g} (%): " + ", ".join(parts))
+        lines.append(f"white-box {attack.upper()} error at ε={eps_label(eps)} (%): " + ", ".join(parts))
     if results["noise"]:
         from noise.report import noise_headline
 

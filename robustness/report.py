@@ -35,7 +35,7 @@ def with_ci(value: float | None, ci: list[float] | None) -> str:
 
 def eps_label(eps: float) -> str:
     """ε in both units: '0.0314 (8.0/255)'."""
-    return f"{eps:g} ({255 * eps:.1f}/255)"
+    return f"{eps:.3g} ({255 * eps:.1f}/255)"
 
 
 # --- numbers the tables and the reading share -------------------------------------------
