@@ -62,13 +62,13 @@ def run(config: SuiteConfig, run_id: str | None = None, progress: bool = True):
     from robustness import data as datasets
     from robustness.report import build_report
     from robustness.results import SCHEMA_VERSION, environment, write_json
-    from robustness.suite import new_run_dir, resolve_device
+    from robustness.suite import open_run_dir, resolve_device
 
     device = resolve_device(config.device)
     started = time.perf_counter()
     split = datasets.load(config.data)
     timing = {"data": time.perf_counter() - started}
-    run_dir = new_run_dir(config.out, f"noise-{config.preset}", run_id)
+    run_dir = open_run_dir(config.out, f"noise-{config.preset}", run_id)
     clock = time.perf_counter()
     noise = run_noise(config, split, device, progress)
     timing["label_noise"] = time.perf_counter() - clock

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from statistics import mean, pstdev
 
-from tqdm.auto import tqdm
 
-from noise.core import corrupt, nominal_rate
+from noise.core import nominal_rate
 from robustness.config import NoiseConfig, SuiteConfig
-from robustness.methods import Method, model_id, parse_method
-from robustness.train import fit
+from robustness.methods import Method
 
 # Table 2's columns, plus the clean subset's training error (the other half of a memorization curve).
 NOISE_COLUMNS = ("best_test_error", "last_test_error", "last_train_error_real", "last_train_error_corrupted",
@@ -29,24 +27,13 @@ def noise_specs(noise: NoiseConfig) -> list[str]:
 
 
 def run_noise(config: SuiteConfig, split, device, progress: bool) -> dict:
-    """The corrupted-label benchmark: every noise spec × method × seed, trained from scratch."""
-    nc = config.noise
-    specs = noise_specs(nc)
-    # Corrupt everything first: a bad file or class id fails before the first model trains.
-    noisy = {(spec, seed): corrupt(split.train_y, spec, split.num_classes, seed) for spec in specs for seed in nc.seeds}
-    jobs = [(spec, parse_method(m), seed) for spec in specs for m in nc.methods for seed in nc.seeds]
-    bar = tqdm(total=len(jobs) * nc.epochs, desc="label noise", unit="epoch", disable=not progress)
-    runs = []
-    for spec, method, seed in jobs:
-        bar.set_postfix_str(f"{spec} {model_id(method, seed)}")
-        labels = noisy[spec, seed]
-        trained = fit(
-            config.train.arch, method, split, seed, config.train, device,
-            labels=labels.labels, replaced=labels.replaced, epochs=nc.epochs, on_epoch=lambda _: bar.update(),
-        )
-        runs.append(noise_record(spec, method, seed, labels, trained))
-    bar.close()
-    return assemble_noise(nc, runs, noisy)
+    """The corrupted-label benchmark: every noise spec × method × seed, trained from scratch in this
+    process and kept in memory (``run_all.py`` runs the same units with its run directory's cache)."""
+    from robustness.executors import InProcess
+    from robustness.suite import run_noise_units  # the suite imports this module: import here, not above
+    from robustness.units import UnitStore
+
+    return run_noise_units(config, UnitStore(None), InProcess(), split, device, progress)
 
 
 def assemble_noise(nc: NoiseConfig, runs: list[dict], noisy: dict) -> dict:
@@ -63,9 +50,11 @@ def assemble_noise(nc: NoiseConfig, runs: list[dict], noisy: dict) -> dict:
     }
 
 
-def noise_record(spec: str, method: Method, seed: int, noisy, trained) -> dict:
-    """One trained run: Table 2's columns at the best and the last epoch, and the whole history."""
-    history = trained.history
+def noise_record(spec: str, method: Method, seed: int, noise: dict, history: list[dict], seconds: float) -> dict:
+    """One trained run: Table 2's columns at the best and the last epoch, and the whole history.
+
+    ``noise`` is the corruption's summary (NoisyLabels.summary()).
+    """
     best = min(history, key=lambda row: row["test_error"])
     last = history[-1]
     return {
@@ -77,7 +66,7 @@ def noise_record(spec: str, method: Method, seed: int, noisy, trained) -> dict:
         "alpha": method.alpha,
         "dropout": method.dropout,
         "seed": seed,
-        "noise": noisy.summary(),
+        "noise": noise,
         "best_test_error": best["test_error"],
         "best_epoch": best["epoch"],
         "last_test_error": last["test_error"],
@@ -85,7 +74,7 @@ def noise_record(spec: str, method: Method, seed: int, noisy, trained) -> dict:
         "last_train_error_corrupted": last.get("train_error_corrupted"),
         "last_train_error_clean": last.get("train_error_uncorrupted"),
         "history": history,
-        "train_seconds": trained.seconds,
+        "train_seconds": seconds,
     }
 
 

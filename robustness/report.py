@@ -48,6 +48,12 @@ def attack_stat(results: dict, attack: str, eps: float, kind: str, src: str, tgt
     return None
 
 
+def whitebox_pair(results: dict, attack: str, eps: float) -> tuple[dict | None, dict | None]:
+    """ERM's and mixup's white-box summaries for one attack and ε."""
+    return (attack_stat(results, attack, eps, "white-box", "erm", "erm"),
+            attack_stat(results, attack, eps, "white-box", "mixup", "mixup"))
+
+
 def families(results: dict) -> list[str]:
     return list(dict.fromkeys(rec["family"] for rec in results["models"].values()))
 
@@ -253,11 +259,10 @@ def reading_blocks(results: dict) -> list:
     eps = results["config"]["attack"]["heatmap_eps"]
     lines = []
     for attack in results["config"]["attack"]["attacks"]:
-        erm = attack_stat(results, attack, eps, "white-box", "erm", "erm")
-        mix = attack_stat(results, attack, eps, "white-box", "mixup", "mixup")
+        erm, mix = whitebox_pair(results, attack, eps)
         if erm and mix:
             ratio = (1 - mix["mean"]) / max(1 - erm["mean"], 1e-9)
-            lines.append(f"White-box {attack.upper()} at ε = {eps:g}: mixup's error is {pct(mix['mean'])}% against ERM's "
+            lines.append(f"White-box {attack.upper()} at ε = {eps_label(eps)}: mixup's error is {pct(mix['mean'])}% against ERM's "
                          f"{pct(erm['mean'])}%, so mixup keeps {ratio:.2f}× ERM's accuracy "
                          f"({'more' if ratio > 1 else 'less'} robust"
                          f"{'; the paper reports 2.7× for FGSM on ImageNet' if attack == 'fgsm' else ''}).")
@@ -287,15 +292,11 @@ def attack_reading(results: dict, eps: float) -> list[str]:
     lines = []
     attacks = results["config"]["attack"]["attacks"]
     if "fgsm" in attacks and "pgd" in attacks:
-        gaps = {}
-        for attack in ("fgsm", "pgd"):
-            erm = attack_stat(results, attack, eps, "white-box", "erm", "erm")
-            mix = attack_stat(results, attack, eps, "white-box", "mixup", "mixup")
-            if erm and mix:
-                gaps[attack] = erm["mean"] - mix["mean"]
+        gaps = {attack: erm["mean"] - mix["mean"]
+                for attack, (erm, mix) in ((a, whitebox_pair(results, a, eps)) for a in ("fgsm", "pgd")) if erm and mix}
         if len(gaps) == 2:
             holds = gaps["pgd"] > 0.5 * gaps["fgsm"] > 0
-            lines.append(f"Is FGSM robustness real? At ε = {eps:g} mixup's white-box error is "
+            lines.append(f"Is FGSM robustness real? At ε = {eps_label(eps)} mixup's white-box error is "
                          f"{relative_points(gaps['fgsm'])} ERM's under FGSM and {relative_points(gaps['pgd'])} under PGD "
                          f"({'the advantage holds against the stronger attack' if holds else 'the advantage shrinks or vanishes against the stronger attack'}).")
     section = results.get("between_points")

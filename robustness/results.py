@@ -90,11 +90,6 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode())
 
 
-def save_state(path: Path, model: torch.nn.Module) -> None:
-    """A model's state_dict, written atomically (load it with ``torch.load(weights_only=True)``)."""
-    save_state_dict(path, model.state_dict())
-
-
 def save_state_dict(path: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)

@@ -33,8 +33,7 @@ from robustness.errors import SuiteError
 from robustness.executors import InProcess, Unit, make_executor
 from robustness.methods import model_id, parse_method
 from robustness.results import SCHEMA_VERSION, environment, remove_stray_temps, save_state_dict, write_json
-from robustness.train import TrainedModel
-from robustness.units import (LOCK_NAME, NoiseSummary, UnitStore, attack_spec, attack_unit, model_from_state,
+from robustness.units import (LOCK_NAME, UnitStore, attack_spec, attack_unit, model_from_state,
                               run_lock, train_spec, train_unit, trained_identity, unit_key)
 
 
@@ -60,8 +59,9 @@ def compute_units(specs: dict[str, dict], make_unit: Callable[[str, dict], Unit]
     for name, result in results.items():
         if result is not None:
             store.reused.append(unit_key(specs[name]))
-    todo = [make_unit(name, spec) for name, spec in specs.items() if results[name] is None]
-    names = {unit.key: name for unit, name in zip(todo, [n for n in specs if results[n] is None])}
+    pending = {name: spec for name, spec in specs.items() if results[name] is None}
+    todo = [make_unit(name, spec) for name, spec in pending.items()]
+    names = {unit.key: name for unit, name in zip(todo, pending)}
 
     def done(unit: Unit, result: dict) -> None:
         store.save(specs[names[unit.key]], result)
@@ -166,8 +166,7 @@ def run_noise_units(config: SuiteConfig, store, executor, split, device, progres
     specs = noise_specs(config)
     named = {f"{spec} {model_id(parse_method(m), seed)}": s for (spec, m, seed), s in specs.items()}
     units = dict(zip(specs, train_units(named, store, executor, split, device, "label noise", progress).values()))
-    runs = [noise_record(spec, parse_method(method), seed, NoiseSummary(unit["noise"]),
-                         TrainedModel(None, unit["history"], unit["seconds"]))
+    runs = [noise_record(spec, parse_method(method), seed, unit["noise"], unit["history"], unit["seconds"])
             for (spec, method, seed), unit in units.items()]
     return assemble_noise(nc, runs, noisy)
 
@@ -265,9 +264,6 @@ def open_run_dir(out: str | Path, preset: str, run_id: str | None) -> Path:
     except OSError as err:
         raise SuiteError(f"cannot create run directory {candidate} ({err.strerror}); pass a writable --out") from None
     return candidate
-
-
-new_run_dir = open_run_dir  # the name `python -m noise` uses
 
 
 def is_run_dir(path: Path) -> bool:

@@ -23,7 +23,7 @@ import json
 import os
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -94,16 +94,6 @@ def _plain(spec: dict) -> dict:
 
 
 # --- the units themselves: plain values in, plain values out -----------------------------
-
-
-@dataclass(frozen=True)
-class NoiseSummary:
-    """Stands in for noise.core.NoisyLabels where only its summary is needed (noise_record)."""
-
-    record: dict
-
-    def summary(self) -> dict:
-        return self.record
 
 
 def train_unit(spec: dict, split, device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> dict:
