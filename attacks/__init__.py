@@ -1,8 +1,14 @@
-"""Adversarial evaluation: attacks (through torchattacks), the transfer matrix, sanity checks."""
+"""Adversarial evaluation: attacks (through torchattacks), the transfer matrix, sanity checks.
 
-from attacks.registry import ATTACKS, register_attack
-from attacks import fgsm, ifgsm, pgd  # noqa: F401  (register the attacks)
+    from attacks import make_attack, transfer_matrix
+    x_adv = make_attack("pgd").build(model, 8 / 255)(images, labels)
+"""
+
+from attacks.registry import ATTACKS, make_attack, register_attack
+from attacks import fgsm, ifgsm, pgd  # noqa: F401  (each registers one attack)
 from attacks.transfer import input_gradient_norm, transfer_matrix
 from attacks.checks import run_checks
+from attacks.evaluate import evaluate_matrix, evaluate_models
 
-__all__ = ["ATTACKS", "register_attack", "transfer_matrix", "input_gradient_norm", "run_checks"]
+__all__ = ["ATTACKS", "evaluate_matrix", "evaluate_models", "input_gradient_norm", "make_attack", "register_attack",
+           "run_checks", "transfer_matrix"]

@@ -1,4 +1,10 @@
-"""The attack stage: the transfer matrix, per-model diagnostics, summaries and sanity checks."""
+"""The attack stage's sections of results.json, assembled in one place from a transfer matrix:
+``attacks`` (the matrix and its summary), ``diagnostics``, ``checks`` and ``between_points``.
+
+The suite computes the matrix in cached units (robustness/suite.py) and calls ``evaluate_matrix``;
+``evaluate_models`` computes the matrix in memory first (tests, notebooks). Either way the sections
+are the same function of the same numbers.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,27 @@ from statistics import mean, pstdev
 import torch
 from torch import nn
 
+from attacks.between import between_points
 from attacks.checks import run_checks
 from attacks.transfer import input_gradient_norm, transfer_matrix
 from robustness.config import AttackConfig
 
 
-def evaluate_models(
-    models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig, device, progress: bool = True,
-    matrix: dict | None = None,
-) -> dict:
-    """Attack every model with every attack and ε, transfer to every model, and check the result.
-
-    ``matrix``, if given, is transfer_matrix's result computed elsewhere (the
-    suite's cached attack units), which is then only summarized and checked.
-    Returns the ``attacks``, ``diagnostics`` and ``checks`` sections of results.json.
-    """
-    attacks = dict(matrix) if matrix is not None else transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
-    attacks["summary"] = summarize_attacks(attacks, families)
+def evaluate_matrix(matrix: dict, models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig,
+                    device) -> dict:
+    """The ``attacks``, ``diagnostics``, ``checks`` and ``between_points`` sections from ``matrix``
+    (transfer_matrix's result for exactly ``models``)."""
+    attacks = {**matrix, "summary": summarize_attacks(matrix, families)}
     diagnostics = diagnose(models, split, device)
-    return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics)}
+    return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics),
+            "between_points": between_points(models, families, split, config, device)}
+
+
+def evaluate_models(models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig, device,
+                    progress: bool = True) -> dict:
+    """Attack every model with every attack and ε, transfer to every model, and check the result, in memory."""
+    matrix = transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
+    return evaluate_matrix(matrix, models, families, split, config, device)
 
 
 def diagnose(models: dict[str, nn.Module], split, device, batch: int = 256) -> dict:

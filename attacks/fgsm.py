@@ -4,16 +4,16 @@ Examples", ICLR 2015.
 One step of size ε along the sign of the input gradient of the cross-entropy:
 ``x_adv = clip(x + ε · sign(∇x CE(f(x), y)), 0, 1)``.
 
-Arguments: ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in
-[0, 1] pixel units, e.g. 4/255), ``config`` (unused).
+Arguments: ``settings`` (the ``[attack]`` section; FGSM reads none of it),
+``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1]
+pixel units, e.g. 4/255). Step size: ε. No randomness.
 Input range: [0, 1]. Implementation: ``torchattacks.FGSM``.
 
 Example::
 
-    attack = ATTACKS["fgsm"](model, 8 / 255, AttackConfig())
-    x_adv = attack(images, labels)
+    x_adv = make_attack("fgsm").build(model, 8 / 255)(images, labels)
 
-The gradient does not depend on ε, so the fused crafter computes its sign once
+The gradient does not depend on ε, so ``craft_every_eps`` computes its sign once
 per batch and serves every ε from it (bit-identical to ``torchattacks.FGSM``).
 """
 
@@ -22,18 +22,18 @@ from typing import Sequence
 import torch
 import torchattacks
 
+from attacks.base import Attack
 from attacks.fused import input_grad_sign, per_example
-from attacks.registry import register_attack, register_fused
+from attacks.registry import register_attack
 
 
 @register_attack("fgsm")
-def fgsm(model, eps: float, config=None) -> "torchattacks.attack.Attack":
-    return torchattacks.FGSM(model, eps=eps)
+class FGSM(Attack):
+    def build(self, model, eps: float) -> torchattacks.FGSM:
+        return torchattacks.FGSM(model, eps=eps)
 
-
-@register_fused("fgsm")
-def fgsm_every_eps(model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], config=None, seeds=None) -> torch.Tensor:
-    """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε."""
-    sign = input_grad_sign(model, x, y, groups=1)
-    eps_t = per_example(eps, 1, x).unsqueeze(1)  # E×1×1×…: broadcasts over the batch
-    return torch.clamp(x.unsqueeze(0) + eps_t * sign.unsqueeze(0), min=0, max=1)
+    def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None) -> torch.Tensor:
+        """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε."""
+        sign = input_grad_sign(model, x, y, groups=1)
+        eps_t = per_example(eps, 1, x).unsqueeze(1)  # E×1×1×…: broadcasts over the batch
+        return torch.clamp(x.unsqueeze(0) + eps_t * sign.unsqueeze(0), min=0, max=1)

@@ -1,4 +1,4 @@
-"""Shared pieces of the fused (every ε at once) crafters.
+"""Shared pieces of the attacks' ``craft_every_eps`` (every ε at once).
 
 The batch is stacked once per ε, so one forward and one backward pass serve
 every ε; ε and the step size become per-example tensors. The loss is the
@@ -38,7 +38,7 @@ def iterate(
     x: torch.Tensor,
     y: torch.Tensor,
     eps: Sequence[float],
-    alphas: Sequence[float],
+    step_sizes: Sequence[float],
     steps: int,
     start: torch.Tensor | None,
     project: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
@@ -51,9 +51,9 @@ def iterate(
     groups, n = len(eps), len(x)
     ori = x.detach().repeat(groups, *[1] * (x.dim() - 1))
     labels = y.repeat(groups)
-    eps_t, alpha_t = per_example(eps, n, ori), per_example(alphas, n, ori)
+    eps_t, step_t = per_example(eps, n, ori), per_example(step_sizes, n, ori)
     images = ori.clone() if start is None else start.flatten(0, 1).detach()
     for _ in range(steps):
         sign = input_grad_sign(model, images, labels, groups)
-        images = project(images + alpha_t * sign, ori, eps_t).detach()
+        images = project(images + step_t * sign, ori, eps_t).detach()
     return images.view(groups, *x.shape)

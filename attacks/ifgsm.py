@@ -1,21 +1,20 @@
 """I-FGSM (BIM) — Kurakin, Goodfellow, Bengio, "Adversarial examples in the
 physical world", ICLR 2017 workshop.
 
-``steps`` FGSM steps of size ``α = step_factor · ε / steps``, each projected
-back onto the L∞ ball of radius ε and onto [0, 1]; no random start. The mixup
-paper uses 10 equal steps of ε/10, the default here.
+``steps`` FGSM steps of size ``step_factor · ε / steps``, each projected back
+onto the L∞ ball of radius ε and onto [0, 1]; no random start. The mixup paper
+uses 10 equal steps of ε/10, the default here.
 
-Arguments: ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in
-[0, 1] pixel units), ``config.ifgsm_steps`` (default 10),
-``config.ifgsm_step_factor`` (default 1).
+Arguments: ``settings.ifgsm_steps`` (default 10), ``settings.ifgsm_step_factor``
+(default 1), ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in
+[0, 1] pixel units). No randomness.
 Input range: [0, 1]. Implementation: ``torchattacks.BIM``.
 
 Example::
 
-    attack = ATTACKS["ifgsm"](model, 4 / 255, AttackConfig(ifgsm_steps=10))
-    x_adv = attack(images, labels)
+    x_adv = make_attack("ifgsm", AttackConfig(ifgsm_steps=10)).build(model, 4 / 255)(images, labels)
 
-With one step of size ε it is exactly FGSM. The fused crafter runs every ε in
+With one step of size ε it is exactly FGSM. ``craft_every_eps`` runs every ε in
 one stacked batch with ``torchattacks.BIM``'s own projection formula.
 """
 
@@ -24,19 +23,9 @@ from typing import Sequence
 import torch
 import torchattacks
 
+from attacks.base import Attack
 from attacks.fused import iterate
-from attacks.registry import register_attack, register_fused
-from robustness.config import AttackConfig
-
-
-def step_size(eps: float, config: AttackConfig) -> float:
-    return config.ifgsm_step_factor * eps / config.ifgsm_steps
-
-
-@register_attack("ifgsm")
-def ifgsm(model, eps: float, config: AttackConfig | None = None) -> "torchattacks.attack.Attack":
-    config = config or AttackConfig()
-    return torchattacks.BIM(model, eps=eps, alpha=step_size(eps, config), steps=config.ifgsm_steps)
+from attacks.registry import register_attack
 
 
 def bim_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -47,8 +36,14 @@ def bim_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torc
     return torch.clamp(c, max=1)
 
 
-@register_fused("ifgsm")
-def ifgsm_every_eps(model, x, y, eps: Sequence[float], config: AttackConfig | None = None, seeds=None) -> torch.Tensor:
-    config = config or AttackConfig()
-    alphas = [step_size(e, config) for e in eps]
-    return iterate(model, x, y, eps, alphas, config.ifgsm_steps, None, bim_project)
+@register_attack("ifgsm")
+class IFGSM(Attack):
+    def step_size(self, eps: float) -> float:
+        return self.settings.ifgsm_step_factor * eps / self.settings.ifgsm_steps
+
+    def build(self, model, eps: float) -> torchattacks.BIM:
+        return torchattacks.BIM(model, eps=eps, alpha=self.step_size(eps), steps=self.settings.ifgsm_steps)
+
+    def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds=None) -> torch.Tensor:
+        step_sizes = [self.step_size(e) for e in eps]
+        return iterate(model, x, y, eps, step_sizes, self.settings.ifgsm_steps, None, bim_project)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from attacks.metrics import Tally, score
-from attacks.registry import ATTACKS
+from attacks.registry import make_attack
 from attacks.seeding import craft_seed, seeded
 from robustness.config import AttackConfig
 
@@ -33,7 +33,7 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
     for attack in config.attacks:
         for eps in config.eps:
             for source in names:
-                crafter = ATTACKS[attack](models[source], eps, config)
+                crafter = make_attack(attack, config).build(models[source], eps)
                 parts = []
                 for start in range(0, len(x), config.batch_size):
                     with seeded(craft_seed(config.seed, attack, eps, source, start), device):

@@ -2,22 +2,21 @@
 Resistant to Adversarial Attacks", ICLR 2018.
 
 From a uniform random point of the L∞ ball of radius ε (``pgd_random_start``),
-``pgd_steps`` signed-gradient steps of size ``α = pgd_step_factor · ε / steps``,
+``pgd_steps`` signed-gradient steps of size ``pgd_step_factor · ε / steps``,
 each projected onto the ball and onto [0, 1]. With ``pgd_restarts`` > 1 the
 attack is run again from fresh random starts on the examples it has not yet
 fooled (``torchattacks.MultiAttack``). The stronger reference that tells
 whether robustness to FGSM is real or an artefact of its single step.
 
-Arguments: ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in
-[0, 1] pixel units), ``config.pgd_steps`` (default 10),
-``config.pgd_step_factor`` (default 2.5, Madry et al.'s choice),
-``config.pgd_random_start`` (default True), ``config.pgd_restarts`` (default 1).
+Arguments: ``settings.pgd_steps`` (default 10), ``settings.pgd_step_factor``
+(default 2.5, Madry et al.'s choice), ``settings.pgd_random_start`` (default
+True), ``settings.pgd_restarts`` (default 1), ``model`` (pixels in [0, 1] in,
+logits out), ``eps`` (L∞ radius in [0, 1] pixel units). Random: the start.
 Input range: [0, 1]. Implementation: ``torchattacks.PGD``.
 
 Example::
 
-    attack = ATTACKS["pgd"](model, 8 / 255, AttackConfig(pgd_steps=20, pgd_restarts=2))
-    x_adv = attack(images, labels)
+    x_adv = make_attack("pgd", AttackConfig(pgd_steps=20, pgd_restarts=2)).build(model, 8 / 255)(images, labels)
 
 The random start draws from torch's global generator; the attack stage seeds
 it per (source, ε, batch), so results do not depend on the order of work.
@@ -29,25 +28,10 @@ from typing import Sequence
 import torch
 import torchattacks
 
+from attacks.base import Attack
 from attacks.fused import iterate
-from attacks.registry import register_attack, register_fused
+from attacks.registry import register_attack
 from attacks.seeding import seeded
-from robustness.config import AttackConfig
-
-
-def step_size(eps: float, config: AttackConfig) -> float:
-    return config.pgd_step_factor * eps / config.pgd_steps
-
-
-@register_attack("pgd")
-def pgd(model, eps: float, config: AttackConfig | None = None) -> "torchattacks.attack.Attack":
-    config = config or AttackConfig()
-    runs = [
-        torchattacks.PGD(model, eps=eps, alpha=step_size(eps, config), steps=config.pgd_steps,
-                         random_start=config.pgd_random_start)
-        for _ in range(config.pgd_restarts)
-    ]
-    return runs[0] if len(runs) == 1 else torchattacks.MultiAttack(runs)
 
 
 def pgd_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -65,12 +49,23 @@ def random_starts(x: torch.Tensor, eps: Sequence[float], seeds: Sequence[int]) -
     return torch.stack(starts)
 
 
-@register_fused("pgd")
-def pgd_every_eps(model, x, y, eps: Sequence[float], config: AttackConfig | None = None, seeds=None) -> torch.Tensor | None:
-    """Every ε at once; None with restarts (their subsets differ per ε: the caller uses torchattacks)."""
-    config = config or AttackConfig()
-    if config.pgd_restarts > 1:
-        return None
-    start = random_starts(x, eps, seeds or [0] * len(eps)) if config.pgd_random_start else None
-    alphas = [step_size(e, config) for e in eps]
-    return iterate(model, x, y, eps, alphas, config.pgd_steps, start, pgd_project)
+@register_attack("pgd")
+class PGD(Attack):
+    random = True
+
+    def step_size(self, eps: float) -> float:
+        return self.settings.pgd_step_factor * eps / self.settings.pgd_steps
+
+    def build(self, model, eps: float) -> torchattacks.attack.Attack:
+        s = self.settings
+        runs = [torchattacks.PGD(model, eps=eps, alpha=self.step_size(eps), steps=s.pgd_steps, random_start=s.pgd_random_start)
+                for _ in range(s.pgd_restarts)]
+        return runs[0] if len(runs) == 1 else torchattacks.MultiAttack(runs)
+
+    def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds: Sequence[int]) -> torch.Tensor | None:
+        """Every ε at once; None with restarts (their subsets differ per ε: the caller uses torchattacks)."""
+        s = self.settings
+        if s.pgd_restarts > 1:
+            return None
+        start = random_starts(x, eps, seeds) if s.pgd_random_start else None
+        return iterate(model, x, y, eps, [self.step_size(e) for e in eps], s.pgd_steps, start, pgd_project)

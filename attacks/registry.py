@@ -1,23 +1,16 @@
-"""The attack registries.
-
-``ATTACKS``: name -> ``build(model, eps, config) -> torchattacks.Attack``, the
-reference implementation of one attack at one ε (what a user would write).
-
-``FUSED``: name -> ``craft(model, x, y, eps_list, config, seeds) -> Tensor | None``,
-optional: every ε of the attack crafted in one pass, shape E×N×C×H×W, with the
-same numbers as calling ``ATTACKS[name]`` once per ε (tests assert it). ``seeds``
-holds one seed per ε for attacks that draw random numbers. ``None`` means "not
-fusable with this configuration": the caller then falls back to ``ATTACKS``.
-"""
+"""The attack registry: name -> an ``attacks.base.Attack`` subclass (the timm pattern: a plain dict
+filled by a decorator, so tests loop over every entry). ``make_attack`` turns a configured name into
+the attack object."""
 
 from __future__ import annotations
 
-from typing import Callable
+from robustness.config import AttackConfig
+from robustness.registry import lookup, make_register
 
-from robustness.registry import make_register
-
-ATTACKS: dict[str, Callable] = {}
+ATTACKS: dict[str, type] = {}
 register_attack = make_register(ATTACKS, "attack")
 
-FUSED: dict[str, Callable] = {}
-register_fused = make_register(FUSED, "fused attack")
+
+def make_attack(name: str, settings: AttackConfig | None = None):
+    """The attack ``name`` names (a key of ``ATTACKS``), configured by ``settings`` (default: AttackConfig())."""
+    return lookup(ATTACKS, name, "attack")(settings or AttackConfig(), name)

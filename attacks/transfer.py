@@ -4,8 +4,8 @@ For each attack and ε, cell (source, target) is the target's error on
 examples crafted against the source; the diagonal is the white-box result.
 Test images are streamed in batches. For each batch: every target's clean
 predictions are computed once; then each source crafts the batch once per
-attack (every ε in one fused pass where the attack allows it, see
-``attacks.registry.FUSED``), every target is evaluated on it, and it is
+attack (every ε in one pass where the attack allows it, see
+``attacks.base.Attack.craft_every_eps``), every target is evaluated on it, and it is
 dropped. Memory stays bounded by one batch (× the number of ε when fused)
 whatever the test-set size; model weights get no gradients, only the inputs.
 """
@@ -13,7 +13,7 @@ whatever the test-set size; model weights get no gradients, only the inputs.
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Collection, Iterator
 
 import torch
@@ -22,7 +22,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from attacks.metrics import Tally, score
-from attacks.registry import ATTACKS, FUSED
+from attacks.base import Attack
+from attacks.registry import make_attack
 from attacks.seeding import craft_seed, seeded
 from robustness.config import AttackConfig
 
@@ -46,26 +47,26 @@ def attack_mode(models: dict[str, nn.Module], freeze_weights: bool = True):
             m.train(modes[name])
 
 
-def craft(attack: str, model: nn.Module, source: str, xb, yb, start: int, config: AttackConfig, fuse: bool
+def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps_list, seed: int, fuse: bool
           ) -> Iterator[tuple[list[float], torch.Tensor]]:
     """Adversarial versions of one batch, as (ε values, E×B×… images): fused in one pass, or one ε at a time.
 
     Fused, ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what
     every attack returns there (the tests check it); targets are still evaluated on it.
     """
-    seeds = {e: craft_seed(config.seed, attack, e, source, start) for e in config.eps}
-    if fuse and attack in FUSED:
-        moving = [e for e in config.eps if e > 0]
-        adv = FUSED[attack](model, xb, yb, moving, config, [seeds[e] for e in moving]) if moving else None
+    seeds = {e: craft_seed(seed, attack.name, e, source, start) for e in eps_list}
+    if fuse:
+        moving = [e for e in eps_list if e > 0]
+        adv = attack.craft_every_eps(model, xb, yb, moving, [seeds[e] for e in moving]) if moving else None
         if adv is not None or not moving:
-            if len(moving) < len(config.eps):
-                yield [e for e in config.eps if e == 0], xb.unsqueeze(0)
+            if len(moving) < len(eps_list):
+                yield [e for e in eps_list if e == 0], xb.unsqueeze(0)
             if moving:
                 yield moving, adv
             return
-    for eps in config.eps:
-        with seeded(seeds[eps], xb.device):
-            adv = ATTACKS[attack](model, eps, config)(xb, yb)
+    for eps in eps_list:
+        with seeded(seeds[eps], xb.device) if attack.random else nullcontext():
+            adv = attack.build(model, eps)(xb, yb)
         yield [eps], adv.unsqueeze(0)
 
 
@@ -96,6 +97,7 @@ def transfer_matrix(
     fuse = set(config.attacks if config.fuse_epsilons else ()) if fuse is None else set(fuse)
     names = list(models)
     sources = names if sources is None else list(sources)
+    attacks = {name: make_attack(name, config) for name in config.attacks}
     clean: dict[str, Tally] = defaultdict(Tally)
     cells: dict[tuple, Tally] = defaultdict(Tally)
     starts = range(0, len(x), config.batch_size)
@@ -110,7 +112,8 @@ def transfer_matrix(
                 clean[target].add(clean_wrong[target], wrong5)
             for attack in config.attacks:
                 for source in sources:
-                    for eps_group, adv in craft(attack, models[source], source, xb, yb, start, config, attack in fuse):
+                    crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed, attack in fuse)
+                    for eps_group, adv in crafted:
                         evaluate_targets(models, adv, yb, clean_wrong, [(attack, e, source) for e in eps_group], cells)
                     bar.update()
     bar.close()

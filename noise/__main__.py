@@ -1,24 +1,31 @@
-"""``python -m noise``: only the label-noise benchmark, with run_all.py's configuration system.
+"""``python -m noise``: only the label-noise benchmark, through the same pipeline as run_all.py.
 
     python -m noise                                    # the quick preset's noise section
     python -m noise --preset noise-grid                # the paper's whole grid
     python -m noise --levels 0.5 --methods erm mixup:32 dropout:0.8 --seeds 0 1
     python -m noise --specs pairflip:0.4 labels:cifar10n_worse.npy --levels
+    python -m noise --resume reports/noise-quick-20261125-120000   # finish an interrupted run
 
 Precedence: preset < --config TOML (its [noise], [train] and [data] sections) < flags.
-Writes <out>/<run-id>/results.json (attacks null, models empty), figures, report.md and report.html.
+It runs ``robustness.suite.run_suite`` with only the label-noise stage enabled, so a run
+writes config.json, holds the directory's lock, saves every finished model as a unit and
+resumes from them. Writes <out>/<run-id>/results.json (attacks null, models empty),
+figures, report.md and report.html.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from datetime import datetime, timezone
 
-from robustness.cli import nest
-from robustness.config import PRESETS, SuiteConfig, build_config, to_dict
+from robustness.config import PRESETS, check_run_id, nest
 from robustness.errors import SuiteError
+from robustness.report import headline
+from robustness.results import read_results
+from robustness.suite import run_suite, saved_config
+from robustness.validation import load_config
+
+ONLY_NOISE = {("noise", "enabled"): True, ("clean", "enabled"): False, ("models",): []}  # the other stages off
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,7 +38,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", metavar="NAME", help=f"named configuration: {', '.join(PRESETS)} (default: quick)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file whose keys override the preset")
     p.add_argument("--out", help="directory that receives <run-id>/ (default: reports)")
-    p.add_argument("--run-id", help="name of the run directory (default: noise-<preset>-<date>-<time>)")
+    p.add_argument("--run-id", help="name of the run directory (default: noise-<preset>-<date>-<time>); an existing "
+                   "run directory of that name is resumed: its finished runs are reused")
+    p.add_argument("--resume", metavar="RUN_DIR", help="finish the run in RUN_DIR with the configuration it was started with")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available (default: auto)")
     p.add_argument("--noise-model", metavar="NAME", help="the noise model applied at each --levels rate (default: uniform)")
     p.add_argument("--levels", type=float, nargs="*", metavar="P",
@@ -47,62 +56,35 @@ def parser() -> argparse.ArgumentParser:
 
 
 def overrides(args: argparse.Namespace) -> dict:
-    """The given flags as config overrides; the benchmark is always on here."""
-    return nest({
-        ("out",): args.out, ("device",): args.device, ("noise", "enabled"): True,
+    """The given flags as config overrides, with only the label-noise stage on."""
+    return nest(ONLY_NOISE | {
+        ("out",): args.out, ("device",): args.device,
         ("noise", "noise_model"): args.noise_model, ("noise", "levels"): args.levels,
         ("noise", "specs"): args.specs, ("noise", "methods"): args.methods,
         ("noise", "seeds"): args.seeds, ("noise", "epochs"): args.epochs,
     })
 
 
-def run(config: SuiteConfig, run_id: str | None = None, progress: bool = True):
-    """Load the data, run the benchmark, write results.json and the report; returns the run directory."""
-    from noise.benchmark import run_noise
-    from robustness import data as datasets
-    from robustness.report import build_report
-    from robustness.results import SCHEMA_VERSION, environment, write_json
-    from robustness.suite import open_run_dir, resolve_device
-
-    device = resolve_device(config.device)
-    started = time.perf_counter()
-    split = datasets.load(config.data)
-    timing = {"data": time.perf_counter() - started}
-    run_dir = open_run_dir(config.out, f"noise-{config.preset}", run_id)
-    clock = time.perf_counter()
-    noise = run_noise(config, split, device, progress)
-    timing["label_noise"] = time.perf_counter() - clock
-    timing["total"] = time.perf_counter() - started
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_dir.name,
-        "config": to_dict(config),
-        "environment": environment(device),
-        "data": split.summary(),
-        "models": {},  # no clean models and no attacks: a label-noise-only run
-        "attacks": None,
-        "diagnostics": None,
-        "checks": [],
-        "noise": noise,
-        "timing": {"stages_s": timing, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-    }
-    write_json(run_dir / "results.json", results)
-    build_report(run_dir)
-    return run_dir, results
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        config = build_config(args.preset, args.config, overrides(args))
-        run_dir, results = run(config, args.run_id, progress=not args.quiet)
+        if args.run_id:
+            check_run_id(args.run_id)
+        if args.resume:
+            if args.preset or args.config or args.out or args.run_id:
+                raise SuiteError("--resume takes the configuration and place of the run it resumes; "
+                                 "drop --preset, --config, --out and --run-id")
+            config = saved_config(args.resume, overrides(args))
+            run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume)
+        else:
+            config = load_config(args.preset, args.config, overrides(args))
+            run_dir = run_suite(config, args.run_id, progress=not args.quiet, prefix=f"noise-{config.preset}")
+        results = read_results(run_dir)
     except SuiteError as err:
         print(f"python -m noise: error: {err}", file=sys.stderr)
         return 2
-    from noise.report import noise_headline
-
     print(f"report: {run_dir / 'report.md'} (and report.html)")
-    for line in noise_headline(results):
+    for line in headline(results):
         print("  " + line)
     return 0
 

@@ -2,18 +2,17 @@
 each model trained from scratch on labels corrupted by one noise model.
 
 The result (``results["noise"]``, documented in docs/results.md) holds every run with its
-per-epoch history, a mean ± std summary per spec and method, and the best method of each
-family's grid per spec, picked as the paper picks it (lowest best test error).
+per-epoch history (``robustness.records.noise_run_record``), a mean ± std summary per spec and
+method, and the best method of each family's grid per spec, picked as the paper picks it
+(lowest best test error). The runs themselves are trained by the pipeline (robustness/suite.py).
 """
 
 from __future__ import annotations
 
 from statistics import mean, pstdev
 
-
 from noise.core import nominal_rate
-from robustness.config import NoiseConfig, SuiteConfig
-from robustness.methods import Method
+from robustness.config import NoiseConfig
 
 # Table 2's columns, plus the clean subset's training error (the other half of a memorization curve).
 NOISE_COLUMNS = ("best_test_error", "last_test_error", "last_train_error_real", "last_train_error_corrupted",
@@ -24,16 +23,6 @@ SELECT_BY = "best_test_error"  # how "best of grid" is picked: the paper reports
 def noise_specs(noise: NoiseConfig) -> list[str]:
     """``noise_model`` at every level, then the extra ``specs``, e.g. ["uniform:0.2", "pairflip:0.4"]."""
     return list(dict.fromkeys([f"{noise.noise_model}:{level:g}" for level in noise.levels] + list(noise.specs)))
-
-
-def run_noise(config: SuiteConfig, split, device, progress: bool) -> dict:
-    """The corrupted-label benchmark: every noise spec × method × seed, trained from scratch in this
-    process and kept in memory (``run_all.py`` runs the same units with its run directory's cache)."""
-    from robustness.executors import InProcess
-    from robustness.suite import run_noise_units  # the suite imports this module: import here, not above
-    from robustness.units import UnitStore
-
-    return run_noise_units(config, UnitStore(None), InProcess(), split, device, progress)
 
 
 def assemble_noise(nc: NoiseConfig, runs: list[dict], noisy: dict) -> dict:
@@ -47,34 +36,6 @@ def assemble_noise(nc: NoiseConfig, runs: list[dict], noisy: dict) -> dict:
         "runs": runs,
         "summary": summary,
         "best_of_grid": best_of_grid(summary),
-    }
-
-
-def noise_record(spec: str, method: Method, seed: int, noise: dict, history: list[dict], seconds: float) -> dict:
-    """One trained run: Table 2's columns at the best and the last epoch, and the whole history.
-
-    ``noise`` is the corruption's summary (NoisyLabels.summary()).
-    """
-    best = min(history, key=lambda row: row["test_error"])
-    last = history[-1]
-    return {
-        "spec": spec,
-        "level": nominal_rate(spec),
-        "method": method.spec,
-        "family": method.family,
-        "display": method.display,
-        "alpha": method.alpha,
-        "dropout": method.dropout,
-        "seed": seed,
-        "noise": noise,
-        "best_test_error": best["test_error"],
-        "best_epoch": best["epoch"],
-        "last_test_error": last["test_error"],
-        "last_train_error_real": last["train_error_real"],
-        "last_train_error_corrupted": last.get("train_error_corrupted"),
-        "last_train_error_clean": last.get("train_error_uncorrupted"),
-        "history": history,
-        "train_seconds": seconds,
     }
 
 

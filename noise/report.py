@@ -10,16 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustness import figures, paper
+from robustness.formatting import pct, pm
 
 FAMILY_ORDER = ("erm", "dropout", "mixup", "mixup+dropout")
 MEMORIZED_BELOW = 0.5  # a corrupted-label training error under 50% = the model fit most of the noise
 STILL_FALLING = 0.05  # a drop of > 5 points over the last quarter of training = memorization still under way
-
-
-def _fmt():
-    from robustness.report import pct, pm  # imported late: robustness.report imports this module
-
-    return pct, pm
 
 
 def summary_row(noise: dict, spec: str, method: str) -> dict:
@@ -44,7 +39,6 @@ def spec_title(noise: dict, row: dict) -> str:
 
 def table2_blocks(noise: dict) -> list:
     """Table 2's shape: per noise spec and family, this run's best of grid, and the paper's row below it."""
-    _, pm = _fmt()
     header = ["noise", "source", "method (best of grid)", "test best", "test last",
               "train err (real labels)", "train err (corrupted labels)"]
     rows = []
@@ -71,7 +65,6 @@ def table2_blocks(noise: dict) -> list:
 
 def grid_blocks(noise: dict) -> list:
     """Every grid entry: Table 2's columns plus the clean subset."""
-    _, pm = _fmt()
     header = ["noise", "method", "seeds", "test best", "test last", "train err (real)", "train err (corrupted)",
               "train err (clean subset)"]
     rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), pm(r["best_test_error"]), pm(r["last_test_error"]),
@@ -82,7 +75,6 @@ def grid_blocks(noise: dict) -> list:
 
 def rate_blocks(noise: dict) -> list:
     """The realized noise next to the nominal one, per spec (over the seeds' corruptions)."""
-    pct, _ = _fmt()
     rows = []
     for spec in noise["specs"]:
         done = [c for c in noise["corruptions"] if c["spec"] == spec]
@@ -121,7 +113,6 @@ def noise_blocks(results: dict, fig_dir: Path) -> list:
 
 def memorization_verdict(noise: dict, row: dict) -> str:
     """Did this method fit the corrupted labels by the last epoch, and was it still heading there?"""
-    pct, _ = _fmt()
     corrupted = row["last_train_error_corrupted"]
     if corrupted is None:
         return "no label was corrupted"
@@ -141,7 +132,6 @@ def noise_reading(results: dict) -> list[str]:
     noise = results["noise"]
     if not noise:
         return []
-    _, pm = _fmt()
     lines = []
     for spec in noise["specs"]:
         picks = family_picks(noise, spec)
@@ -158,7 +148,6 @@ def noise_reading(results: dict) -> list[str]:
 
 def noise_headline(results: dict) -> list[str]:
     """The lines printed at the end of a run: the best of each family's grid, per noise spec."""
-    _, pm = _fmt()
     noise = results["noise"]
     return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {pm(row['last_test_error'])}%, "
             f"train error on corrupted labels {pm(row['last_train_error_corrupted'])}%"

@@ -1,7 +1,28 @@
-"""Robustness evaluation suite: does mixup (or your trick) really beat ERM?"""
+"""Robustness evaluation suite: does mixup (or your trick) really beat ERM?
 
-from robustness.api import evaluate, write_report
-from robustness.config import PRESETS, SuiteConfig, build_config
-from robustness.errors import SuiteError
+    import robustness
+    results = robustness.evaluate({"mine": model}, "digits")
 
-__all__ = ["PRESETS", "SuiteConfig", "SuiteError", "build_config", "evaluate", "write_report"]
+The names below load on first use: importing a low layer (``robustness.config``,
+say, from ``attacks/``) must not import the entry points, which import everything.
+"""
+
+import importlib
+
+_LAZY = {
+    "evaluate": "robustness.api",
+    "write_report": "robustness.api",
+    "PRESETS": "robustness.config",
+    "SuiteConfig": "robustness.config",
+    "build_config": "robustness.config",
+    "load_config": "robustness.validation",
+    "SuiteError": "robustness.errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'robustness' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)  # deferred on purpose: see the module docstring

@@ -2,8 +2,12 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 from robustness.errors import SuiteError
+from robustness.report import build_report
+from robustness.results import remove_stray_temps
+from robustness.units import LOCK_NAME, run_lock
 
 
 def main(argv=None) -> int:
@@ -12,17 +16,11 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report", help="rebuild figures, report.md and report.html of a run from its results.json")
     rep.add_argument("run_dir")
     args = p.parse_args(argv)
-    from pathlib import Path
-
-    from robustness.report import build_report
-    from robustness.results import remove_stray_temps
-    from robustness.units import run_lock
-
     try:
         run_dir = Path(args.run_dir)
-        if not (run_dir / "results.json").is_file():
+        if not ((run_dir / "results.json").is_file() or (run_dir / LOCK_NAME).is_file()):
             raise SuiteError(f"{run_dir / 'results.json'} does not exist; pass a run directory written by run_all.py")
-        with run_lock(run_dir):  # not while a run is writing this directory
+        with run_lock(run_dir):  # first: a run that holds the directory may not have written results.json yet
             remove_stray_temps(run_dir)
             path = build_report(run_dir)
     except SuiteError as err:

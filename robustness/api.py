@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,19 @@ from typing import Any
 from torch import nn
 
 from robustness import data as datasets
-from robustness.checkpoints import NAME_PATTERN, custom_record, fill_clean_errors, load_custom_models
-from robustness.config import SuiteConfig, build_config, parse_eps
+from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
+from robustness.config import SuiteConfig, parse_eps
 from robustness.config import preset as preset_config
 from robustness.data import Split, check_pixels
 from robustness.errors import SuiteError
+from robustness.methods import model_id, parse_method
 from robustness.probe import probe_model
+from robustness.records import CheckpointSource
+from robustness.report import build_report
 from robustness.results import write_json
+from robustness.suite import Devices, compute_results, resolve_device
+from robustness.units import UnitStore
+from robustness.validation import load_config
 
 
 def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None, preset: str,
@@ -57,18 +63,18 @@ def _split(dataset: str | Split, config: SuiteConfig) -> Split:
     return datasets.load(config.data)
 
 
-def _in_memory(models: Mapping[str, nn.Module], families: Mapping[str, str], split: Split, device) -> tuple[dict, dict]:
+def _in_memory(models: Mapping[str, nn.Module], families: Mapping[str, str], split: Split, device) -> dict[str, LoadedModel]:
     """Models passed as objects: moved to ``device``, put in eval mode, probed."""
-    out, records = {}, {}
+    out = {}
     for name, model in models.items():
         if not NAME_PATTERN.fullmatch(name):
             raise SuiteError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'; rename it")
         model = model.to(device)
         probe = probe_model(name, model, split, device)
-        source = {"spec": None, "format": "in-memory", "path": None, "sha256": None, "arch": None, "factory": None,
-                  "trusted": None, "normalization": "none", "class": type(model).__name__}
-        out[name], records[name] = model, custom_record(families.get(name, "custom"), source, probe)
-    return out, records
+        source = CheckpointSource(spec=None, format="in-memory", path=None, sha256=None, arch=None, factory=None,
+                                  trusted=None, normalization="none")
+        out[name] = LoadedModel(model, families.get(name, "custom"), source, probe)
+    return out
 
 
 def evaluate(
@@ -93,7 +99,7 @@ def evaluate(
             normalized input), or name -> a checkpoint SPEC as for ``--model`` (e.g. ``"net.pt2"``,
             ``"digits_cnn:erm_s0.pt"``). Each is moved to ``device``, put in eval mode and probed first.
         dataset: a registered data set name (``robustness.data.DATASETS``) or a ``Split`` of your own.
-        attacks: attack names (``attacks.ATTACKS``); default: the preset's (``fgsm``, ``ifgsm``).
+        attacks: attack names (``attacks.ATTACKS``); default: the preset's (``fgsm``, ``ifgsm``, ``pgd``).
         eps: L∞ radii in [0, 1] or as strings such as ``"4/255"``; default: the preset's. The transfer
             matrix is tabulated at the preset's ``heatmap_eps`` if listed, else at the largest ε.
         preset: the named configuration every other setting comes from.
@@ -107,7 +113,8 @@ def evaluate(
 
     Returns:
         A dict with ``schema_version``, ``run_id``, ``config``, ``environment``, ``data``, ``models``,
-        ``attacks``, ``diagnostics``, ``checks``, ``noise`` (None) and ``timing`` (docs/results.md).
+        ``attacks``, ``diagnostics``, ``checks``, ``between_points``, ``noise`` (None) and ``timing``
+        (docs/results.md): what results.json of ``run_all.py`` holds, computed by the same pipeline.
 
     Example:
         >>> import robustness, torch
@@ -117,39 +124,27 @@ def evaluate(
         ['linear']
         >>> robustness.write_report(results, "reports/linear")  # doctest: +SKIP
     """
-    from attacks.evaluate import evaluate_models
-    from robustness.suite import resolve_device, results_document, train_clean
-
-    started = time.perf_counter()
     specs = tuple(f"{name}={spec}" for name, spec in models.items() if isinstance(spec, str))
     objects = {name: m for name, m in models.items() if not isinstance(m, str)}
     if not models:
         raise SuiteError("evaluate() got no models; pass models={'name': model_or_checkpoint}")
-    config = build_config(preset, None, _flags(dataset, attacks, eps, preset, overrides, train_baselines, specs, device))
-    split, torch_device = _split(dataset, config), resolve_device(config.device)
-    loaded, records = load_custom_models(config.models, split, torch_device, trust_checkpoint)
-    for name, record in records.items():
-        record["family"] = (families or {}).get(name, record["family"])
-    held, held_records = _in_memory(objects, families or {}, split, torch_device)
-    trained, trained_records = train_clean(config, split, torch_device, progress) if train_baselines else ({}, {})
-    all_models, all_records = {**trained, **loaded, **held}, {**trained_records, **records, **held_records}
-    taken = set(trained) & set(held)
+    families = families or {}
+    config = load_config(preset, None, _flags(dataset, attacks, eps, preset, overrides, train_baselines, specs, device))
+    split, devices = _split(dataset, config), Devices.one(resolve_device(config.device))
+    custom = {name: replace(loaded, family=families.get(name, loaded.family))
+              for name, loaded in load_custom_models(config.models, split, devices.local, trust_checkpoint).items()}
+    custom |= _in_memory(objects, families, split, devices.local)
+    trained = {model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds} if train_baselines else set()
+    taken = trained & set(objects)
     if taken:
         raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")
-    clock = time.perf_counter()
-    fams = {name: rec["family"] for name, rec in all_records.items()}
-    evaluation = evaluate_models(all_models, fams, split, config.attack, torch_device, progress)
-    fill_clean_errors(all_records, evaluation)
-    timing = {"attacks": time.perf_counter() - clock, "total": time.perf_counter() - started}
-    run_id = f"api-{datetime.now():%Y%m%d-%H%M%S}"
-    results = results_document(config, run_id, torch_device, split, all_records, evaluation, None, timing)
+    results = compute_results(config, split, UnitStore(None), progress, devices=devices, custom=custom)
+    results["run_id"] = f"api-{datetime.now():%Y%m%d-%H%M%S}"
     return json.loads(json.dumps(results))  # exactly what results.json would hold (tuples become lists)
 
 
 def write_report(results: dict, out_dir: str | Path) -> Path:
     """Write ``results`` as ``out_dir/results.json``, then figures, report.md and report.html; returns report.md."""
-    from robustness.report import build_report
-
     out_dir = Path(out_dir)
     write_json(out_dir / "results.json", results)
     return build_report(out_dir)

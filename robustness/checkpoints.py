@@ -44,6 +44,7 @@ from torch import nn
 from robustness.errors import SuiteError
 from robustness.models import MODELS, Normalize, build_model
 from robustness.probe import one_line, probe_model
+from robustness.records import CheckpointSource, ProbeRecord
 from robustness.registry import lookup
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
@@ -385,26 +386,21 @@ def load_model(spec: ModelSpec, split, device: torch.device, trust: bool = False
     return model, source
 
 
-def custom_record(family: str, source: dict, probe: dict) -> dict:
-    """A custom model's entry in results.json ``models``; ``clean_error`` is filled in after the attack stage."""
-    return {"method": "custom", "family": family, "display": f"custom ({source['format']})", "alpha": None, "seed": None,
-            "arch": source.get("arch"), "clean_error": None, "history": [], "train_seconds": None,
-            "checkpoint": source, "probe": probe}
+@dataclass(frozen=True)
+class LoadedModel:
+    """A custom model, loaded and probed, with what results.json will say about it."""
+
+    model: nn.Module  # takes pixels in [0, 1], returns logits; frozen, in eval mode, on the device
+    family: str  # how the report groups it ("custom" unless the spec says family=...)
+    source: CheckpointSource  # where it came from
+    probe: ProbeRecord  # what the probe found
 
 
-def load_custom_models(specs: tuple[str, ...], split, device: torch.device, trust: bool = False) -> tuple[dict, dict]:
-    """Every ``NAME=SPEC``: loaded, probed; returns (models, results.json records)."""
-    models, records = {}, {}
+def load_custom_models(specs: tuple[str, ...], split, device: torch.device, trust: bool = False) -> dict[str, LoadedModel]:
+    """Every ``NAME=SPEC``: loaded and probed, by name."""
+    loaded = {}
     for text in specs:
         spec = parse_model_spec(text)
         model, source = load_model(spec, split, device, trust)
-        models[spec.name] = model
-        records[spec.name] = custom_record(spec.family, source, probe_model(spec.name, model, split, device))
-    return models, records
-
-
-def fill_clean_errors(records: dict, evaluation: dict) -> None:
-    """Custom models have no training history: their clean error comes from the attack stage."""
-    for name, record in records.items():
-        if record["clean_error"] is None:
-            record["clean_error"] = evaluation["attacks"]["clean"][name]["error"]
+        loaded[spec.name] = LoadedModel(model, spec.family, source, probe_model(spec.name, model, split, device))
+    return loaded

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustness.config import PRESETS, build_config
+from robustness.config import PRESETS, check_run_id, nest
 from robustness.errors import SuiteError
+from robustness.report import headline
+from robustness.results import read_results
+from robustness.suite import run_suite, saved_config
+from robustness.validation import load_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,38 +70,9 @@ def flags_to_overrides(args: argparse.Namespace) -> dict:
         ("data", "test_subset"): args.test_subset, ("train", "compile"): args.compile,
         ("models",): args.model, ("clean", "enabled"): False if args.no_train else None,
     }
+    if args.no_train:  # "only the given checkpoints": the label-noise benchmark would train models
+        pairs[("noise", "enabled")] = False
     return nest(pairs)
-
-
-def nest(pairs: dict[tuple[str, ...], object]) -> dict:
-    """{("noise", "seeds"): [0, 1], ...} -> {"noise": {"seeds": [0, 1]}}, leaving out flags not given (None)."""
-    overrides: dict = {}
-    for keys, value in pairs.items():
-        if value is None:
-            continue
-        node = overrides
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
-    return overrides
-
-
-def headline(results: dict) -> list[str]:
-    """The few numbers printed at the end of a run."""
-    from robustness.report import attack_stat, eps_label, families, pm
-
-    eps = results["config"]["attack"]["heatmap_eps"]
-    lines = []
-    for attack in results["config"]["attack"]["attacks"]:
-        parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
-        lines.append(f"white-box {attack.upper()} error at ε={eps_label(eps)} (%): " + ", ".join(parts))
-    if results["noise"]:
-        from noise.report import noise_headline
-
-        lines += noise_headline(results)
-    warns = sum(c["status"] == "warn" for c in results["checks"])
-    lines.append(f"sanity checks: {warns} warning(s)")
-    return lines
 
 
 def run_options(args: argparse.Namespace) -> dict:
@@ -110,9 +85,8 @@ def run_options(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        from robustness.results import read_results
-        from robustness.suite import run_suite, saved_config
-
+        if args.run_id:
+            check_run_id(args.run_id)
         if args.resume:
             if args.preset or args.config or args.out or args.run_id:
                 raise SuiteError("--resume takes the configuration and place of the run it resumes; "
@@ -120,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             config = saved_config(args.resume, flags_to_overrides(args))
             run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume, **run_options(args))
         else:
-            config = build_config(args.preset, args.config, flags_to_overrides(args))
+            config = load_config(args.preset, args.config, flags_to_overrides(args))
             run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, **run_options(args))
         results = read_results(run_dir)
     except SuiteError as err:

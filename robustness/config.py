@@ -13,6 +13,8 @@ values in ``PRESETS``; a TOML file overrides any field by section and key:
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from fractions import Fraction
@@ -162,6 +164,9 @@ PRESETS: dict[str, SuiteConfig] = {
 }
 
 
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")  # a plain folder name: never a path that leaves --out
+
+
 def parse_eps(value: Any) -> float:
     """An ε given as a number in [0, 1] or as a pixel fraction string such as "4/255"."""
     try:
@@ -171,6 +176,23 @@ def parse_eps(value: Any) -> float:
     if not 0.0 <= eps <= 1.0:
         raise SuiteError(f"ε {value!r} is outside [0, 1]; pixels are in [0, 1], so write 8/255 rather than 8")
     return eps
+
+
+def _number(value: Any, kind: type, where: str) -> int | float:
+    """``value`` as an int or a finite float. TOML's true/false and 2.5-as-epochs are refused, not rounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SuiteError(f"{where} must be a number, not {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise SuiteError(f"{where} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise SuiteError(f"{where} must be a finite number, not {value!r}")
+    if kind is int:
+        if number != int(number):
+            raise SuiteError(f"{where} must be a whole number, not {value!r}")
+        return int(number)
+    return number
 
 
 def _coerce(value: Any, like: Any, where: str) -> Any:
@@ -188,12 +210,12 @@ def _coerce(value: Any, like: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise SuiteError(f"{where} must be true or false, not {value!r}")
         return value
-    for kind in (int, float, str):
-        if isinstance(like, kind):
-            try:
-                return kind(value)
-            except (TypeError, ValueError):
-                raise SuiteError(f"{where} must be a {kind.__name__}, not {value!r}") from None
+    if isinstance(like, (int, float)):
+        return _number(value, type(like), where)
+    if isinstance(like, str):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise SuiteError(f"{where} must be a string, not {value!r}")
+        return str(value)
     return value
 
 
@@ -217,8 +239,23 @@ def override(config: Any, changes: dict[str, Any], where: str = "config") -> Any
     return replace(config, **updates)
 
 
+def nest(pairs: dict[tuple[str, ...], object]) -> dict:
+    """{("noise", "seeds"): [0, 1], ...} -> {"noise": {"seeds": [0, 1]}}, leaving out flags not given (None)."""
+    overrides: dict = {}
+    for keys, value in pairs.items():
+        if value is None:
+            continue
+        node = overrides
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return overrides
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise SuiteError(f"config file {path} is a directory; pass the path of a .toml file inside it")
     if not path.is_file():
         raise SuiteError(f"config file {path} does not exist; pass the path of a .toml file")
     try:
@@ -238,7 +275,9 @@ def build_config(
     toml_path: str | Path | None = None,
     flags: dict[str, Any] | None = None,
 ) -> SuiteConfig:
-    """Preset, then TOML, then flags (nested dict, e.g. ``{"clean": {"seeds": [0, 1]}}``).
+    """Preset, then TOML, then flags (nested dict, e.g. ``{"clean": {"seeds": [0, 1]}}``), with every
+    value's type and range checked (``check_values``). Names are checked against the registries one
+    layer up, by ``robustness.validation``, which is what entry points call.
 
     A ``preset`` key in the TOML file selects the base preset when no flag did.
     """
@@ -247,60 +286,54 @@ def build_config(
     base = preset(preset_name or toml_preset or "quick")
     config = override(base, table)
     config = override(config, flags or {})
-    validate(config)
+    check_values(config)
     return config
 
 
-def validate(config: SuiteConfig) -> None:
-    """Check every name and range before anything is trained or written."""
-    # Imported here: the registries import this module's dataclasses.
-    from attacks import ATTACKS
-    from noise import NOISE_MODELS
-    from robustness.data import dataset_loader
-    from robustness.methods import parse_method
-    from robustness.models import model_builder
-    from robustness.registry import lookup
+def check_run_id(run_id: str) -> str:
+    """A run id names one folder inside --out: letters, digits, '_', '.', '-', not starting with '.'."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise SuiteError(f"run id {run_id!r} must be a plain folder name (letters, digits, '_', '.', '-'); "
+                         "use --out to choose where runs go")
+    return run_id
 
-    dataset_loader(config.data.name)
-    model_builder(config.train.arch)
-    for name in config.attack.attacks:
-        lookup(ATTACKS, name, "attack")
-    lookup(NOISE_MODELS, config.noise.noise_model, "noise model")
-    for spec in config.clean.methods + config.noise.methods:
-        parse_method(spec)
-    validate_models(config)
+
+def _seeds(seeds: tuple[int, ...], where: str) -> None:
+    if any(s < 0 for s in seeds):
+        raise SuiteError(f"{where} must be ≥ 0, not {min(seeds)}; seeds are 0, 1, 2, ...")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise SuiteError(f"{where} lists seed {repeated[0]} twice; give each seed once (the spread over seeds needs distinct ones)")
+
+
+def check_values(config: SuiteConfig) -> None:
+    """Every value in range, before anything is trained or written (names: robustness.validation)."""
     if config.device not in ("auto", "cpu", "cuda"):
         raise SuiteError(f"unknown device {config.device!r}; choose one of: auto, cpu, cuda")
-    if not config.clean.seeds or not config.clean.methods:
+    if config.clean.enabled and not (config.clean.seeds and config.clean.methods):
         raise SuiteError("clean.methods and clean.seeds must not be empty")
+    _seeds(config.clean.seeds, "clean.seeds")
+    _seeds(config.noise.seeds, "noise.seeds")
     if config.train.epochs < 1 or config.noise.epochs < 1:
         raise SuiteError("epochs must be at least 1")
     for p in config.noise.levels:
         if not 0.0 <= p <= 1.0:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
-    validate_training(config.train, config.data)
-    validate_noise(config.noise)
-    for key in ("ifgsm_steps", "pgd_steps", "pgd_restarts", "between_pairs", "batch_size"):
-        if getattr(config.attack, key) < 1:
-            raise SuiteError(f"attack.{key} must be at least 1")
-    if config.attack.between_points < 2:
-        raise SuiteError("attack.between_points must be at least 2 (λ = 0 and λ = 1)")
-    for key in ("ifgsm_step_factor", "pgd_step_factor"):
-        if not getattr(config.attack, key) > 0:
-            raise SuiteError(f"attack.{key} must be positive; 1 means steps of ε / steps")
-    if config.attack.heatmap_eps not in config.attack.eps:
-        raise SuiteError(
-            f"attack.heatmap_eps {config.attack.heatmap_eps} is not one of attack.eps; pick one of them"
-        )
+    check_training(config.train, config.data)
+    check_attack(config.attack)
 
 
-def validate_training(train: TrainConfig, data: DataConfig) -> None:
+def check_training(train: TrainConfig, data: DataConfig) -> None:
     """The data and training fields of the real-data and GPU path."""
     choices = {"schedule": ("step", "onecycle"), "precision": ("auto", "bf16", "fp32"),
                "channels_last": ("auto", "on", "off")}
     for key, valid in choices.items():
         if getattr(train, key) not in valid:
             raise SuiteError(f"unknown train.{key} {getattr(train, key)!r}; choose one of: {', '.join(valid)}")
+    if not train.lr > 0:
+        raise SuiteError(f"train.lr must be positive, not {train.lr:g}; the paper's CIFAR-10 value is 0.1")
+    if not 0.0 <= train.momentum < 1.0 or train.weight_decay < 0:
+        raise SuiteError("train.momentum must be in [0, 1) and train.weight_decay ≥ 0")
     if train.batch_size < 1 or train.crop_padding < 0 or not 0.0 < train.warmup < 1.0:
         raise SuiteError("train.batch_size must be ≥ 1, train.crop_padding ≥ 0 and train.warmup in (0, 1)")
     if data.train_subset < 0 or data.test_subset < 0:
@@ -309,28 +342,21 @@ def validate_training(train: TrainConfig, data: DataConfig) -> None:
         raise SuiteError("data.mean and data.std must be given together, one positive std per channel")
 
 
-def validate_models(config: SuiteConfig) -> None:
-    """Custom model specs parse and have distinct names that no trained model takes."""
-    from robustness.checkpoints import parse_model_spec
-    from robustness.methods import model_id, parse_method
-
-    names = [parse_model_spec(text).name for text in config.models]
-    trained = [model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds] if config.clean.enabled else []
-    for name in names:
-        if names.count(name) > 1 or name in trained:
-            raise SuiteError(f"model name {name!r} is used twice (trained models are named {', '.join(trained) or 'nothing'}); rename it")
-
-
-def validate_noise(noise: NoiseConfig) -> None:
-    """Every noise spec and method must be right before the first model trains."""
-    from noise import check_spec
-    from noise.benchmark import noise_specs
-
-    if noise.enabled and not (noise_specs(noise) and noise.methods and noise.seeds):
-        raise SuiteError("the noise benchmark needs at least one level or spec, method and seed; "
-                         "or turn it off (noise.enabled = false)")
-    for spec in noise_specs(noise):
-        check_spec(spec)
+def check_attack(attack: AttackConfig) -> None:
+    if not attack.attacks:
+        raise SuiteError("attack.attacks must not be empty; name at least one, e.g. attacks = [\"fgsm\"]")
+    if not attack.eps:
+        raise SuiteError("attack.eps must not be empty; give at least one radius, e.g. eps = [0, \"8/255\"]")
+    for key in ("ifgsm_steps", "pgd_steps", "pgd_restarts", "between_pairs", "batch_size"):
+        if getattr(attack, key) < 1:
+            raise SuiteError(f"attack.{key} must be at least 1")
+    if attack.between_points < 2:
+        raise SuiteError("attack.between_points must be at least 2 (λ = 0 and λ = 1)")
+    for key in ("ifgsm_step_factor", "pgd_step_factor"):
+        if not getattr(attack, key) > 0:
+            raise SuiteError(f"attack.{key} must be positive; 1 means steps of ε / steps")
+    if attack.heatmap_eps not in attack.eps:
+        raise SuiteError(f"attack.heatmap_eps {attack.heatmap_eps} is not one of attack.eps; pick one of them")
 
 
 def to_dict(config: SuiteConfig) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,8 @@ import matplotlib.colors
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from robustness.results import write_atomic  # noqa: E402
 
 FAMILY_COLOURS = {"erm": "tab:blue", "mixup": "tab:orange"}
 SEED_STYLES = ["-", "--", ":", "-."]
@@ -20,9 +23,6 @@ def family_colour(family: str, index: int = 0) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    from robustness.results import write_atomic
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

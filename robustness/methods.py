@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from robustness.errors import SuiteError
+from robustness.records import MethodFields
 from robustness.registry import lookup, make_register
 
 METHODS: dict[str, Callable[[float | None], "Method"]] = {}
@@ -30,6 +31,12 @@ class Method:
     display: str  # for people, e.g. "mixup (α=8)"
     alpha: float = 0.0  # mixup's Beta(α, α); 0 means no mixing, i.e. ERM
     dropout: float = 0.0  # dropout probability inside the model
+
+    def fields(self) -> MethodFields:
+        """How records in results.json state the method; ``params`` name each setting as its method does."""
+        params = {"mixup_alpha": self.alpha} if self.alpha else {}
+        params |= {"dropout": self.dropout} if self.dropout else {}
+        return MethodFields(method=self.spec, family=self.family, display=self.display, params=params)
 
 
 def _number(value: float) -> str:

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
 from robustness.errors import SuiteError
@@ -189,8 +190,6 @@ TORCHVISION_PREFIX = "torchvision:"
 
 def torchvision_model(name: str) -> Callable[..., nn.Module]:
     """A builder for torchvision's classification model ``name`` (random weights, our class count)."""
-    import torchvision
-
     valid = torchvision.models.list_models(module=torchvision.models)  # classification models only
     if name not in valid:
         raise SuiteError(f"unknown torchvision model {name!r}; choose a classification model such as resnet18, resnet101")

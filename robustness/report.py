@@ -10,32 +10,13 @@ import base64
 import html
 from pathlib import Path
 
+from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_reading
 from robustness import figures, paper
+from robustness.formatting import eps_label, pct, pm, with_ci
 from robustness.results import read_results, write_atomic
 
 
 VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
-def pm(stat: dict | None) -> str:
-    """'12.3 ± 0.4' (percent) from {"mean", "std"}."""
-    return "–" if stat is None else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
-
-
-def with_ci(value: float | None, ci: list[float] | None) -> str:
-    """'12.3 [10.1–14.8]' (percent, 95% interval over test images)."""
-    if value is None:
-        return "–"
-    return pct(value) if not ci else f"{pct(value)} [{pct(ci[0])}–{pct(ci[1])}]"
-
-
-def eps_label(eps: float) -> str:
-    """ε in both units: '0.0314 (8.0/255)'."""
-    return f"{eps:.3g} ({255 * eps:.1f}/255)"
 
 
 # --- numbers the tables and the reading share -------------------------------------------
@@ -56,6 +37,21 @@ def whitebox_pair(results: dict, attack: str, eps: float) -> tuple[dict | None, 
 
 def families(results: dict) -> list[str]:
     return list(dict.fromkeys(rec["family"] for rec in results["models"].values()))
+
+
+def headline(results: dict) -> list[str]:
+    """The few numbers printed at the end of a run (run_all.py, python -m noise)."""
+    lines = []
+    if results.get("attacks"):
+        eps = results["config"]["attack"]["heatmap_eps"]
+        for attack in results["config"]["attack"]["attacks"]:
+            parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
+            lines.append(f"white-box {attack.upper()} error at ε={eps_label(eps)} (%): " + ", ".join(parts))
+    if results["noise"]:
+        lines += noise_headline(results)
+    if results.get("attacks"):
+        lines.append(f"sanity checks: {sum(c['status'] == 'warn' for c in results['checks'])} warning(s)")
+    return lines
 
 
 # --- blocks -------------------------------------------------------------------------------
@@ -247,13 +243,6 @@ def checks_blocks(results: dict) -> list:
     return [("h2", "Sanity checks"), ("p", verdict), ("table", ["model", "check", "status", "detail", "likely cause"], rows)]
 
 
-def noise_blocks(results: dict, fig_dir: Path) -> list:
-    """The label-noise sections (noise/report.py): Table 2 side by side, memorization curves, the grid."""
-    from noise.report import noise_blocks as blocks
-
-    return blocks(results, fig_dir)
-
-
 def reading_blocks(results: dict) -> list:
     """A short plain-language reading, each sentence computed from the numbers above."""
     eps = results["config"]["attack"]["heatmap_eps"]
@@ -274,8 +263,6 @@ def reading_blocks(results: dict) -> list:
                          f"{pct(pairs['mixup', 'erm']['mean'])}%, mixup→mixup′ {pct(pairs['mixup', 'mixup']['mean'])}% "
                          "(the directions the paper did not test).")
     lines += attack_reading(results, eps)
-    from noise.report import noise_reading
-
     lines += noise_reading(results)
     warns = sum(c["status"] == "warn" for c in results["checks"])
     lines.append(f"Sanity checks: {warns} warning(s) out of {len(results['checks'])}.")
@@ -373,8 +360,6 @@ def build_report(run_dir: str | Path) -> Path:
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
     if results.get("attacks") is None:  # a label-noise-only run (python -m noise)
-        from noise.report import noise_only_blocks
-
         blocks = noise_only_blocks(results, fig_dir)
     else:
         blocks = (setup_blocks(results) + reading_blocks(results) + clean_blocks(results)

@@ -8,6 +8,7 @@ import os
 import platform
 import signal
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ import torch
 
 from robustness.errors import SuiteError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: method settings as records' "params" (mixup's α no longer a bare "alpha"), between_points always
+REQUIRED_KEYS = ("schema_version", "run_id", "config", "environment", "data", "models", "attacks", "diagnostics", "checks",
+                 "between_points", "noise", "timing")
 TEMP_SUFFIX = ".tmp"  # write_atomic's temporary files are ".<name>.<random>.tmp" beside their target
 KILL_AT_ENV = "ROBUSTNESS_TEST_KILL_AT"  # test-only: see fault_point
 _hook_calls: dict[str, int] = {}
@@ -101,26 +104,33 @@ def read_results(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise SuiteError(f"{path} does not exist; pass a run directory written by run_all.py")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SuiteError(f"{path} is not valid JSON ({err}); rerun the suite to rewrite it") from None
+    check_schema(results, path)
+    return results
+
+
+def check_schema(results: Any, path: Path) -> None:
+    """A results.json this version can read: a JSON object of this schema version with every top-level key."""
+    if not isinstance(results, dict):
+        raise SuiteError(f"{path} holds a JSON {type(results).__name__}, not a results object; rerun the suite to rewrite it")
+    version = results.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SuiteError(f"{path} has schema version {version!r}, but this suite reads version {SCHEMA_VERSION}; "
+                         "rerun the run (finished units are reused) to rewrite it")
+    missing = [key for key in REQUIRED_KEYS if key not in results]
+    if missing:
+        raise SuiteError(f"{path} lacks {', '.join(missing)}; rerun the suite to rewrite it")
 
 
 def environment(device: torch.device) -> dict:
     """Library versions and the device, so a reader knows what produced the numbers."""
-    import numpy
-    import sklearn
-    import torchattacks
-    import torchvision
-
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "torchattacks": torchattacks.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
+        **{name: metadata.version(name) for name in ("torchvision", "torchattacks", "scikit-learn", "numpy")},
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "cpu_threads": torch.get_num_threads(),

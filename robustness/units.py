@@ -1,56 +1,88 @@
-"""Units of work: each trained model and each attack cell, named by a hash of what determines it.
+"""Units of work: each trained model and each attack × source pass, named by a hash of what determines it.
 
-A unit is a pure function of plain values: its *spec* (a JSON-ready dict holding
+A unit is a pure function of plain values: its *recipe* (a JSON-ready dict holding
 exactly the configuration it depends on, including its seed), the data split,
-and, for attacks, the state_dicts of the models it needs. It returns plain,
-picklable values (a state_dict and history; counts). ``unit_key(spec)`` is both
-the cache key in ``<run-dir>/units/`` and the name of the task that computes it
-(in-process today; a Ray task later), so a unit is computed once per run
+and, for attacks, the models it needs. It returns plain, picklable values (a
+state_dict and history; counts). ``unit_key(recipe)`` is both the cache key in
+``<run-dir>/units/`` and the name of the task that computes it (in this process,
+or as a Ray task: robustness/executors.py), so a unit is computed once per run
 directory, whatever was interrupted.
 
 - ``train``: one model for one (data, architecture, training settings, method,
   seed, label noise). Saved as ``units/train-<key>.pt`` (torch.save of plain values).
-- ``attack``: one attack × ε × source model; the source's adversarial examples
-  are evaluated on every clean model, so the spec names all of them by their
-  unit keys. Saved as ``units/attack-<key>.json``.
+- ``attack``: one attack crafted on one source model at every ε; the source's
+  adversarial examples are evaluated on every model, so the recipe names all of
+  them by their identities. Saved as ``units/attack-<key>.json``.
+
+Each saved unit carries a digest of its result: a unit edited by hand or damaged
+on disk is recomputed with a warning, never trusted.
 """
 
 from __future__ import annotations
 
+import fcntl  # POSIX file locks: the suite runs on Linux and macOS
 import hashlib
 import io
 import json
 import os
-import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
+from attacks.transfer import transfer_matrix
+from noise import corrupt
 from robustness.config import AttackConfig, SuiteConfig, TrainConfig, override, to_dict
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, warn
 from robustness.methods import parse_method
 from robustness.models import build_model
 from robustness.results import fault_point, write_atomic
+from robustness.train import fit
 
-UNIT_VERSION = 1  # bump when a unit's code changes what it returns, so old caches are not reused
+UNIT_VERSION = 2  # bump when a unit's code changes what it returns, so old caches are not reused (2: result digests)
 LOCK_NAME = ".lock"
 
 
-def unit_key(spec: dict) -> str:
-    """A short, stable hash of a spec (canonical JSON: sorted keys, no spaces)."""
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+def unit_key(recipe: dict) -> str:
+    """A short, stable hash of a recipe (canonical JSON: sorted keys, no spaces)."""
+    canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-# --- specs: exactly what determines each unit ---------------------------------------------
+def result_digest(result: Any) -> str:
+    """sha256 of a unit's result: plain values as canonical JSON, tensors by dtype, shape and bytes."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            digest.update(f"tensor|{value.dtype}|{list(value.shape)}|".encode())
+            digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value):
+                digest.update(json.dumps(str(key)).encode())
+                feed(value[key])
+            digest.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            digest.update(b"[")
+            for item in value:
+                feed(item)
+            digest.update(b"]")
+        else:
+            digest.update(json.dumps(value).encode() + b";")
+
+    feed(result)
+    return digest.hexdigest()
 
 
-def train_spec(config: SuiteConfig, method: str, seed: int, noise_spec: str | None = None) -> dict:
-    """The spec of one clean model (``noise_spec`` None) or one label-noise run (e.g. "uniform:0.5").
+# --- recipes: exactly what determines each unit ---------------------------------------------
+
+
+def train_recipe(config: SuiteConfig, method: str, seed: int, noise_spec: str | None = None) -> dict:
+    """The recipe of one clean model (``noise_spec`` None) or one label-noise run (e.g. "uniform:0.5").
 
     Whole config sections are hashed, not chosen fields, so a field someone adds
     to DataConfig or TrainConfig (augmentation, say) is part of the key at once.
@@ -72,8 +104,8 @@ def _noise_file_hash(noise_spec: str) -> str | None:
     return hashlib.sha256(Path(param).read_bytes()).hexdigest()
 
 
-def attack_spec(config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> dict:
-    """The spec of one attack crafted on ``source`` at every ε, evaluated on every model of ``models``
+def attack_recipe(config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> dict:
+    """The recipe of one attack crafted on ``source`` at every ε, evaluated on every model of ``models``
     (name -> identity: a trained model's train-unit key, a checkpoint's sha256). One unit covers every ε
     so that the attack's work shared across ε (FGSM's one gradient, I-FGSM's fused ε) stays shared."""
     settings = to_dict(config.attack)
@@ -83,31 +115,28 @@ def attack_spec(config: SuiteConfig, attack: str, source: str, models: dict[str,
                    "settings": settings, "source": source, "models": models})
 
 
-def trained_identity(spec: dict) -> dict:
-    """What identifies a trained model inside an attack spec: its train unit."""
-    return {"unit": unit_key(spec), "arch": spec["train"]["arch"], "method": spec["method"]}
+def trained_identity(recipe: dict) -> dict:
+    """What identifies a trained model inside an attack recipe: its train unit."""
+    return {"unit": unit_key(recipe), "arch": recipe["train"]["arch"], "method": recipe["method"]}
 
 
-def _plain(spec: dict) -> dict:
-    """Tuples become lists, as they come back from a saved unit, so a loaded spec compares equal."""
-    return json.loads(json.dumps(spec))
+def _plain(recipe: dict) -> dict:
+    """Tuples become lists, as they come back from a saved unit, so a loaded recipe compares equal."""
+    return json.loads(json.dumps(recipe))
 
 
 # --- the units themselves: plain values in, plain values out -----------------------------
 
 
-def train_unit(spec: dict, split, device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Train the model ``spec`` describes; returns ``{"state_dict", "history", "seconds", "noise"}``.
+def train_unit(recipe: dict, split, device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train the model ``recipe`` describes; returns ``{"state_dict", "history", "seconds", "noise"}``.
 
     ``noise`` is the NoisyLabels summary of a label-noise run, None for a clean model.
     """
-    from noise.core import corrupt
-    from robustness.train import fit
-
-    train = override(TrainConfig(), spec["train"], "train")
+    train = override(TrainConfig(), recipe["train"], "train")
     labels = replaced = noisy = None
-    if spec["noise"] is not None:
-        noisy = corrupt(split.train_y, spec["noise"]["spec"], split.num_classes, spec["noise"]["seed"])
+    if recipe["noise"] is not None:
+        noisy = corrupt(split.train_y, recipe["noise"]["spec"], split.num_classes, recipe["noise"]["seed"])
         labels, replaced = noisy.labels, noisy.replaced
 
     def epoch_done(row: dict) -> None:
@@ -115,7 +144,7 @@ def train_unit(spec: dict, split, device: torch.device, on_epoch: Callable[[dict
             on_epoch(row)
         fault_point("train-epoch")
 
-    trained = fit(train.arch, parse_method(spec["method"]), split, spec["seed"], train, device,
+    trained = fit(train.arch, parse_method(recipe["method"]), split, recipe["seed"], train, device,
                   labels=labels, replaced=replaced, epochs=train.epochs, on_epoch=epoch_done)
     state = {name: tensor.detach().cpu().clone() for name, tensor in trained.model.state_dict().items()}
     return {"state_dict": state, "history": trained.history, "seconds": trained.seconds,
@@ -131,20 +160,18 @@ def model_from_state(arch: str, method: str, state: dict, split, device: torch.d
     return model.to(device).eval()
 
 
-def attack_unit(spec: dict, models: dict[str, nn.Module], split, device: torch.device) -> dict:
-    """One attack crafted on ``spec["source"]`` at every ε and evaluated on every model of the spec.
+def attack_unit(recipe: dict, models: dict[str, nn.Module], split, device: torch.device) -> dict:
+    """One attack crafted on ``recipe["source"]`` at every ε and evaluated on every model of the recipe.
 
-    ``models`` maps each model name of ``spec["models"]`` to the model (on any device; moved to
+    ``models`` maps each model name of ``recipe["models"]`` to the model (on any device; moved to
     ``device`` here, so a Ray worker gets CPU copies and puts them on its GPU).
     Returns transfer_matrix's ``{"n", "clean", "cells"}`` for this source alone.
     """
-    from attacks.transfer import transfer_matrix
-
-    models = {name: models[name].to(device).eval() for name in spec["models"]}  # the spec's order is the cells' order
-    config = override(AttackConfig(), spec["settings"], "attack")
-    config = replace(config, attacks=(spec["attack"],), heatmap_eps=config.eps[0])
+    models = {name: models[name].to(device).eval() for name in recipe["models"]}  # the recipe's order is the cells' order
+    config = override(AttackConfig(), recipe["settings"], "attack")
+    config = replace(config, attacks=(recipe["attack"],), heatmap_eps=config.eps[0])
     result = transfer_matrix(models, split.test_x, split.test_y, config, device, progress=False,
-                             sources=[spec["source"]])
+                             sources=[recipe["source"]])
     fault_point("attack-cell")
     return result
 
@@ -153,7 +180,7 @@ def attack_unit(spec: dict, models: dict[str, nn.Module], split, device: torch.d
 
 
 class UnitStore:
-    """Finished units of one run directory. A missing, truncated or foreign file is a miss, never a crash."""
+    """Finished units of one run directory. A missing, truncated, edited or foreign file is a miss, never a crash."""
 
     SUFFIX = {"train": ".pt", "attack": ".json"}
 
@@ -163,14 +190,14 @@ class UnitStore:
         self.computed: list[str] = []  # keys computed by this process, in order
         self.reused: list[str] = []
 
-    def path(self, spec: dict) -> Path:
-        return self.dir / f"{spec['kind']}-{unit_key(spec)}{self.SUFFIX[spec['kind']]}"
+    def path(self, recipe: dict) -> Path:
+        return self.dir / f"{recipe['kind']}-{unit_key(recipe)}{self.SUFFIX[recipe['kind']]}"
 
-    def load(self, spec: dict) -> dict | None:
-        """The saved result of ``spec``, or None if it is absent or unreadable (then it is recomputed)."""
+    def load(self, recipe: dict) -> dict | None:
+        """The saved result of ``recipe``, or None if it is absent or untrustworthy (then it is recomputed)."""
         if self.dir is None:
             return None
-        path = self.path(spec)
+        path = self.path(recipe)
         if not path.exists():
             return None
         try:
@@ -178,38 +205,27 @@ class UnitStore:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
             else:
                 payload = json.loads(path.read_text())
-            if payload["key"] != unit_key(spec) or payload["spec"] != spec:
+            if payload["key"] != unit_key(recipe) or payload["recipe"] != recipe:
                 raise ValueError("it belongs to another unit")
+            if payload["digest"] != result_digest(payload["result"]):
+                raise ValueError("its result does not match its digest: edited or damaged")
             return payload["result"]
         except Exception as err:  # any damage at all means: compute it again
-            warnings.warn(f"cached unit {path.name} is unreadable ({type(err).__name__}: {err}); recomputing it",
-                          stacklevel=2)
+            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            warn(f"cached unit {path.name} is unreadable ({reason}); recomputing it")
             return None
 
-    def save(self, spec: dict, result: dict) -> None:
+    def save(self, recipe: dict, result: dict) -> None:
         if self.dir is None:
             return
-        payload = {"key": unit_key(spec), "spec": spec, "result": result}
-        if spec["kind"] == "train":
+        payload = {"key": unit_key(recipe), "recipe": recipe, "digest": result_digest(result), "result": result}
+        if recipe["kind"] == "train":
             buffer = io.BytesIO()
             torch.save(payload, buffer)
             data = buffer.getvalue()
         else:
             data = (json.dumps(payload, indent=1) + "\n").encode()
-        write_atomic(self.path(spec), data)
-
-    def get_or_compute(self, spec: dict, compute: Callable[[], dict], on_reuse: Callable[[dict], None] | None = None) -> dict:
-        """The result of ``spec``: from the cache when it is there, else computed and saved at once."""
-        result = self.load(spec)
-        if result is not None:
-            self.reused.append(unit_key(spec))
-            if on_reuse:
-                on_reuse(result)
-            return result
-        result = compute()
-        self.save(spec, result)
-        self.computed.append(unit_key(spec))
-        return result
+        write_atomic(self.path(recipe), data)
 
 
 # --- one run at a time per directory --------------------------------------------------------
@@ -218,8 +234,6 @@ class UnitStore:
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``<run-dir>/.lock`` (an flock, released by the OS even on SIGKILL) for the duration."""
-    import fcntl
-
     path = Path(run_dir) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

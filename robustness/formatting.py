@@ -1,0 +1,25 @@
+"""Numbers as the report and the command line print them (errors are fractions in results.json)."""
+
+from __future__ import annotations
+
+
+def pct(value: float | None) -> str:
+    """'12.3' (percent) from a fraction; '–' for a number that does not exist."""
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def pm(stat: dict | None) -> str:
+    """'12.3 ± 0.4' (percent) from {"mean", "std"}."""
+    return "–" if stat is None else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def with_ci(value: float | None, ci: list[float] | None) -> str:
+    """'12.3 [10.1–14.8]' (percent, 95% interval over test images)."""
+    if value is None:
+        return "–"
+    return pct(value) if not ci else f"{pct(value)} [{pct(ci[0])}–{pct(ci[1])}]"
+
+
+def eps_label(eps: float) -> str:
+    """ε in both units: '0.0314 (8.0/255)'."""
+    return f"{eps:.3g} ({255 * eps:.1f}/255)"

@@ -1,0 +1,62 @@
+"""Every name in a configuration checked against its registry, before anything is trained or written.
+
+This sits above the registries (data sets, architectures, methods, attacks, noise models,
+checkpoint specs), so ``robustness/config.py`` stays a module of plain types that every
+layer may import. Entry points call ``load_config``; a resumed run calls ``validate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from attacks import ATTACKS
+from noise import NOISE_MODELS, check_spec, noise_specs
+from robustness.checkpoints import parse_model_spec
+from robustness.config import SuiteConfig, build_config, check_values
+from robustness.data import dataset_loader
+from robustness.errors import SuiteError
+from robustness.methods import model_id, parse_method
+from robustness.models import model_builder
+from robustness.registry import lookup
+
+
+def load_config(preset_name: str | None = None, toml_path: str | Path | None = None,
+                flags: dict[str, Any] | None = None) -> SuiteConfig:
+    """Preset ⊕ TOML ⊕ flags (``robustness.config.build_config``), with every name checked."""
+    config = build_config(preset_name, toml_path, flags)
+    validate(config)
+    return config
+
+
+def validate(config: SuiteConfig) -> None:
+    """Values in range and every name known: a one-line SuiteError otherwise."""
+    check_values(config)
+    dataset_loader(config.data.name)
+    model_builder(config.train.arch)
+    for name in config.attack.attacks:
+        lookup(ATTACKS, name, "attack")
+    lookup(NOISE_MODELS, config.noise.noise_model, "noise model")
+    for spec in config.clean.methods + config.noise.methods:
+        parse_method(spec)
+    validate_models(config)
+    validate_noise(config)
+
+
+def validate_models(config: SuiteConfig) -> None:
+    """Custom model specs parse and have distinct names that no trained model takes."""
+    names = [parse_model_spec(text).name for text in config.models]
+    trained = [model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds] if config.clean.enabled else []
+    for name in names:
+        if names.count(name) > 1 or name in trained:
+            raise SuiteError(f"model name {name!r} is used twice (trained models are named {', '.join(trained) or 'nothing'}); rename it")
+
+
+def validate_noise(config: SuiteConfig) -> None:
+    """Every noise spec and method must be right before the first model trains."""
+    noise = config.noise
+    if noise.enabled and not (noise_specs(noise) and noise.methods and noise.seeds):
+        raise SuiteError("the noise benchmark needs at least one level or spec, method and seed; "
+                         "or turn it off (noise.enabled = false)")
+    for spec in noise_specs(noise):
+        check_spec(spec)
