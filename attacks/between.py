@@ -23,7 +23,6 @@ from torch import nn
 from attacks.metrics import EVAL_BATCH
 from attacks.transfer import attack_mode
 
-
 MAX_ROUNDS = 64  # rounds of 4·count draws before draw_pairs gives up: enough when 1 pair in 256 has different labels
 
 
