@@ -23,21 +23,28 @@ from torch import nn
 from attacks.metrics import EVAL_BATCH
 from attacks.transfer import attack_mode
 
+MAX_ROUNDS = 64  # rounds of 4·count draws before draw_pairs gives up: enough when 1 pair in 256 has different labels
+
 
 def draw_pairs(y: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` random index pairs (i, j) with y_i ≠ y_j, seeded."""
+    """Up to ``count`` random index pairs (i, j) with y_i ≠ y_j, seeded. Fewer, possibly none, when such
+    pairs are too rare to find in MAX_ROUNDS rounds: with one label only, an unbounded search never ends."""
     gen = torch.Generator().manual_seed(seed)
-    first, second = [], []
-    while sum(len(f) for f in first) < count:
+    first, second = [torch.empty(0, dtype=torch.int64)], [torch.empty(0, dtype=torch.int64)]
+    found, rounds = 0, 0
+    while found < count and rounds < MAX_ROUNDS and len(y) > 1:
         i, j = torch.randint(len(y), (2, 4 * count), generator=gen)
         keep = y[i] != y[j]
         first.append(i[keep])
         second.append(j[keep])
+        found, rounds = found + int(keep.sum()), rounds + 1
     return torch.cat(first)[:count], torch.cat(second)[:count]
 
 
 def along_segments(model: nn.Module, xi, yi, xj, yj, lambdas: torch.Tensor) -> dict:
     """Per λ: share of pairs predicted as neither label; mean and std over pairs of the input-gradient norm."""
+    if len(xi) == 0:  # no pairs were found: nothing to measure (the report leaves the section out)
+        return {"miss": [], "grad_norm_mean": [], "grad_norm_std": []}
     shape = (len(lambdas), len(xi))
     lam = lambdas.view(-1, 1).expand(shape).reshape(-1)
     lam_img = lam.view(-1, *[1] * (xi.dim() - 1))

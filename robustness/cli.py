@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", metavar="DIR", help="folder of torchvision's data sets (default: data)")
     p.add_argument("--train-subset", type=int, metavar="N", help="train on a stratified, seeded subset of N images")
     p.add_argument("--test-subset", type=int, metavar="N", help="evaluate on a stratified, seeded subset of N images")
+    p.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="imagefolder: leave out images that cannot be read (a warning names them) instead of stopping")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model for training (CUDA)")
     p.add_argument("--no-noise", action="store_true", help="skip the label-noise benchmark")
     p.add_argument("--model", action="append", metavar="NAME=SPEC",
@@ -67,7 +69,8 @@ def flags_to_overrides(args: argparse.Namespace) -> dict:
         ("noise", "epochs"): args.noise_epochs, ("attack", "eps"): args.eps,
         ("attack", "heatmap_eps"): args.heatmap_eps, ("noise", "enabled"): False if args.no_noise else None,
         ("data", "name"): args.dataset, ("data", "root"): args.data_root, ("data", "train_subset"): args.train_subset,
-        ("data", "test_subset"): args.test_subset, ("train", "compile"): args.compile,
+        ("data", "test_subset"): args.test_subset, ("data", "skip_bad_images"): args.skip_bad_images,
+        ("train", "compile"): args.compile,
         ("models",): args.model, ("clean", "enabled"): False if args.no_train else None,
     }
     if args.no_train:  # "only the given checkpoints": the label-noise benchmark would train models

@@ -35,6 +35,7 @@ class DataConfig:
     test_subset: int = 0  # the same for the test images; 0 = all
     mean: tuple[float, ...] = ()  # per-channel input mean in [0, 1]; () = computed on the training split
     std: tuple[float, ...] = ()  # per-channel input std; () = computed on the training split
+    skip_bad_images: bool = False  # imagefolder: leave out unreadable images (counted in data.skipped_images) instead of stopping
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 from urllib.error import URLError
@@ -40,6 +41,7 @@ class Split:
     classes: tuple[str, ...]
     mean: tuple[float, ...]  # per channel, on the training images (or as configured)
     std: tuple[float, ...]
+    skipped_images: int = 0  # unreadable images left out (an image folder with --skip-bad-images)
 
     @property
     def train_x(self) -> torch.Tensor:
@@ -66,6 +68,7 @@ class Split:
             "classes": list(self.classes),
             "mean": list(self.mean),
             "std": list(self.std),
+            "skipped_images": self.skipped_images,
         }
 
 
@@ -119,6 +122,8 @@ def finish_split(name: str, train: tuple, test: tuple, classes, config: DataConf
     """Subsets (stratified, seeded), then per-channel statistics of the training images used."""
     (train_x, train_y), (test_x, test_y) = train, test
     train_y, test_y = torch.as_tensor(train_y, dtype=torch.int64), torch.as_tensor(test_y, dtype=torch.int64)
+    check_two_classes(name, train_y, classes, "training")
+    check_two_classes(name, test_y, classes, "test")
     keep = stratified_subset(train_y, config.train_subset, config.split_seed, f"{name} training")
     train_x, train_y = train_x[keep], train_y[keep]
     keep = stratified_subset(test_y, config.test_subset, config.split_seed, f"{name} test")
@@ -132,6 +137,19 @@ def finish_split(name: str, train: tuple, test: tuple, classes, config: DataConf
     else:
         mean, std = channel_stats(train_x)
     return Split(name, train_x.contiguous(), train_y, test_x.contiguous(), test_y, tuple(classes), mean, std)
+
+
+def check_two_classes(name: str, labels: torch.Tensor, classes, what: str) -> None:
+    """Refuse images of fewer than two classes: there is nothing to tell apart, and the between-points
+    analysis would search forever for a test pair with different labels."""
+    present = torch.unique(labels).tolist()
+    if len(present) < 2:
+        names = ", ".join(str(classes[k]) if 0 <= k < len(classes) else str(k) for k in present) or "none"
+        raise SuiteError(
+            f"data set {name!r} has {len(present)} class{'' if len(present) == 1 else 'es'} ({names}) in its {what} "
+            "images; classification needs at least 2, so add images of another class "
+            "(an image folder: one subfolder per class in train/ and test/)"
+        )
 
 
 def stratified_subset(labels: torch.Tensor, size: int, seed: int, what: str) -> torch.Tensor:
@@ -248,7 +266,14 @@ def load_fashion_mnist(config: DataConfig) -> Split:
 # --- image folders ------------------------------------------------------------------------
 
 CACHE_NAME = "decoded-uint8.npz"  # written inside the image folder, beside train/ and test/
-CACHE_VERSION = 1  # bump when the decoding changes, so old caches are decoded again
+CACHE_VERSION = 2  # bump when the decoding changes, so old caches are decoded again (2: unreadable images listed)
+PARTS = ("train", "test")
+CACHE_KEYS = tuple(f"{part}{suffix}" for part in PARTS for suffix in ("", "_unreadable", "_reasons"))
+# What Pillow raises for a corrupt or truncated file. It decodes lazily, so most come from convert(), not
+# open(): UnidentifiedImageError (an OSError) at open; OSError ("image file is truncated", "Truncated File
+# Read", "broken data stream ...") while decoding; SyntaxError ("broken PNG file") from its PNG reader when
+# a later chunk is damaged. Nothing else is caught, so a bug still raises.
+UNREADABLE = (OSError, SyntaxError)
 
 
 @register_dataset("imagefolder")
@@ -257,22 +282,29 @@ def load_image_folder(config: DataConfig) -> Split:
 
     Size and channels come from the images (grey when every image is grey, else RGB). They
     are decoded once into uint8 arrays cached in PATH/decoded-uint8.npz, keyed by the
-    files' names, sizes and times, so later runs skip decoding.
+    files' names, sizes and times, so later runs skip decoding. An image that cannot be read
+    stops the load, unless ``config.skip_bad_images`` leaves it out (counted in ``skipped_images``).
     """
     root = Path(config.name.partition(":")[2]).expanduser()
-    for part in ("train", "test"):
+    for part in PARTS:
         if not (root / part).is_dir():
             raise SuiteError(f"image folder {root} has no {part}/ subfolder; it needs train/<class>/* and test/<class>/*")
+    name = f"imagefolder:{root.name}"
     samples, classes = folder_samples(root)
-    fingerprint = folder_fingerprint(root, samples)
-    arrays = read_cache(root / CACHE_NAME, fingerprint)
-    if arrays is None:
-        arrays = {part: decode_images([path for path, _ in samples[part]], root) for part in ("train", "test")}
-        write_cache(root / CACHE_NAME, fingerprint, arrays)
-    labels = {part: torch.tensor([label for _, label in samples[part]], dtype=torch.int64) for part in ("train", "test")}
-    train = (torch.from_numpy(arrays["train"]), labels["train"])
-    test = (torch.from_numpy(arrays["test"]), labels["test"])
-    return finish_split(f"imagefolder:{root.name}", train, test, classes, config)
+    labels = {part: torch.tensor([label for _, label in samples[part]], dtype=torch.int64) for part in PARTS}
+    for part, what in zip(PARTS, ("training", "test")):
+        check_two_classes(name, labels[part], classes, what)  # before decoding images that cannot be used
+    arrays = decoded_folder(root, samples)
+    unreadable = unreadable_images(root, samples, arrays)
+    if unreadable and not config.skip_bad_images:
+        raise SuiteError(unreadable_message(root, unreadable))
+    if unreadable:
+        count = f"{len(unreadable)} unreadable image{'s' * (len(unreadable) > 1)}"
+        print(f"warning: image folder {root}: skipped {count} (--skip-bad-images): "
+              f"{first_few([path for path, _ in unreadable])}", file=sys.stderr)
+    train, test = ((torch.from_numpy(arrays[part]), labels[part][readable(arrays, part, len(labels[part]))])
+                   for part in PARTS)
+    return replace(finish_split(name, train, test, classes, config), skipped_images=len(unreadable))
 
 
 def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
@@ -280,7 +312,7 @@ def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
     from torchvision.datasets import ImageFolder
 
     samples, classes = {}, None
-    for part in ("train", "test"):
+    for part in PARTS:
         try:
             folder = ImageFolder(str(root / part), loader=lambda path: path)  # listing only, nothing decoded
         except (FileNotFoundError, OSError) as err:
@@ -292,10 +324,62 @@ def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
     return samples, classes
 
 
+def decoded_folder(root: Path, samples: dict[str, list]) -> dict[str, np.ndarray]:
+    """Per part, the readable images (uint8 N×C×H×W) and the unreadable ones' indices in ``samples`` and
+    reasons: from the cache when it matches the files, else decoded and cached. The cache lists the
+    unreadable images whether or not they are skipped, so a run without --skip-bad-images still names them."""
+    fingerprint = folder_fingerprint(root, samples)
+    arrays = read_cache(root / CACHE_NAME, fingerprint)
+    if arrays is None:
+        arrays, transient = {}, False
+        for part in PARTS:
+            paths = [path for path, _ in samples[part]]
+            arrays[part], failed = decode_images(paths, root)
+            arrays[f"{part}_unreadable"] = np.array([k for k, _ in failed], dtype=np.int64)
+            arrays[f"{part}_reasons"] = np.array([unreadable_reason(err, paths[k]) for k, err in failed], dtype=str)
+            transient = transient or any(getattr(err, "errno", None) for _, err in failed)
+        # A system error (permission denied, I/O) can go away without the file changing, which the
+        # fingerprint would not notice; Pillow's errors about the contents have no errno.
+        if not transient:
+            write_cache(root / CACHE_NAME, fingerprint, arrays)
+    return arrays
+
+
+def unreadable_images(root: Path, samples: dict[str, list], arrays: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """(path relative to ``root``, reason) of every image that could not be read, train/ first."""
+    return [(os.path.relpath(samples[part][k][0], root), reason)
+            for part in PARTS
+            for k, reason in zip(arrays[f"{part}_unreadable"].tolist(), arrays[f"{part}_reasons"].tolist())]
+
+
+def unreadable_message(root: Path, unreadable: list[tuple[str, str]]) -> str:
+    """One line: the first unreadable file and why, how many more, and the two ways out."""
+    first, reason = unreadable[0]
+    if len(unreadable) == 1:
+        what, fix = f"{first} cannot be read ({reason})", "delete or replace it"
+    else:
+        others = first_few([path for path, _ in unreadable[1:]])
+        what, fix = f"{len(unreadable)} images cannot be read: {first} ({reason}), {others}", "delete or replace them"
+    return f"image folder {root}: {what}; {fix}, or rerun with --skip-bad-images to leave unreadable images out"
+
+
+def first_few(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` names, then how many more (a message stays one readable line)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def readable(arrays: dict[str, np.ndarray], part: str, n: int) -> torch.Tensor:
+    """Mask over a part's ``n`` samples: False where the image could not be read (it has no row in the arrays)."""
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[torch.from_numpy(arrays[f"{part}_unreadable"])] = False
+    return mask
+
+
 def folder_fingerprint(root: Path, samples: dict[str, list]) -> str:
     """A hash of every image's relative path, size and modification time (and the cache format)."""
     digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
-    for part in ("train", "test"):
+    for part in PARTS:
         for path, label in samples[part]:
             stat = os.stat(path)
             digest.update(f"{os.path.relpath(path, root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -308,7 +392,7 @@ def read_cache(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
         with np.load(path, allow_pickle=False) as cache:
             if str(cache["fingerprint"]) != fingerprint:
                 return None
-            return {"train": cache["train"], "test": cache["test"]}
+            return {key: cache[key] for key in CACHE_KEYS}
     except (OSError, KeyError, ValueError):
         return None
 
@@ -325,29 +409,59 @@ def write_cache(path: Path, fingerprint: str, arrays: dict[str, np.ndarray]) -> 
         warnings.warn(f"could not cache decoded images in {path} ({err.strerror}); the next run decodes again")
 
 
-def decode_images(paths: list[str], root: Path) -> np.ndarray:
-    """Decode every image to uint8 N×C×H×W (threads: Pillow releases the GIL while decoding)."""
+def decode_images(paths: list[str], root: Path) -> tuple[np.ndarray, list[tuple[int, Exception]]]:
+    """Decode every image to uint8 N×C×H×W (threads: Pillow releases the GIL while decoding); the images
+    that cannot be read are left out of the array and returned as (index in ``paths``, error)."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from PIL import Image
 
     if not paths:
         raise SuiteError(f"image folder {root} has an empty train/ or test/; put images in its class folders")
-    with Image.open(paths[0]) as first:
-        mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-
-    def decode(path: str) -> np.ndarray:
-        with Image.open(path) as image:
-            return np.asarray(image.convert(mode), dtype=np.uint8)
-
+    mode = folder_mode(paths)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        images = list(pool.map(decode, paths, chunksize=256))
+        decoded = list(pool.map(lambda path: decode_image(path, mode), paths, chunksize=256))
+    failed = [(k, err) for k, (_, err) in enumerate(decoded) if err is not None]
+    images = [image for image, err in decoded if err is None]
+    if not images:
+        first = os.path.relpath(paths[0], root)
+        raise SuiteError(f"image folder {root}: none of the {len(paths)} images in {Path(first).parts[0]}/ can be read "
+                         f"(the first, {first}: {unreadable_reason(failed[0][1], paths[0])}); replace them with readable images")
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         sizes = sorted(f"{s[1]}×{s[0]}" for s in shapes)[:2]
         raise SuiteError(f"image folder {root} mixes image sizes ({' and '.join(sizes)}, ...); resize them to one size first")
     stacked = np.stack(images)
-    return stacked[:, None] if mode == "L" else np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
+    return (stacked[:, None] if mode == "L" else np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))), failed
+
+
+def folder_mode(paths: list[str]) -> str:
+    """"L" (grey) or "RGB", from the first image that opens (opening reads only the header)."""
+    from PIL import Image
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                return "L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+        except UNREADABLE:
+            continue  # decode_image reports it
+    return "RGB"  # none opens: decode_image reports every one
+
+
+def decode_image(path: str, mode: str) -> tuple[np.ndarray | None, Exception | None]:
+    """(uint8 H×W or H×W×3 pixels, None), or (None, the error) when the file cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            pixels = image.convert(mode)  # the actual decoding: a truncated file passes open() and fails here
+    except UNREADABLE as err:
+        return None, err
+    return np.asarray(pixels, dtype=np.uint8), None
+
+
+def unreadable_reason(err: Exception, path: str) -> str:
+    """The system's or Pillow's reason, short and on one line, without the path (the message names it)."""
+    reason = getattr(err, "strerror", None) or str(err).replace(repr(path), "").strip() or type(err).__name__
+    return " ".join(reason.split())[:200]
 
 
 # --- lookup -------------------------------------------------------------------------------

@@ -217,6 +217,9 @@ def between_blocks(results: dict, fig_dir: Path) -> list:
     section = results.get("between_points")
     if not section:
         return []
+    if not section["pairs"]:  # no two test images with different labels were found: nothing was measured
+        return [("h2", "Between test points (the paper's Figure 2)"),
+                ("p", "Left out: no pair of test images with different labels was found.")]
     mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
     rows = [[family, stats["models"], f"{100 * stats['miss']['mean'][mid]:.1f} ± {100 * stats['miss']['std'][mid]:.1f}",
              f"{stats['grad_norm_mean']['mean'][mid]:.3g} ± {stats['grad_norm_mean']['std'][mid]:.2g}",
@@ -287,7 +290,7 @@ def attack_reading(results: dict, eps: float) -> list[str]:
                          f"{relative_points(gaps['fgsm'])} ERM's under FGSM and {relative_points(gaps['pgd'])} under PGD "
                          f"({'the advantage holds against the stronger attack' if holds else 'the advantage shrinks or vanishes against the stronger attack'}).")
     section = results.get("between_points")
-    if section and {"erm", "mixup"} <= set(section["summary"]):
+    if section and section["pairs"] and {"erm", "mixup"} <= set(section["summary"]):
         mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
         erm, mix = section["summary"]["erm"], section["summary"]["mixup"]
         lines.append(f"Halfway between test points, {pct(mix['miss']['mean'][mid])}% of mixup's predictions are neither "

@@ -1,6 +1,9 @@
 """Every data set's loading code, on files written here in each one's own on-disk format."""
 
+import errno
 import hashlib
+import io
+import json
 import pickle
 import struct
 
@@ -138,6 +141,7 @@ def test_loads_exactly_the_pixels_and_labels_on_disk(name, tmp_path, monkeypatch
     mean, std = channel_stats(split.train_x)  # float32 arithmetic; the uint8 path is exact
     assert split.mean == pytest.approx(mean, abs=2e-6) and split.std == pytest.approx(std, abs=2e-6)
     assert split.summary()["input_shape"] == list(expected["train"].shape[1:])
+    assert split.summary()["skipped_images"] == 0
 
 
 def test_cifar_files_that_fail_torchvisions_md5_check_are_reported(tmp_path, monkeypatch):
@@ -255,3 +259,198 @@ def test_data_flags_reach_the_config():
         "imagefolder:x", "/d", 100, 50)
     assert config.train.compile is True
     assert build_config("quick", None, flags_to_overrides(parser().parse_args([]))).train.compile is False
+
+
+# --- fewer than two classes, unreadable images ---------------------------------------------
+
+
+def test_a_one_class_image_folder_is_refused_before_anything_is_decoded(tmp_path):
+    write_image_folder(tmp_path)
+    for part in ("train", "test"):
+        for other in ("dog", "emu"):
+            for path in (tmp_path / part / other).iterdir():
+                path.unlink()
+            (tmp_path / part / other).rmdir()
+    with pytest.raises(SuiteError) as err:
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"'imagefolder:{tmp_path.name}' has 1 class (cat) in its training images" in message
+    assert "needs at least 2" in message and "one subfolder per class" in message
+    assert not (tmp_path / datasets.CACHE_NAME).exists()
+
+
+def test_every_data_set_needs_two_classes_in_each_split():
+    """finish_split, where every loader ends, refuses a split of one class (the between-points pairs need two)."""
+    x = torch.zeros(12, 1, 4, 4, dtype=torch.uint8)
+    two, one = torch.arange(12) % 2, torch.zeros(12, dtype=torch.int64)
+    assert datasets.finish_split("ok", (x, two), (x, two), ["a", "b"], DataConfig()).num_classes == 2
+    with pytest.raises(SuiteError, match="'mine' has 1 class \\(b\\) in its test images"):
+        datasets.finish_split("mine", (x, two), (x, one + 1), ["a", "b"], DataConfig())
+
+
+def encoded(fmt: str, size=(12, 10)) -> bytes:
+    """A valid random RGB image file's bytes (PNG or JPEG)."""
+    buffer = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def cut(data: bytes, fraction: float) -> bytes:
+    return data[: int(len(data) * fraction)]
+
+
+def broken_png_chunk() -> bytes:
+    """A PNG whose second IDAT chunk has a damaged type: Pillow's PNG reader raises SyntaxError while decoding."""
+    data = bytearray(encoded("PNG", size=(300, 300)))  # big enough for several IDAT chunks
+    second = data.index(b"IDAT", data.index(b"IDAT") + 4)
+    data[second:second + 4] = b"\0\1\2\3"
+    return bytes(data)
+
+
+# name -> (bytes, whether Image.open succeeds: Pillow decodes lazily, so these fail only at convert())
+CORRUPT = {
+    "garbage.jpg": (lambda: RNG.bytes(500), False),
+    "empty.png": (lambda: b"", False),
+    "truncated.png": (lambda: cut(encoded("PNG"), 0.5), True),
+    "truncated.jpg": (lambda: cut(encoded("JPEG"), 0.9), True),
+    "truncated-header.jpg": (lambda: cut(encoded("JPEG"), 0.5), False),  # "Truncated File Read" at open
+    "broken-chunk.png": (broken_png_chunk, True),
+}
+
+
+def write_corrupt(path, name: str):
+    path.write_bytes(CORRUPT[name][0]())
+    return path
+
+
+@pytest.mark.parametrize("name", CORRUPT)
+def test_an_unreadable_image_gives_one_line_naming_it_and_the_fix(name, tmp_path):
+    write_image_folder(tmp_path)
+    bad = write_corrupt(tmp_path / "train" / "dog" / name, name)
+    if CORRUPT[name][1]:
+        Image.open(bad).close()  # the header reads: the error must come from the decoding
+    with pytest.raises(SuiteError) as err:
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"image folder {tmp_path}: train/dog/{name} cannot be read (")
+    assert message.endswith("; delete or replace it, or rerun with --skip-bad-images to leave unreadable images out")
+
+
+def folder_with_two_bad_images(root) -> dict:
+    expected = write_image_folder(root)
+    write_corrupt(root / "train" / "cat" / "zz-garbage.jpg", "garbage.jpg")
+    write_corrupt(root / "test" / "emu" / "truncated.png", "truncated.png")
+    return expected
+
+
+def test_skip_bad_images_leaves_them_out_warns_once_and_counts_them(tmp_path, capsys):
+    expected = folder_with_two_bad_images(tmp_path)
+    with pytest.raises(SuiteError, match=r": 2 images cannot be read: train/cat/zz-garbage.jpg \(cannot identify image file\), "
+                                         r"test/emu/truncated.png; delete or replace them, or rerun with --skip-bad-images"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+    capsys.readouterr()
+    split = load(DataConfig(name=f"imagefolder:{tmp_path}", skip_bad_images=True))
+    assert torch.equal(split.train_images, expected["train"]) and torch.equal(split.test_images, expected["test"])
+    assert torch.equal(split.train_y, expected["train_labels"]) and torch.equal(split.test_y, expected["test_labels"])
+    assert split.summary()["skipped_images"] == 2
+    err = capsys.readouterr().err
+    assert err == (f"warning: image folder {tmp_path}: skipped 2 unreadable images (--skip-bad-images): "
+                   "train/cat/zz-garbage.jpg, test/emu/truncated.png\n")
+
+
+def test_the_cache_of_a_skipping_run_still_names_the_bad_files_without_the_flag(tmp_path, monkeypatch, capsys):
+    folder_with_two_bad_images(tmp_path)
+    skipping = load(DataConfig(name=f"imagefolder:{tmp_path}", skip_bad_images=True))
+    assert (tmp_path / datasets.CACHE_NAME).is_file()
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again despite a valid cache")
+
+    monkeypatch.setattr(datasets, "decode_images", no_decoding)
+    with pytest.raises(SuiteError, match="2 images cannot be read: train/cat/zz-garbage.jpg"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+    again = load(DataConfig(name=f"imagefolder:{tmp_path}", skip_bad_images=True))
+    assert torch.equal(again.train_images, skipping.train_images) and again.skipped_images == 2
+    assert capsys.readouterr().err.count("skipped 2 unreadable images") == 2  # every run says so
+
+
+def test_a_permission_error_is_reported_but_not_cached(tmp_path, monkeypatch, capsys):
+    """Unlike a corrupt file, a locked one is fixed (chmod) without a change the cache's fingerprint sees."""
+    write_image_folder(tmp_path)
+    locked, real_open = str(min((tmp_path / "test" / "emu").iterdir())), Image.open
+
+    def open_unless_locked(path, *args, **kwargs):
+        if str(path) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", locked)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", open_unless_locked)
+    with pytest.raises(SuiteError, match=r": test/emu/\d+\.png cannot be read \(Permission denied\); delete or replace it"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+    assert load(DataConfig(name=f"imagefolder:{tmp_path}", skip_bad_images=True)).skipped_images == 1
+    assert not (tmp_path / datasets.CACHE_NAME).exists()
+    monkeypatch.setattr(Image, "open", real_open)  # the permission is fixed
+    assert load(DataConfig(name=f"imagefolder:{tmp_path}")).skipped_images == 0
+
+
+def test_a_part_with_no_readable_image_is_refused_even_when_skipping(tmp_path):
+    write_image_folder(tmp_path)
+    for path in (tmp_path / "test").rglob("*.png"):
+        write_corrupt(path, "garbage.jpg")
+    with pytest.raises(SuiteError, match=r"none of the 20 images in test/ can be read \(the first, test/cat/"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}", skip_bad_images=True))
+
+
+def test_only_unreadable_files_are_skipped_not_bugs(tmp_path, monkeypatch):
+    write_image_folder(tmp_path)
+
+    def buggy_convert(self, *args, **kwargs):
+        raise ValueError("a bug, not a bad file")
+
+    monkeypatch.setattr(Image.Image, "convert", buggy_convert)
+    with pytest.raises(ValueError, match="a bug, not a bad file"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}", skip_bad_images=True))
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("unreadable image", "train/dog/garbage.jpg cannot be read (cannot identify image file); delete or replace it"),
+    ("one class", "has 1 class (cat) in its training images"),
+])
+def test_image_folder_problems_stop_run_all_with_one_line_and_no_output(problem, message, tmp_path, capsys):
+    from robustness.cli import main
+
+    folder = tmp_path / "images"
+    write_image_folder(folder)
+    if problem == "unreadable image":
+        write_corrupt(folder / "train" / "dog" / "garbage.jpg", "garbage.jpg")
+    else:
+        for path in [*folder.glob("*/dog/*"), *folder.glob("*/emu/*")]:
+            path.unlink()
+        for path in [*folder.glob("*/dog"), *folder.glob("*/emu")]:
+            path.rmdir()
+    assert main(["--preset", "tiny", "--dataset", f"imagefolder:{folder}", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("run_all.py: error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_all_with_skip_bad_images_records_the_count_in_results_json(tmp_path, capsys):
+    from robustness.cli import main
+
+    folder_with_two_bad_images(tmp_path / "images")
+    assert main(["--preset", "tiny", "--dataset", f"imagefolder:{tmp_path / 'images'}", "--skip-bad-images", "--no-noise",
+                 "--seeds", "0", "--out", str(tmp_path / "out"), "--run-id", "r", "--quiet"]) == 0
+    results = json.loads((tmp_path / "out" / "r" / "results.json").read_text())
+    assert results["data"]["skipped_images"] == 2 and results["config"]["data"]["skip_bad_images"] is True
+    assert results["data"]["n_train"] == N_TRAIN and results["data"]["n_test"] == N_TEST  # the good images only
+    assert "skipped 2 unreadable images" in capsys.readouterr().err
+
+
+def test_skip_bad_images_flag_reaches_the_config_and_the_help():
+    from robustness.cli import flags_to_overrides, parser
+
+    assert "--skip-bad-images" in parser().format_help()
+    on = build_config("quick", None, flags_to_overrides(parser().parse_args(["--skip-bad-images"])))
+    off = build_config("quick", None, flags_to_overrides(parser().parse_args([])))
+    assert (on.data.skip_bad_images, off.data.skip_bad_images) == (True, False)
