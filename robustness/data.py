@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -18,9 +17,13 @@ from urllib.error import URLError
 
 import numpy as np
 import torch
+from PIL import Image
+from sklearn.datasets import load_digits as load_sklearn_digits
+from sklearn.model_selection import train_test_split
+from torchvision import datasets
 
 from robustness.config import DataConfig
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, warn
 from robustness.registry import lookup, make_register
 
 DATASETS: dict[str, Callable[[DataConfig], "Split"]] = {}
@@ -103,8 +106,6 @@ def uint8_channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[
 
 def make_split(name: str, images: np.ndarray, labels: np.ndarray, classes, config: DataConfig) -> Split:
     """Stratified, seeded split of in-memory images (N×C×H×W floats in [0, 1])."""
-    from sklearn.model_selection import train_test_split
-
     check_pixels(images, name)
     train_idx, test_idx = train_test_split(
         np.arange(len(labels)),
@@ -154,8 +155,6 @@ def check_two_classes(name: str, labels: torch.Tensor, classes, what: str) -> No
 
 def stratified_subset(labels: torch.Tensor, size: int, seed: int, what: str) -> torch.Tensor:
     """Sorted indices of a stratified, seeded subset of ``size`` examples (all when size is 0 or ≥ N)."""
-    from sklearn.model_selection import train_test_split
-
     if size <= 0 or size >= len(labels):
         return torch.arange(len(labels))
     try:
@@ -181,9 +180,7 @@ def check_pixels(images, name: str) -> None:
 @register_dataset("digits")
 def load_digits(config: DataConfig) -> Split:
     """scikit-learn's bundled handwritten digits: 1,797 images, 8×8, 16 grey levels, 10 classes."""
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
+    bunch = load_sklearn_digits()
     images = (bunch.images / 16.0).astype(np.float32)[:, None]  # 0..16 grey levels -> [0, 1]
     classes = [str(c) for c in bunch.target_names]
     return make_split("digits", images, bunch.target, classes, config)
@@ -234,33 +231,25 @@ def missing_files_message(name: str, dataset_class, config: DataConfig, err: Exc
 @register_dataset("cifar10")
 def load_cifar10(config: DataConfig) -> Split:
     """CIFAR-10 (torchvision): 50,000 + 10,000 images, 32×32 RGB, 10 classes; <root>/cifar-10-batches-py."""
-    from torchvision.datasets import CIFAR10
-
-    return torchvision_split("cifar10", CIFAR10, config)
+    return torchvision_split("cifar10", datasets.CIFAR10, config)
 
 
 @register_dataset("cifar100")
 def load_cifar100(config: DataConfig) -> Split:
     """CIFAR-100 (torchvision): 50,000 + 10,000 images, 32×32 RGB, 100 fine classes; <root>/cifar-100-python."""
-    from torchvision.datasets import CIFAR100
-
-    return torchvision_split("cifar100", CIFAR100, config)
+    return torchvision_split("cifar100", datasets.CIFAR100, config)
 
 
 @register_dataset("mnist")
 def load_mnist(config: DataConfig) -> Split:
     """MNIST (torchvision): 60,000 + 10,000 images, 28×28 grey, 10 digits; <root>/MNIST/raw."""
-    from torchvision.datasets import MNIST
-
-    return torchvision_split("mnist", MNIST, config)
+    return torchvision_split("mnist", datasets.MNIST, config)
 
 
 @register_dataset("fashion-mnist")
 def load_fashion_mnist(config: DataConfig) -> Split:
     """Fashion-MNIST (torchvision): 60,000 + 10,000 images, 28×28 grey, 10 clothing classes; <root>/FashionMNIST/raw."""
-    from torchvision.datasets import FashionMNIST
-
-    return torchvision_split("fashion-mnist", FashionMNIST, config)
+    return torchvision_split("fashion-mnist", datasets.FashionMNIST, config)
 
 
 # --- image folders ------------------------------------------------------------------------
@@ -300,8 +289,7 @@ def load_image_folder(config: DataConfig) -> Split:
         raise SuiteError(unreadable_message(root, unreadable))
     if unreadable:
         count = f"{len(unreadable)} unreadable image{'s' * (len(unreadable) > 1)}"
-        print(f"warning: image folder {root}: skipped {count} (--skip-bad-images): "
-              f"{first_few([path for path, _ in unreadable])}", file=sys.stderr)
+        warn(f"image folder {root}: skipped {count} (--skip-bad-images): {first_few([path for path, _ in unreadable])}")
     train, test = ((torch.from_numpy(arrays[part]), labels[part][readable(arrays, part, len(labels[part]))])
                    for part in PARTS)
     return replace(finish_split(name, train, test, classes, config), skipped_images=len(unreadable))
@@ -309,12 +297,10 @@ def load_image_folder(config: DataConfig) -> Split:
 
 def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
     """(path, class index) per image in train/ and test/, and the class names (sorted, as ImageFolder does)."""
-    from torchvision.datasets import ImageFolder
-
     samples, classes = {}, None
     for part in PARTS:
         try:
-            folder = ImageFolder(str(root / part), loader=lambda path: path)  # listing only, nothing decoded
+            folder = datasets.ImageFolder(str(root / part), loader=lambda path: path)  # listing only, nothing decoded
         except (FileNotFoundError, OSError) as err:
             raise SuiteError(f"image folder {root / part} is not usable ({str(err).splitlines()[0]}); "
                              "it needs <class>/<image> files") from None
@@ -406,14 +392,12 @@ def write_cache(path: Path, fingerprint: str, arrays: dict[str, np.ndarray]) -> 
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        warnings.warn(f"could not cache decoded images in {path} ({err.strerror}); the next run decodes again")
+        warn(f"could not cache decoded images in {path} ({err.strerror}); the next run decodes again")
 
 
 def decode_images(paths: list[str], root: Path) -> tuple[np.ndarray, list[tuple[int, Exception]]]:
     """Decode every image to uint8 N×C×H×W (threads: Pillow releases the GIL while decoding); the images
     that cannot be read are left out of the array and returned as (index in ``paths``, error)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if not paths:
         raise SuiteError(f"image folder {root} has an empty train/ or test/; put images in its class folders")
     mode = folder_mode(paths)
@@ -435,8 +419,6 @@ def decode_images(paths: list[str], root: Path) -> tuple[np.ndarray, list[tuple[
 
 def folder_mode(paths: list[str]) -> str:
     """"L" (grey) or "RGB", from the first image that opens (opening reads only the header)."""
-    from PIL import Image
-
     for path in paths:
         try:
             with Image.open(path) as image:
@@ -448,8 +430,6 @@ def folder_mode(paths: list[str]) -> str:
 
 def decode_image(path: str, mode: str) -> tuple[np.ndarray | None, Exception | None]:
     """(uint8 H×W or H×W×3 pixels, None), or (None, the error) when the file cannot be read."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             pixels = image.convert(mode)  # the actual decoding: a truncated file passes open() and fails here
