@@ -18,7 +18,12 @@ per channel); ``family=NAME`` groups the model in the report (default
 
 Files are read with ``torch.load(weights_only=True)``; a pickle of arbitrary
 objects (e.g. ``torch.save(model)``) loads only with ``trust=True``
-(``--trust-checkpoint``), because unpickling runs code from the file.
+(``--trust-checkpoint``), because unpickling runs code from the file. For the
+same reason an archive member that runs native code on loading (a shared
+library, an AOTInductor package) is refused unless trusted, before any torch
+loader opens the file. Training checkpoints are looked through: a model or
+state_dict under ``net``/``model``/``module``/``state_dict``/``model_state_dict``
+and DataParallel's ``.module`` (recorded as ``unwrapped``, e.g. ``"net.module"``).
 Every failure is a one-line ``SuiteError`` naming the model and the fix.
 """
 
@@ -33,9 +38,10 @@ import pickle
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
@@ -49,7 +55,14 @@ from robustness.registry import lookup
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 MODULE_PATTERN = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
-STATE_KEYS = ("state_dict", "model_state_dict", "model")  # where training scripts nest the weights
+# Where training scripts keep the model or its weights: facebookresearch/mixup-cifar10 saves {"net": DataParallel(model), ...}.
+WRAPPER_KEYS = ("net", "model", "module", "state_dict", "model_state_dict")
+PARALLEL = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+# Archive members that run native code when a loader opens them: torch.export.load dlopens an AOTInductor package's
+# .so, or compiles its .cpp with a compiler command read from the archive; shared libraries by name or by magic bytes.
+SHARED_LIBRARY = re.compile(r"\.(so|dll|dylib|pyd)(\.\d+)*$", re.IGNORECASE)
+NATIVE_CODE = re.compile(r"\.(cpp|wrapper)$", re.IGNORECASE)
+BINARY_MAGIC = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")  # ELF, Mach-O
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,8 @@ def file_format(path: Path) -> str:
     """"export", "torchscript" or "torch.save", from the archive's member names (extensions lie)."""
     if not zipfile.is_zipfile(path):
         return "torch.save"  # the legacy non-zip format, or a broken file that torch.load will name
-    names = zipfile.ZipFile(path).namelist()
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
     if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
         return "export"
     if any("/code/" in n or n.endswith("constants.pkl") for n in names):
@@ -147,6 +161,52 @@ def file_format(path: Path) -> str:
 
 def _corrupt(name: str, path: Path, err: Exception) -> SuiteError:
     return SuiteError(f"model {name!r}: {path} is truncated or not a PyTorch checkpoint ({one_line(err, 100)}); save or copy it again")
+
+
+def _is_binary(head: bytes) -> bool:
+    """ELF or Mach-O by magic bytes, or Windows PE (its "PE" header too: "MZ" alone is common in tensor data)."""
+    if head.startswith(BINARY_MAGIC):
+        return True
+    offset = int.from_bytes(head[0x3C:0x40], "little") if head.startswith(b"MZ") else -1
+    return offset >= 0 and head[offset:offset + 4] == b"PE\0\0"
+
+
+def _native_member(archive: zipfile.ZipFile) -> str | None:
+    """The first member that could run native code as the archive loads: names first, then magic bytes."""
+    for info in archive.infolist():
+        member = PurePosixPath(info.filename.replace("\\", "/"))
+        if "aotinductor" in (part.lower() for part in member.parts[:-1]):
+            return info.filename
+        if SHARED_LIBRARY.search(member.name) or NATIVE_CODE.search(member.name):
+            return info.filename
+        if not info.is_dir():
+            with archive.open(info) as handle:
+                if _is_binary(handle.read(4096)):
+                    return info.filename
+    return None
+
+
+RESAVE = {"export": "re-export the model as a plain program (torch.export.save, not aoti_compile_and_package)",
+          "torchscript": "save the model again with torch.jit.save", "torch.save": "save model.state_dict() with torch.save"}
+
+
+def checked_format(name: str, path: Path, trust: bool) -> str:
+    """``file_format``, after refusing (unless trusted) a member that runs native code on loading.
+
+    This reads only the zip's member list and heads, before any torch loader opens the file: ``torch.export.load``
+    dlopens an AOTInductor library (running its constructors) before it fails on anything else."""
+    fmt = file_format(path)
+    if trust or not zipfile.is_zipfile(path):
+        return fmt
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = _native_member(archive)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as err:
+        raise _corrupt(name, path, err) from None
+    if member:
+        raise SuiteError(f"model {name!r}: {path} holds {member}, native code that would run as the file loads; "
+                         f"{RESAVE[fmt]}, or pass --trust-checkpoint only if you trust where the file came from")
+    return fmt
 
 
 def torch_load(name: str, path: Path, trust: bool) -> Any:
@@ -167,34 +227,58 @@ def torch_load(name: str, path: Path, trust: bool) -> Any:
                 "instead, or pass --trust-checkpoint if you trust where the file came from"
             ) from None
         raise _corrupt(name, path, err) from None
+    except (ImportError, AttributeError) as err:  # a trusted pickle names classes by module path, e.g. models.PreActResNet
+        raise SuiteError(f"model {name!r}: {path} is a pickle of classes that cannot be imported here ({one_line(err, 100)}); "
+                         "put the code that defined the model on PYTHONPATH (e.g. its training repository), "
+                         "or save model.state_dict() and load it with package.module:factory:FILE") from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
         raise _corrupt(name, path, err) from None
 
 
-def _unwrap_state(obj: Any) -> Any:
-    """The weights of ``{"state_dict": ...}``-style training checkpoints; DataParallel's "module." prefix dropped."""
-    if isinstance(obj, nn.Module):
-        obj = obj.state_dict()
-    if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        nested = [obj[k] for k in STATE_KEYS if isinstance(obj.get(k), Mapping)]
-        obj = nested[0] if nested else obj
-    if isinstance(obj, Mapping) and obj and all(str(k).startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def read_state_dict(name: str, path: Path, trust: bool) -> dict[str, torch.Tensor]:
-    fmt = file_format(path)
+def _unwrap(obj: Any) -> tuple[Any, str | None]:
+    """A training checkpoint's model or weights, and where they were: ``{"net": DataParallel(model), "acc": ...}``
+    gives (model, "net.module"). A whole model under WRAPPER_KEYS wins over a state_dict; DataParallel gives ``.module``."""
+    path = []
+    if isinstance(obj, Mapping) and not _is_state_dict(obj):
+        held = [k for k in WRAPPER_KEYS if isinstance(obj.get(k), nn.Module)] + [k for k in WRAPPER_KEYS if _is_state_dict(obj.get(k))]
+        if held:
+            obj, path = obj[held[0]], [held[0]]
+    if isinstance(obj, PARALLEL):
+        obj, path = obj.module, [*path, "module"]
+    return obj, ".".join(path) or None
+
+
+def _few(keys: list[str], limit: int = 3) -> str:
+    return ", ".join(keys[:limit]) + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _describe(obj: Any) -> str:
+    """What a file holds, for errors: the keys of a dict (a few), else the type."""
+    if isinstance(obj, Mapping):
+        return f"a dict with keys {_few([str(k) for k in obj], 5)}" if obj else "an empty dict"
+    return f"a {type(obj).__name__}"
+
+
+LOOKED_UNDER = f"looked under {', '.join(WRAPPER_KEYS)} too"
+
+
+def read_state_dict(name: str, path: Path, trust: bool) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The weights in a state_dict file or training checkpoint, and where they were (DataParallel's "module." dropped)."""
+    fmt = checked_format(name, path, trust)
     if fmt != "torch.save":
         raise SuiteError(f"model {name!r}: {path} is a {fmt} program, not a state_dict; give it without an architecture: {name}={path}")
-    state = _unwrap_state(torch_load(name, path, trust))
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SuiteError(f"model {name!r}: {path} holds a {type(state).__name__}, not a state_dict of tensors; save model.state_dict()")
-    return dict(state)
-
-
-def _few(keys: list[str]) -> str:
-    return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+    state, where = _unwrap(torch_load(name, path, trust))
+    state = state.state_dict() if isinstance(state, nn.Module) else state
+    if _is_state_dict(state) and all(str(k).startswith("module.") for k in state):
+        state, where = {k[len("module."):]: v for k, v in state.items()}, f"{where}.module" if where else "module"
+    if not _is_state_dict(state):
+        raise SuiteError(f"model {name!r}: {path} holds {_describe(state)}, not a state_dict of tensors ({LOOKED_UNDER}); "
+                         "save model.state_dict()")
+    return dict(state), where
 
 
 def fit_state_dict(name: str, model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
@@ -223,7 +307,7 @@ class ExportedModel(nn.Module):
         super().__init__()
         self.program = program.module()
 
-    def train(self, mode: bool = True) -> "ExportedModel":
+    def train(self, mode: bool = True) -> ExportedModel:
         self.training = mode
         return self
 
@@ -243,7 +327,7 @@ def _check_export_pickles(name: str, path: Path) -> None:
         elif member.endswith(".pt"):
             try:
                 torch.load(io.BytesIO(archive.read(member)), weights_only=True)
-            except Exception:
+            except Exception:  # noqa: BLE001 - whatever weights_only refuses needs the flag
                 raise SuiteError(f"model {name!r}: {path} holds pickled objects ({member}) that only load with "
                                  "--trust-checkpoint; pass it if you trust where the file came from") from None
 
@@ -272,7 +356,7 @@ def load_exported(name: str, path: Path, input_shape: tuple[int, ...], trust: bo
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.load(path)
-    except Exception as err:  # torch.export raises many types for one broken archive
+    except Exception as err:  # noqa: BLE001 - torch.export raises many types for one broken archive
         raise _corrupt(name, path, err) from None
     _check_export_input(name, program, input_shape)
     return ExportedModel(program)
@@ -283,7 +367,7 @@ def load_scripted(name: str, path: Path) -> nn.Module:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit is deprecated since 2.14; it still loads
             return torch.jit.load(str(path), map_location="cpu")
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - so does torch.jit
         raise _corrupt(name, path, err) from None
 
 
@@ -301,7 +385,7 @@ def call_factory(name: str, factory: str, input_shape: tuple[int, ...], num_clas
     kwargs = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes)) if k in params}
     try:
         model = fn(**kwargs)
-    except Exception as err:  # the user's code: report it in one line, whatever it raised
+    except Exception as err:  # noqa: BLE001 - the user's code: report it in one line, whatever it raised
         raise SuiteError(f"model {name!r}: {factory}({', '.join(kwargs)}) failed with {one_line(err)}") from None
     if not isinstance(model, nn.Module):
         raise SuiteError(f"model {name!r}: {factory}() returned a {type(model).__name__}, not an nn.Module")
@@ -322,49 +406,57 @@ def normalization(spec: ModelSpec, default: str, split) -> tuple[tuple[float, ..
     return tuple(mean), tuple(std)
 
 
-def _from_arch(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str]:
-    """A registry architecture: a build_model state_dict keeps its saved Normalize; a bare body gets ``norm``."""
-    state = read_state_dict(spec.name, _existing_file(spec.name, spec.path), trust)
+def _from_arch(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str, str | None]:
+    """A registry architecture: a build_model state_dict keeps its saved Normalize; a bare body gets ``norm``.
+    Returns the model, its normalization default and where the weights were in the file."""
+    state, unwrapped = read_state_dict(spec.name, _existing_file(spec.name, spec.path), trust)
     if "0.mean" in state and "0.std" in state:
         if spec.norm:
             raise SuiteError(f"model {spec.name!r}: this state_dict carries its own normalization (0.mean, 0.std); drop the norm option")
         model = build_model(spec.arch, split.input_shape, split.num_classes, split.mean, split.std)
         fit_state_dict(spec.name, model, state, f"{spec.arch} for {split.name}")
-        return model, "checkpoint"
+        return model, "checkpoint", unwrapped
     body = lookup(MODELS, spec.arch, "model")(split.input_shape, split.num_classes)
     fit_state_dict(spec.name, body, state, f"{spec.arch} for {split.name}")
-    return body, spec.norm or "data"
+    return body, spec.norm or "data", unwrapped
 
 
-def _from_file(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str]:
-    """A lone file: an exported program, a TorchScript file, or (trusted only) a pickled nn.Module."""
+def _from_factory(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str | None]:
+    """The module ``package.module:factory()`` returns, with the file's weights; and where they were in the file."""
+    state, unwrapped = read_state_dict(spec.name, _existing_file(spec.name, spec.path), trust)
+    model = call_factory(spec.name, spec.factory, split.input_shape, split.num_classes)
+    fit_state_dict(spec.name, model, state, spec.factory)
+    return model, unwrapped
+
+
+def _from_file(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, str, str | None]:
+    """A lone file: an exported program, a TorchScript file, or (trusted only) a pickled nn.Module, also inside a
+    training checkpoint or DataParallel. Returns the model, the file's format and where the model was in the file."""
     path = _existing_file(spec.name, spec.path)
-    fmt = file_format(path)
+    fmt = checked_format(spec.name, path, trust)
     if fmt == "export":
-        return load_exported(spec.name, path, split.input_shape, trust), fmt
+        return load_exported(spec.name, path, split.input_shape, trust), fmt, None
     if fmt == "torchscript":
-        return load_scripted(spec.name, path), fmt
-    model = torch_load(spec.name, path, trust)
-    if not isinstance(model, nn.Module):
-        held = "state_dict" if isinstance(model, Mapping) else type(model).__name__
-        raise SuiteError(f"model {spec.name!r}: {path} holds a {held}, not a whole model; name its architecture: "
+        return load_scripted(spec.name, path), fmt, None
+    found, unwrapped = _unwrap(torch_load(spec.name, path, trust))
+    if isinstance(found, nn.Module):
+        return found, "pickle", unwrapped
+    if _is_state_dict(found):
+        raise SuiteError(f"model {spec.name!r}: {path} holds a state_dict, not a whole model; name its architecture: "
                          f"{spec.name}=ARCH:{spec.path} (ARCH one of {', '.join(sorted(MODELS))}) or {spec.name}=package.module:factory:{spec.path}")
-    return model, "pickle"
+    raise SuiteError(f"model {spec.name!r}: {path} holds {_describe(found)}, neither a model nor a state_dict ({LOOKED_UNDER}); "
+                     "save the model with torch.export.save, or its state_dict with torch.save")
 
 
 def build_from_spec(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, dict]:
     """The model a spec names, taking pixels in [0, 1], and a record of where it came from."""
-    norm_default = "none"
+    norm_default, fmt = "none", "state_dict"
     if spec.kind == "arch":
-        model, norm_default = _from_arch(spec, split, trust)
-        fmt = "state_dict"
+        model, norm_default, unwrapped = _from_arch(spec, split, trust)
     elif spec.kind == "factory":
-        state = read_state_dict(spec.name, _existing_file(spec.name, spec.path), trust)
-        model = call_factory(spec.name, spec.factory, split.input_shape, split.num_classes)
-        fit_state_dict(spec.name, model, state, spec.factory)
-        fmt = "state_dict"
+        model, unwrapped = _from_factory(spec, split, trust)
     else:
-        model, fmt = _from_file(spec, split, trust)
+        model, fmt, unwrapped = _from_file(spec, split, trust)
     if norm_default == "checkpoint":  # the saved Normalize buffers, as trained
         recorded = {"from": "checkpoint", "mean": model[0].mean.flatten().tolist(), "std": model[0].std.flatten().tolist()}
     else:
@@ -373,7 +465,8 @@ def build_from_spec(spec: ModelSpec, split, trust: bool) -> tuple[nn.Module, dic
         recorded = "none" if norm is None else {"from": spec.norm or norm_default, "mean": list(norm[0]), "std": list(norm[1])}
     path = Path(spec.path).expanduser().resolve()
     source = {"spec": spec.text, "format": fmt, "path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-              "arch": spec.arch, "factory": spec.factory, "trusted": trust, "normalization": recorded}
+              "arch": spec.arch, "factory": spec.factory, "trusted": trust, "normalization": recorded,
+              "unwrapped": unwrapped}  # where in a training checkpoint the model was, e.g. "net.module"; None: the file itself
     return model, source
 
 

@@ -1,15 +1,17 @@
 """Custom checkpoints: every format round-trips, joins the transfer matrix, and every bad input is one line."""
 
 import json
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from robustness.checkpoints import file_format, load_custom_models, load_model, parse_model_spec
+from robustness.checkpoints import _is_binary, file_format, load_custom_models, load_model, parse_model_spec
 from robustness.config import build_config
 from robustness.errors import SuiteError
 from robustness.models import build_model
@@ -114,6 +116,203 @@ def test_load_custom_models_probes_and_records(saved, digits):
     assert records["a"]["checkpoint"]["spec"] == specs[0]
 
 
+# --- native code inside archives ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def marker_library(tmp_path_factory):
+    """A shared library whose constructor writes a marker file: if the file appears, loading ran native code."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no C compiler (gcc) to build a shared library with")
+    folder = tmp_path_factory.mktemp("native")
+    marker = folder / "ran.txt"
+    (folder / "evil.c").write_text(f"""#include <stdio.h>
+__attribute__((constructor)) static void run_on_load(void) {{
+    FILE *f = fopen({json.dumps(str(marker))}, "w");
+    if (f) {{ fputs("ran", f); fclose(f); }}
+}}
+""")
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(folder / "evil.so"), str(folder / "evil.c")], check=True, capture_output=True)
+    return folder / "evil.so", marker
+
+
+def with_members(source: Path, target: Path, members: dict[str, bytes]) -> Path:
+    """A copy of the zip archive ``source`` (a real checkpoint) with ``members`` added under its root folder."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as out:
+        root = original.namelist()[0].split("/")[0]
+        for info in original.infolist():
+            out.writestr(info, original.read(info))
+        for name, data in members.items():
+            out.writestr(f"{root}/{name}", data)
+    return target
+
+
+AOTI = "data/aotinductor/model/evil.wrapper"  # the layout aoti_compile_and_package writes: *.wrapper.so and its metadata
+
+
+def native_contents(marker_library) -> dict[str, bytes]:
+    return {
+        "library": marker_library[0].read_bytes(),
+        "metadata": json.dumps({"AOTI_DEVICE_KEY": "cpu"}).encode(),
+        "cpp": b"int main(void) { return 0; }",
+        "executable": Path(sys.executable).read_bytes()[:4096],  # this platform's binary format, under an innocent name
+    }
+
+
+def aotinductor_archive(saved, marker_library, target: Path) -> Path:
+    """The exported program plus an AOTInductor package whose library writes the marker: torch.export.load extracts
+    it and dlopens it."""
+    contents = native_contents(marker_library)
+    return with_members(saved["export"], target, {f"{AOTI}.so": contents["library"], f"{AOTI}_metadata.json": contents["metadata"]})
+
+
+def test_the_aotinductor_archive_runs_its_library_when_trusted(saved, marker_library, digits, tmp_path):
+    """The attack the next tests refuse is real: trusted, the loader runs the library, then fails on the archive."""
+    evil, marker = aotinductor_archive(saved, marker_library, tmp_path / "evil.pt2"), marker_library[1]
+    marker.unlink(missing_ok=True)
+    assert "truncated or not a PyTorch checkpoint" in error_of(f"x={evil}", digits, trust=True)
+    assert marker.exists()
+    marker.unlink()
+
+
+@pytest.mark.parametrize(
+    "source, route, members",
+    [
+        ("export", "", {f"{AOTI}.so": "library", f"{AOTI}_metadata.json": "metadata"}),
+        ("export", "", {f"{AOTI}.cpp": "cpp"}),  # compiled on loading, with a compiler command read from the archive
+        ("torchscript", "", {"extra/evil.so": "library"}),
+        ("full_state", "digits_cnn:", {"data/blob": "executable"}),  # found by its magic bytes
+    ],
+    ids=["export_so", "export_cpp", "torchscript_so", "state_binary"],
+)
+def test_archive_member_with_native_code_is_refused_before_it_runs(saved, marker_library, digits, tmp_path, source, route, members):
+    contents = native_contents(marker_library)
+    archive = with_members(saved[source], tmp_path / "evil", {name: contents[kind] for name, kind in members.items()})
+    marker = marker_library[1]
+    marker.unlink(missing_ok=True)
+    with pytest.raises(SuiteError) as info:
+        load_custom_models((f"x={route}{archive}",), digits, CPU)
+    message = str(info.value)
+    assert "\n" not in message and f"/{next(iter(members))}, native code that would run as the file loads" in message
+    assert "or pass --trust-checkpoint only if you trust where the file came from" in message
+    assert ("re-export the model as a plain program (torch.export.save, not aoti_compile_and_package)" in message) == (source == "export")
+    assert not marker.exists()  # refused from the member list: no loader opened the file
+
+
+PE = b"MZ" + bytes(0x3A) + (0x80).to_bytes(4, "little") + bytes(0x80 - 0x40) + b"PE\0\0"  # a DOS stub's pointer to "PE\0\0"
+
+
+@pytest.mark.parametrize(
+    "head, binary",
+    [(b"\x7fELF\x02\x01", True), (b"\xcf\xfa\xed\xfe\x07", True), (b"\xfe\xed\xfa\xce", True), (PE, True),
+     (b"MZ" + bytes(200), False), (PE[:-4] + b"PX\0\0", False), (torch.arange(64.0).numpy().tobytes(), False), (b"", False)],
+    ids=["elf", "macho64", "macho32", "pe", "mz_only", "mz_other", "tensor", "empty"],
+)
+def test_binary_formats_are_known_by_their_magic_bytes(head, binary):
+    assert _is_binary(head) is binary
+
+
+def test_cli_refuses_native_code_before_it_runs(saved, marker_library, tmp_path):
+    evil, marker = aotinductor_archive(saved, marker_library, tmp_path / "evil.pt2"), marker_library[1]
+    marker.unlink(missing_ok=True)
+    done = run_all("--preset", "tiny", "--no-train", "--model", f"x={evil}", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "evil.wrapper.so, native code that would run as the file loads" in done.stderr
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_trusted_archive_skips_the_native_code_check(saved, digits, tmp_path):
+    """--trust-checkpoint loads as before: TorchScript ignores a member it does not know."""
+    extra = with_members(saved["torchscript"], tmp_path / "extra.ts", {"extra/lib.so": Path(sys.executable).read_bytes()[:4096]})
+    model, source = load_model(parse_model_spec(f"x={extra}"), digits, CPU, trust=True)
+    assert source["format"] == "torchscript" and source["unwrapped"] is None
+    with torch.no_grad():
+        torch.testing.assert_close(model(digits.test_x[:50]), saved["model"](digits.test_x[:50]))
+
+
+# --- checkpoints from training scripts ------------------------------------------------------------
+
+
+def paper_checkpoint(net, path: Path) -> Path:
+    """What facebookresearch/mixup-cifar10's train.py writes (``net`` is DataParallel(model) there, on a GPU;
+    ``acc`` and ``rng_state`` are tensors, so this is no state_dict)."""
+    torch.save({"net": net, "acc": torch.tensor(90.0), "epoch": 3, "rng_state": torch.get_rng_state()}, path)
+    return path
+
+
+def explicit_norm(digits) -> str:
+    """The data set's statistics as explicit options: the paper's models normalize outside the network."""
+    return f"mean={'/'.join(map(str, digits.mean))},std={'/'.join(map(str, digits.std))}"
+
+
+def saved_as(obj, path: Path) -> Path:
+    torch.save(obj, path)
+    return path
+
+
+def training_checkpoints(saved, folder: Path) -> dict[str, Path]:
+    body = saved["model"][1]  # the trained network without its Normalize
+    return {
+        "paper": paper_checkpoint(nn.DataParallel(body), folder / "ckpt.t7"),
+        "paper_cpu": paper_checkpoint(body, folder / "ckpt_cpu.t7"),  # train.py without CUDA: no DataParallel
+        "paper_state": paper_checkpoint(nn.DataParallel(body).state_dict(), folder / "ckpt_state.t7"),
+        "dataparallel": saved_as(nn.DataParallel(body), folder / "dp.pt"),
+        "model_state_dict": saved_as({"model_state_dict": body.state_dict(), "optimizer": {}}, folder / "msd.pt"),
+    }
+
+
+@pytest.mark.parametrize(
+    "file, route, trust, unwrapped",
+    [
+        ("paper", "", True, "net.module"),
+        ("paper_cpu", "", True, "net"),
+        ("dataparallel", "", True, "module"),
+        ("paper", "digits_cnn:", True, "net.module"),  # a whole model's weights for an architecture
+        ("paper_state", "robustness.models:digits_cnn:", False, "net.module"),
+        ("paper_state", "digits_cnn:", False, "net.module"),
+        ("model_state_dict", "digits_cnn:", False, "model_state_dict"),
+    ],
+)
+def test_training_checkpoints_load_to_the_same_logits(saved, digits, tmp_path, file, route, trust, unwrapped):
+    spec = f"paper={route}{training_checkpoints(saved, tmp_path)[file]},{explicit_norm(digits)}"
+    models, records = load_custom_models((spec,), digits, CPU, trust)
+    with torch.no_grad():
+        torch.testing.assert_close(models["paper"](digits.test_x), saved["model"](digits.test_x))
+    source = records["paper"]["checkpoint"]
+    assert source["unwrapped"] == unwrapped and source["format"] == ("pickle" if not route else "state_dict")
+    assert source["normalization"] == {"from": "explicit", "mean": list(digits.mean), "std": list(digits.std)}
+
+
+def test_paper_checkpoint_needs_trust_and_plain_files_record_no_unwrapping(saved, digits, tmp_path):
+    paper = training_checkpoints(saved, tmp_path)["paper"]
+    message = error_of(f"paper={paper},{explicit_norm(digits)}", digits)
+    assert "is a pickle of arbitrary Python objects" in message and "--trust-checkpoint" in message
+    _, records = load_custom_models((f"plain=digits_cnn:{saved['full_state']}",), digits, CPU)
+    assert records["plain"]["checkpoint"]["unwrapped"] is None
+
+
+def test_trusted_pickle_of_classes_that_cannot_be_imported(tmp_path, monkeypatch, digits):
+    """The paper's checkpoints pickle models.PreActResNet: loading needs that code importable, and says so."""
+    (tmp_path / "paper_nets.py").write_text("from torch import nn\n\n\nclass Net(nn.Sequential):\n"
+                                            "    def __init__(self):\n        super().__init__(nn.Flatten(), nn.Linear(64, 10))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import paper_nets
+
+    net = paper_nets.Net().eval()
+    path = paper_checkpoint(nn.DataParallel(net), tmp_path / "ckpt.t7")
+    monkeypatch.delitem(sys.modules, "paper_nets")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    message = error_of(f"p={path}", digits, trust=True)
+    assert "is a pickle of classes that cannot be imported here (ModuleNotFoundError: No module named 'paper_nets')" in message
+    assert "put the code that defined the model on PYTHONPATH" in message
+    sys.path.insert(0, str(tmp_path))  # the fix the message names
+    model, source = load_model(parse_model_spec(f"p={path}"), digits, CPU, trust=True)
+    assert type(model).__name__ == "Net" and source["unwrapped"] == "net.module"
+    with torch.no_grad():
+        torch.testing.assert_close(model(digits.test_x[:50]), net(digits.test_x[:50]))
+
+
 # --- one-line errors ------------------------------------------------------------------------------
 
 
@@ -151,6 +350,17 @@ def test_state_dict_without_architecture_and_program_with_one(saved, digits):
     assert "holds a state_dict, not a whole model; name its architecture: m=ARCH:" in error_of(f"m={saved['full_state']}", digits)
     assert "is a export program, not a state_dict" in error_of(f"m=digits_cnn:{saved['export']}", digits)
     assert "carries its own normalization" in error_of(f"m=digits_cnn:{saved['full_state']},norm=data", digits)
+
+
+def test_checkpoint_without_model_or_state_dict_lists_its_keys(digits, tmp_path):
+    junk = {"acc": 90.0, "epoch": 3, "optimizer": {"lr": 0.1}, "args": "x", "net": "resnet", "seed": 0, "best": [1]}
+    torch.save(junk, tmp_path / "junk.pt")
+    keys = "a dict with keys acc, epoch, optimizer, args, net (+2 more)"
+    looked = "(looked under net, model, module, state_dict, model_state_dict too)"
+    assert f"holds {keys}, neither a model nor a state_dict {looked}; save the model" in error_of(f"m={tmp_path / 'junk.pt'}", digits)
+    assert f"holds {keys}, not a state_dict of tensors {looked}" in error_of(f"m=digits_cnn:{tmp_path / 'junk.pt'}", digits)
+    torch.save([torch.zeros(1)], tmp_path / "list.pt")
+    assert "holds a list, neither a model nor a state_dict" in error_of(f"m={tmp_path / 'list.pt'}", digits)
 
 
 def test_factory_errors(saved, digits):
@@ -253,7 +463,7 @@ def test_toml_models_key_and_name_clashes(tmp_path):
 
 
 def run_all(*args):
-    return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.mark.parametrize(
