@@ -28,11 +28,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robustness.config import DataConfig, TrainConfig, build_config
+from robustness.config import DataConfig, TrainConfig
 from robustness.data import Split, finish_split, load
 from robustness.methods import parse_method
 from robustness.models import build_model
 from robustness.train import Streams, device_plan, train_epoch
+from robustness.validation import load_config
 
 
 def synchronize(device: torch.device) -> None:
@@ -184,7 +185,7 @@ def run_stages(args) -> dict:
                               "test_subset": args.test_subset}.items() if v is not None}
     if data:
         flags["data"] = data
-    config = build_config(args.preset, None, flags)
+    config = load_config(args.preset, None, flags)
     run_dir = run_suite(config, progress=not args.quiet)
     results = json.loads((run_dir / "results.json").read_text())
     stages = results["timing"]["stages_s"]

@@ -18,11 +18,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attacks.transfer import transfer_matrix  # noqa: E402
-from robustness.config import build_config  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.executors import InProcess  # noqa: E402
-from robustness.suite import attack_matrix, clean_specs, model_identities, model_record, train_units  # noqa: E402
-from robustness.units import UnitStore, model_from_state  # noqa: E402
+from robustness.suite import Devices, attack_matrix, clean_stage  # noqa: E402
+from robustness.units import UnitStore  # noqa: E402
+from robustness.validation import load_config  # noqa: E402
 
 
 def main() -> None:
@@ -31,14 +31,11 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    config = build_config(args.preset, None, {"train": {"epochs": args.epochs}, "device": "cpu"})
+    config = load_config(args.preset, None, {"train": {"epochs": args.epochs}, "device": "cpu"})
     device, split = torch.device("cpu"), load(config.data)
     with tempfile.TemporaryDirectory() as tmp:
-        specs = clean_specs(config)
-        units = train_units(specs, UnitStore(Path(tmp)), InProcess(), split, device, "training", progress=False)
-        models = {name: model_from_state(s["train"]["arch"], s["method"], units[name]["state_dict"], split, device)
-                  for name, s in specs.items()}
-        identities = model_identities(specs, {name: model_record(specs[name], u) for name, u in units.items()})
+        models, _, identities = clean_stage(config, split, UnitStore(Path(tmp)), InProcess(), Devices.one(device),
+                                            progress=False, run_dir=None)
         one_pass, per_unit, cached = [], [], []
         for k in range(args.repeats):
             clock = time.perf_counter()

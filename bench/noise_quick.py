@@ -21,16 +21,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from noise.benchmark import run_noise  # noqa: E402
 from robustness.config import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
+from robustness.executors import InProcess  # noqa: E402
+from robustness.suite import noise_stage  # noqa: E402
+from robustness.units import UnitStore  # noqa: E402
 
 BASELINE = {"methods": ("erm", "mixup:1", "mixup:8"), "epochs": 60}
 
 
 def timed(config, split) -> float:
     start = time.perf_counter()
-    run_noise(config, split, torch.device("cpu"), progress=False)
+    noise_stage(config, split, UnitStore(None), InProcess(), torch.device("cpu"), progress=False)
     return time.perf_counter() - start
 
 

@@ -72,7 +72,7 @@ def _in_memory(models: Mapping[str, nn.Module], families: Mapping[str, str], spl
         model = model.to(device)
         probe = probe_model(name, model, split, device)
         source = CheckpointSource(spec=None, format="in-memory", path=None, sha256=None, arch=None, factory=None,
-                                  trusted=None, normalization="none")
+                                  trusted=None, unwrapped=None, normalization="none")
         out[name] = LoadedModel(model, families.get(name, "custom"), source, probe)
     return out
 

@@ -28,6 +28,7 @@ class CheckpointSource(TypedDict):
     arch: str | None  # registry architecture of a state_dict
     factory: str | None  # "package.module:function" of a state_dict
     trusted: bool | None  # whether --trust-checkpoint was on
+    unwrapped: str | None  # where in a training checkpoint the model was found, e.g. "net.module"; None: the file itself
     normalization: Any  # "none", or {"from": "data" | "explicit" | "checkpoint", "mean": [...], "std": [...]}
 
 

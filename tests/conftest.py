@@ -1,10 +1,16 @@
+from contextlib import contextmanager
+
 import pytest
 import torch
+from torch import nn
 
 from robustness.config import PRESETS
 from robustness.data import load
 from robustness.methods import parse_method
+from robustness.executors import InProcess
+from robustness.suite import noise_stage
 from robustness.train import fit
+from robustness.units import UnitStore
 
 CPU = torch.device("cpu")
 
@@ -22,6 +28,47 @@ def tiny_models(digits):
         "erm_s0": fit("digits_cnn", parse_method("erm"), digits, 0, cfg, CPU, epochs=3).model,
         "mixup_a1_s0": fit("digits_cnn", parse_method("mixup:1"), digits, 0, cfg, CPU, epochs=3).model,
     }
+
+
+@pytest.fixture(scope="session")
+def batch(digits):
+    """128 digits test images and labels, for attack tests."""
+    return digits.test_x[:128], digits.test_y[:128]
+
+
+class Rounded(nn.Module):
+    """Masks gradients: rounds its input to 0/1 first, so ∇x is exactly zero (what the sanity checks must catch)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(torch.round(x))
+
+
+class Noisy(nn.Module):
+    """A randomized model: noise on the logits, so two forward passes disagree."""
+
+    def __init__(self, model: nn.Module, scale: float = 5.0):
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, x):
+        logits = self.model(x)
+        return logits + self.scale * torch.randn_like(logits)
+
+
+@pytest.fixture(scope="session")
+def masked_model(tiny_models):
+    """The trained ERM digits model behind a rounding step: zero input gradient."""
+    return Rounded(tiny_models["erm_s0"]).eval()
+
+
+@pytest.fixture(scope="session")
+def noisy_model(tiny_models):
+    """The trained ERM digits model with random logits."""
+    return Noisy(tiny_models["erm_s0"]).eval()
 
 
 @pytest.fixture
@@ -42,14 +89,30 @@ def example_specs(tmp_path):
     }
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread for tests that train small nets: they gain nothing from two, and on a shared,
-    loaded machine two threads spinning against each other made one test 30× slower (165 s vs 5 s)."""
+@contextmanager
+def single_thread():
+    """One intra-op thread while training small nets: they gain nothing from two, and on a shared, loaded
+    machine two threads spinning against each other made one test 30× slower (165 s vs 5 s). Float sums
+    depend on the thread count, so a fixture that trains numbers a test later compares must train inside
+    this itself: a function-scoped fixture runs after the module-scoped ones."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    with single_thread():
+        yield
+
+
+def run_noise(config, split) -> dict:
+    """The label-noise stage of the pipeline, in memory (no run directory), on one thread: results.json's ``noise``."""
+    with single_thread():
+        return noise_stage(config, split, UnitStore(None), InProcess(), CPU, progress=False)
 
 # --- a small finished run, shared by the resume, fault, bad-input and determinism tests ---
 

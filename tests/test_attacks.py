@@ -1,28 +1,41 @@
+"""The attacks (attacks/fgsm.py, ifgsm.py, pgd.py, base.py, registry.py): invariants, settings, every-ε crafting."""
+
 import dataclasses
 
 import pytest
 import torch
-from torch import nn
 
-from attacks import ATTACKS, transfer_matrix
-from attacks.checks import run_checks
-from attacks.evaluate import diagnose, evaluate_models
+from attacks import ATTACKS, make_attack
+from attacks.base import Attack
+from attacks.seeding import craft_seed, seeded
 from robustness.config import AttackConfig
+from robustness.errors import SuiteError
 from robustness.train import predict
 
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def batch(digits):
-    return digits.test_x[:128], digits.test_y[:128]
+def craft(name: str, model, eps: float, x, y, settings: AttackConfig | None = None):
+    return make_attack(name, settings).build(model, eps)(x, y)
+
+
+def test_every_registered_attack_is_an_attack_object():
+    for name, cls in ATTACKS.items():
+        attack = make_attack(name)
+        assert isinstance(attack, Attack) and type(attack) is cls and attack.name == name
+        assert attack.step_size(0.1) > 0
+
+
+def test_unknown_attack_lists_the_valid_ones():
+    with pytest.raises(SuiteError, match="unknown attack 'cw'; choose one of: fgsm, ifgsm, pgd"):
+        make_attack("cw")
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 @pytest.mark.parametrize("eps", [0.03, 0.1, 0.3])
 def test_attack_stays_in_the_eps_ball_and_in_pixel_range(name, eps, tiny_models, batch):
     x, y = batch
-    adv = ATTACKS[name](tiny_models["erm_s0"], eps, AttackConfig())(x, y)
+    adv = craft(name, tiny_models["erm_s0"], eps, x, y)
     assert (adv - x).abs().max() <= eps + 1e-6
     assert adv.min() >= 0 and adv.max() <= 1
     assert (adv - x).abs().max() > 0  # it did move
@@ -31,104 +44,90 @@ def test_attack_stays_in_the_eps_ball_and_in_pixel_range(name, eps, tiny_models,
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_eps_zero_changes_nothing(name, tiny_models, batch):
     x, y = batch
-    adv = ATTACKS[name](tiny_models["erm_s0"], 0.0, AttackConfig())(x, y)
-    assert torch.equal(adv, x)
+    assert torch.equal(craft(name, tiny_models["erm_s0"], 0.0, x, y), x)
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_attack_raises_error(name, tiny_models, batch):
     x, y = batch
     model = tiny_models["erm_s0"]
-    adv = ATTACKS[name](model, 0.2, AttackConfig())(x, y)
+    adv = craft(name, model, 0.2, x, y)
     assert (predict(model, adv) != y).float().mean() > (predict(model, x) != y).float().mean()
 
 
 def test_ifgsm_with_one_step_of_eps_equals_fgsm(tiny_models, batch):
     x, y = batch
     model = tiny_models["mixup_a1_s0"]
-    fgsm = ATTACKS["fgsm"](model, 0.1, AttackConfig())(x, y)
-    ifgsm = ATTACKS["ifgsm"](model, 0.1, AttackConfig(ifgsm_steps=1))(x, y)
+    fgsm = craft("fgsm", model, 0.1, x, y)
+    ifgsm = craft("ifgsm", model, 0.1, x, y, AttackConfig(ifgsm_steps=1))
     assert torch.allclose(fgsm, ifgsm, atol=1e-7)
 
 
 def test_ifgsm_uses_equal_steps_of_eps_over_steps(tiny_models):
-    attack = ATTACKS["ifgsm"](tiny_models["erm_s0"], 0.1, AttackConfig(ifgsm_steps=10))
-    assert attack.steps == 10 and attack.alpha == pytest.approx(0.01) and attack.eps == 0.1
+    attack = make_attack("ifgsm", AttackConfig(ifgsm_steps=10))
+    built = attack.build(tiny_models["erm_s0"], 0.1)
+    assert attack.step_size(0.1) == pytest.approx(0.01)
+    assert built.steps == 10 and built.alpha == pytest.approx(0.01) and built.eps == 0.1
 
 
-def test_transfer_matrix_diagonal_is_white_box_and_off_diagonal_is_transfer(tiny_models, batch):
+def test_only_pgd_draws_random_numbers():
+    assert {name for name, cls in ATTACKS.items() if cls.random} == {"pgd"}
+
+
+def test_pgd_without_random_start_and_with_bims_steps_matches_bim(tiny_models, batch):
     x, y = batch
-    # Deterministic attacks only: PGD's random start is seeded per batch (tested against the naive loop instead).
-    cfg = AttackConfig(attacks=("fgsm", "ifgsm"), eps=(0.0, 0.1), ifgsm_steps=3, batch_size=50)  # ragged last batch
-    result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
-    names = list(tiny_models)
-    assert len(result["cells"]) == len(cfg.attacks) * len(cfg.eps) * len(names) ** 2
-    for cell in result["cells"]:
-        source, target = tiny_models[cell["source"]], tiny_models[cell["target"]]
-        adv = ATTACKS[cell["attack"]](source, cell["eps"], cfg)(x, y)
-        assert cell["wrong"] == int((predict(target, adv) != y).sum())
-        assert cell["error"] == cell["wrong"] / len(y)
-    for name in names:
-        assert result["clean"][name]["wrong"] == int((predict(tiny_models[name], x) != y).sum())
+    cfg = AttackConfig(ifgsm_steps=7, pgd_steps=7, pgd_step_factor=1.0, pgd_random_start=False)
+    for eps in (0.05, 0.2):
+        bim, pgd = craft("ifgsm", tiny_models["erm_s0"], eps, x, y, cfg), craft("pgd", tiny_models["erm_s0"], eps, x, y, cfg)
+        assert (bim - pgd).abs().max() <= 1e-6
 
 
-class HardThreshold(nn.Module):
-    """Masks gradients: the forward rounds its input, so the input gradient is exactly zero."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(torch.round(x))
-
-
-def test_checks_pass_on_honest_models_and_warn_on_gradient_masking(tiny_models, digits):
-    masked = {"masked": HardThreshold(tiny_models["erm_s0"]).eval(), **tiny_models}
-    families = {"masked": "erm", "erm_s0": "erm", "mixup_a1_s0": "mixup"}
-    cfg = AttackConfig(eps=(0.0, 0.05, 0.1), ifgsm_steps=3, pgd_steps=3)
-    subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
-    out = evaluate_models(masked, families, subset, cfg, CPU, progress=False)
-    status = {(c["model"], c["check"]): c for c in out["checks"]}
-    assert status["masked", "non-zero input gradient"]["status"] == "warn"
-    assert "gradient masking" in status["masked", "non-zero input gradient"]["likely_cause"]
-    # Transfer from an honest model beats the masked model's own blind white-box attack.
-    assert status["masked", "white box ≥ transfer"]["status"] == "warn"
-    assert status["erm_s0", "non-zero input gradient"]["status"] == "pass"
-    assert status["erm_s0", "ε = 0 equals clean"]["status"] == "pass"
-    assert all(c["status"] == "pass" for c in out["checks"] if c["model"] == "erm_s0")
+def test_pgd_settings_reach_torchattacks(tiny_models):
+    cfg = AttackConfig(pgd_steps=20, pgd_step_factor=2.5, pgd_random_start=False)
+    attack = make_attack("pgd", cfg)
+    built = attack.build(tiny_models["erm_s0"], 0.1)
+    assert (built.steps, built.random_start) == (20, False) and built.alpha == pytest.approx(2.5 * 0.1 / 20)
+    assert attack.step_size(0.1) == built.alpha
+    restarts = make_attack("pgd", dataclasses.replace(cfg, pgd_restarts=3)).build(tiny_models["erm_s0"], 0.1)
+    assert len(restarts.attacks) == 3
 
 
-def test_checks_warn_on_a_randomized_model(tiny_models, digits):
-    class Noisy(nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            return self.model(x) + 5 * torch.randn(len(x), 10)
-
-    models = {"noisy": Noisy(tiny_models["erm_s0"])}
-    cfg = AttackConfig(eps=(0.0, 0.1), ifgsm_steps=2, pgd_steps=2)
-    subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
-    out = evaluate_models(models, {"noisy": "erm"}, subset, cfg, CPU, progress=False)
-    status = {c["check"]: c["status"] for c in out["checks"]}
-    assert status["ε = 0 equals clean"] == "warn"
-    assert out["diagnostics"]["noisy"]["deterministic"] is False
+def test_pgd_random_start_is_seeded_and_restarts_only_add_errors(tiny_models, batch):
+    x, y = batch
+    model = tiny_models["mixup_a1_s0"]
+    cfg = AttackConfig(pgd_steps=2)
+    runs = []
+    for _ in range(2):
+        with seeded(7, CPU):
+            runs.append(craft("pgd", model, 0.1, x, y, cfg))
+    assert torch.equal(*runs)
+    with seeded(7, CPU):
+        more = craft("pgd", model, 0.1, x, y, dataclasses.replace(cfg, pgd_restarts=3))
+    assert (predict(model, more) != y).sum() >= (predict(model, runs[0]) != y).sum()
 
 
-def test_diagnose_reports_positive_gradients(tiny_models, digits):
-    diag = diagnose(tiny_models, digits, CPU)
-    assert all(d["input_grad_norm"] > 0 and d["deterministic"] for d in diag.values())
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_every_eps_at_once_is_bit_identical_to_torchattacks_per_eps(name, tiny_models, batch):
+    x, y = batch[0][:96], batch[1][:96]
+    eps = [0.0, 0.03, 0.1, 0.25]
+    attack = make_attack(name, AttackConfig(eps=tuple(eps), ifgsm_steps=3, pgd_steps=3))
+    seeds = [craft_seed(0, name, e, "m", 0) for e in eps]
+    fused = attack.craft_every_eps(tiny_models["erm_s0"], x, y, eps, seeds)
+    assert fused.shape == (len(eps), *x.shape)
+    for k, (e, seed) in enumerate(zip(eps, seeds)):
+        with seeded(seed, CPU):
+            assert torch.equal(fused[k], attack.build(tiny_models["erm_s0"], e)(x, y)), (name, e)
 
 
-def test_checks_monotone_and_iterative_fire_on_constructed_numbers():
-    cells = []
-    for attack, errs in (("fgsm", [0.1, 0.5, 0.3]), ("ifgsm", [0.1, 0.2, 0.25])):
-        for eps, err in zip((0.0, 0.1, 0.2), errs):
-            cells.append({"attack": attack, "eps": eps, "source": "m", "target": "m", "error": err, "wrong": int(err * 100)})
-    attacks = {"clean": {"m": {"wrong": 10, "error": 0.1}}, "cells": cells}
-    status = {c["check"]: c for c in run_checks(attacks, {"m": {"input_grad_norm": 1.0}})}
-    assert status["error rises with ε"]["status"] == "warn"
-    assert status["I-FGSM ≥ FGSM"]["status"] == "warn"
-    assert status["ε = 0 equals clean"]["status"] == "pass"
+def test_pgd_with_restarts_cannot_craft_every_eps_at_once(tiny_models, batch):
+    x, y = batch
+    attack = make_attack("pgd", AttackConfig(pgd_restarts=2))
+    assert attack.craft_every_eps(tiny_models["erm_s0"], x, y, [0.1, 0.2], [1, 2]) is None
+
+
+def test_every_gradient_attack_is_blind_on_a_masked_model(masked_model, batch):
+    """The checks' warnings on such a model are tested in test_checks.py; here: why they must fire."""
+    x, y = batch
+    for name in ATTACKS:
+        adv = craft(name, masked_model, 0.1, x, y, AttackConfig(pgd_random_start=False))
+        assert torch.equal(adv, x), name  # sign(0) = 0: nothing moves

@@ -39,7 +39,7 @@ def one_line_error(argv, capsys) -> str:
         ('preset = "huge"\n', "unknown preset 'huge'; choose one of:"),
         ("[train\nepochs = 3\n", "is not valid TOML"),
         ("[train]\nepoch = 3\n", "unknown key train.epoch; valid keys:"),
-        ('[train]\nepochs = "many"\n', "train.epochs must be a int"),
+        ('[train]\nepochs = "many"\n', "train.epochs must be a number, not 'many'"),
     ],
 )
 def test_bad_configuration(tmp_path, capsys, toml, message):
@@ -137,6 +137,6 @@ def test_disk_full_while_writing_keeps_finished_units_and_leaves_no_half_file(tm
     assert "\n" not in message and "No space left on device" in message and "rerun the same command" in message
     assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "results.json").exists()
     store = UnitStore(run_dir)
-    finished = [json.loads(p.read_text())["spec"] for p in (run_dir / "units").glob("attack-*.json")]
-    finished += [torch.load(p, weights_only=True)["spec"] for p in (run_dir / "units").glob("train-*.pt")]
-    assert len(finished) == 1 + 3 and all(store.load(spec) is not None for spec in finished)
+    finished = [json.loads(p.read_text())["recipe"] for p in (run_dir / "units").glob("attack-*.json")]
+    finished += [torch.load(p, weights_only=True)["recipe"] for p in (run_dir / "units").glob("train-*.pt")]
+    assert len(finished) == 1 + 3 and all(store.load(recipe) is not None for recipe in finished)

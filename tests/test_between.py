@@ -73,3 +73,25 @@ def test_no_pairs_give_an_empty_section_that_the_report_leaves_out(tmp_path):
     assert [kind for kind, *_ in blocks] == ["h2", "p"] and "no pair of test images" in blocks[1][1]
     assert not list(tmp_path.iterdir())  # no empty figure
     assert attack_reading(results, 0.1) == []
+
+
+def test_between_points_pairs_grid_and_endpoints(tiny_models, digits):
+    cfg = AttackConfig(between_pairs=40, between_points=5)
+    families = {"erm_s0": "erm", "mixup_a1_s0": "mixup"}
+    out = between_points(tiny_models, families, digits, cfg, CPU)
+    assert out["lambdas"] == [0.0, 0.25, 0.5, 0.75, 1.0] and out["pairs"] == 40
+    i, j = draw_pairs(digits.test_y, 40, cfg.seed)
+    assert (digits.test_y[i] != digits.test_y[j]).all()
+
+    def neither(model, x) -> float:
+        with torch.no_grad():
+            p = model(x).argmax(1)
+        return ((p != digits.test_y[i]) & (p != digits.test_y[j])).float().mean().item()
+
+    for name, model in tiny_models.items():
+        rec = out["models"][name]
+        assert rec["miss"][0] == pytest.approx(neither(model, digits.test_x[j]))
+        assert rec["miss"][-1] == pytest.approx(neither(model, digits.test_x[i]))
+        assert all(g > 0 for g in rec["grad_norm_mean"]) and len(rec["grad_norm_std"]) == 5
+    assert set(out["summary"]) == {"erm", "mixup"} and out["summary"]["erm"]["models"] == 1
+    assert between_points(tiny_models, families, digits, cfg, CPU) == out  # deterministic

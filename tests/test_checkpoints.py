@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from robustness.checkpoints import _is_binary, file_format, load_custom_models, load_model, parse_model_spec
-from robustness.config import build_config
+from robustness.validation import load_config
 from robustness.errors import SuiteError
 from robustness.models import build_model
 from robustness.probe import probe_model
@@ -108,12 +108,12 @@ def test_nested_training_checkpoint_and_dataparallel_prefix_load(saved, digits, 
 
 def test_load_custom_models_probes_and_records(saved, digits):
     specs = (f"a={saved['export']}", f"b=digits_cnn:{saved['full_state']},family=erm")
-    models, records = load_custom_models(specs, digits, CPU)
-    assert list(models) == ["a", "b"]
-    assert records["a"]["family"] == "custom" and records["b"]["family"] == "erm"
-    assert records["a"]["probe"]["outputs"] == "logits" and records["a"]["probe"]["input_grad_norm"] > 0
-    assert records["b"]["probe"]["output_shape"] == [32, 10]
-    assert records["a"]["checkpoint"]["spec"] == specs[0]
+    loaded = load_custom_models(specs, digits, CPU)
+    assert list(loaded) == ["a", "b"]
+    assert loaded["a"].family == "custom" and loaded["b"].family == "erm"
+    assert loaded["a"].probe["outputs"] == "logits" and loaded["a"].probe["input_grad_norm"] > 0
+    assert loaded["b"].probe["output_shape"] == [32, 10]
+    assert loaded["a"].source["spec"] == specs[0]
 
 
 # --- native code inside archives ------------------------------------------------------------------
@@ -276,10 +276,10 @@ def training_checkpoints(saved, folder: Path) -> dict[str, Path]:
 )
 def test_training_checkpoints_load_to_the_same_logits(saved, digits, tmp_path, file, route, trust, unwrapped):
     spec = f"paper={route}{training_checkpoints(saved, tmp_path)[file]},{explicit_norm(digits)}"
-    models, records = load_custom_models((spec,), digits, CPU, trust)
+    loaded = load_custom_models((spec,), digits, CPU, trust)["paper"]
     with torch.no_grad():
-        torch.testing.assert_close(models["paper"](digits.test_x), saved["model"](digits.test_x))
-    source = records["paper"]["checkpoint"]
+        torch.testing.assert_close(loaded.model(digits.test_x), saved["model"](digits.test_x))
+    source = loaded.source
     assert source["unwrapped"] == unwrapped and source["format"] == ("pickle" if not route else "state_dict")
     assert source["normalization"] == {"from": "explicit", "mean": list(digits.mean), "std": list(digits.std)}
 
@@ -288,8 +288,8 @@ def test_paper_checkpoint_needs_trust_and_plain_files_record_no_unwrapping(saved
     paper = training_checkpoints(saved, tmp_path)["paper"]
     message = error_of(f"paper={paper},{explicit_norm(digits)}", digits)
     assert "is a pickle of arbitrary Python objects" in message and "--trust-checkpoint" in message
-    _, records = load_custom_models((f"plain=digits_cnn:{saved['full_state']}",), digits, CPU)
-    assert records["plain"]["checkpoint"]["unwrapped"] is None
+    loaded = load_custom_models((f"plain=digits_cnn:{saved['full_state']}",), digits, CPU)
+    assert loaded["plain"].source["unwrapped"] is None
 
 
 def test_trusted_pickle_of_classes_that_cannot_be_imported(tmp_path, monkeypatch, digits):
@@ -454,12 +454,12 @@ def test_probe_flags_probabilities_and_sets_eval_mode(digits, capsys):
 def test_toml_models_key_and_name_clashes(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text('preset = "tiny"\nmodels = ["a=x.pt2", "b=digits_cnn:y.pt"]\n[clean]\nenabled = false\n')
-    config = build_config(None, toml)
+    config = load_config(None, toml)
     assert config.models == ("a=x.pt2", "b=digits_cnn:y.pt") and config.clean.enabled is False
     with pytest.raises(SuiteError, match="model name 'erm_s0' is used twice"):
-        build_config("tiny", None, {"models": ["erm_s0=x.pt2"]})
+        load_config("tiny", None, {"models": ["erm_s0=x.pt2"]})
     with pytest.raises(SuiteError, match="model name 'a' is used twice"):
-        build_config("tiny", None, {"models": ["a=x.pt2", "a=y.pt2"]})
+        load_config("tiny", None, {"models": ["a=x.pt2", "a=y.pt2"]})
 
 
 def run_all(*args):

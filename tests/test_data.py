@@ -14,7 +14,8 @@ from PIL import Image
 from torchvision.datasets import CIFAR10, CIFAR100, MNIST, FashionMNIST
 
 from robustness import data as datasets
-from robustness.config import DataConfig, build_config
+from robustness.config import DataConfig
+from robustness.validation import load_config
 from robustness.data import DATASETS, channel_stats, load
 from robustness.errors import SuiteError
 
@@ -246,7 +247,7 @@ def test_configured_mean_and_std_replace_the_computed_ones(tmp_path, monkeypatch
 ])
 def test_data_set_names_are_checked_before_anything_runs(name, message):
     with pytest.raises(SuiteError, match=message):
-        build_config("quick", None, {"data": {"name": name}})
+        load_config("quick", None, {"data": {"name": name}})
 
 
 def test_data_flags_reach_the_config():
@@ -254,11 +255,11 @@ def test_data_flags_reach_the_config():
 
     args = parser().parse_args(["--dataset", "imagefolder:x", "--data-root", "/d", "--train-subset", "100",
                                 "--test-subset", "50", "--compile"])
-    config = build_config("quick", None, flags_to_overrides(args))
+    config = load_config("quick", None, flags_to_overrides(args))
     assert (config.data.name, config.data.root, config.data.train_subset, config.data.test_subset) == (
         "imagefolder:x", "/d", 100, 50)
     assert config.train.compile is True
-    assert build_config("quick", None, flags_to_overrides(parser().parse_args([]))).train.compile is False
+    assert load_config("quick", None, flags_to_overrides(parser().parse_args([]))).train.compile is False
 
 
 # --- fewer than two classes, unreadable images ---------------------------------------------
@@ -451,6 +452,6 @@ def test_skip_bad_images_flag_reaches_the_config_and_the_help():
     from robustness.cli import flags_to_overrides, parser
 
     assert "--skip-bad-images" in parser().format_help()
-    on = build_config("quick", None, flags_to_overrides(parser().parse_args(["--skip-bad-images"])))
-    off = build_config("quick", None, flags_to_overrides(parser().parse_args([])))
+    on = load_config("quick", None, flags_to_overrides(parser().parse_args(["--skip-bad-images"])))
+    off = load_config("quick", None, flags_to_overrides(parser().parse_args([])))
     assert (on.data.skip_bad_images, off.data.skip_bad_images) == (True, False)

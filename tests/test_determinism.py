@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from robustness.config import build_config
+from robustness.validation import load_config
 from robustness.results import without_timing
 from robustness.suite import run_suite
 
@@ -29,7 +29,7 @@ def canonical(run_dir) -> bytes:
 
 def test_same_config_and_seed_give_byte_identical_results(tmp_path, monkeypatch, small_toml, small_run):
     monkeypatch.chdir(tmp_path)  # the same relative --out as the subprocess run, so config.out is equal too
-    config = build_config(None, small_toml, {"out": "reports"})
+    config = load_config(None, small_toml, {"out": "reports"})
     run_dir = run_suite(config, run_id="small", progress=False)
     assert json.loads((run_dir / "results.json").read_text())["timing"]["units"]["reused"] == 0  # from scratch
     assert canonical(run_dir) == canonical(small_run)

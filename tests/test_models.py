@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from robustness.config import build_config
+from robustness.validation import load_config
 from robustness.errors import SuiteError
 from robustness.models import MODELS, PreActBlock, build_model, model_builder
 
@@ -78,8 +78,8 @@ def test_fast_resnet_widths():
 def test_torchvision_models_by_name():
     net = build_model("torchvision:resnet18", (1, 32, 32), 5, (0.5,), (0.25,))  # grey input is repeated to RGB
     assert net(torch.rand(2, 1, 32, 32)).shape == (2, 5)
-    assert build_config("quick", None, {"train": {"arch": "torchvision:resnet101"}}).train.arch == "torchvision:resnet101"
+    assert load_config("quick", None, {"train": {"arch": "torchvision:resnet101"}}).train.arch == "torchvision:resnet101"
     with pytest.raises(SuiteError, match="unknown torchvision model 'resnet7'"):
-        build_config("quick", None, {"train": {"arch": "torchvision:resnet7"}})
+        load_config("quick", None, {"train": {"arch": "torchvision:resnet7"}})
     with pytest.raises(SuiteError, match="no dropout"):
         model_builder("torchvision:resnet18")((3, 32, 32), 10, dropout=0.5)

@@ -1,9 +1,12 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
+from conftest import run_noise
 from noise import NOISE_MODELS, corrupt
+from robustness.config import PRESETS, NoiseConfig
 from robustness.errors import SuiteError
 
 C = 10
@@ -70,14 +73,9 @@ def test_every_noise_model_is_deterministic_and_keeps_length(example_specs):
 
 
 def test_benchmark_never_touches_test_labels(digits):
-    from dataclasses import replace
-
-    from noise.benchmark import run_noise
-    from robustness.config import PRESETS, NoiseConfig
-
     config = replace(PRESETS["tiny"], noise=NoiseConfig(levels=(0.8,), methods=("erm",), epochs=1))
     test_before, train_before = digits.test_y.clone(), digits.train_y.clone()
-    result = run_noise(config, digits, torch.device("cpu"), progress=False)
+    result = run_noise(config, digits)
     assert torch.equal(digits.test_y, test_before) and torch.equal(digits.train_y, train_before)
     run = result["runs"][0]
     assert run["noise"]["realized_rate"] > 0.5  # 80% replaced -> ~72% wrong

@@ -6,15 +6,10 @@ from statistics import mean, pstdev
 
 import numpy as np
 import pytest
-import torch
 
-from noise.benchmark import noise_specs, run_noise
+from conftest import run_noise
+from noise import noise_specs
 from robustness.config import PRESETS, NoiseConfig
-
-CPU = torch.device("cpu")
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_config(noise: NoiseConfig, arch="mlp"):
@@ -30,7 +25,7 @@ def grid(digits, tmp_path_factory):
     np.save(folder / "mine.npy", mine.numpy())
     noise = NoiseConfig(levels=(0.5,), specs=("pairflip:0.3", f"labels:{folder / 'mine.npy'}"),
                         methods=("erm", "mixup:8+dropout:0.5"), seeds=(0, 1), epochs=1)
-    return noise, run_noise(small_config(noise), digits, CPU, progress=False)
+    return noise, run_noise(small_config(noise), digits)
 
 
 def test_every_spec_method_and_seed_is_run_with_the_corrupted_clean_split(grid, digits):
@@ -67,7 +62,7 @@ def test_summary_is_mean_and_std_over_seeds_and_best_of_grid_is_the_lowest(grid)
 
 def test_same_seed_same_numbers(grid, digits):
     noise, result = grid
-    again = run_noise(small_config(noise), digits, CPU, progress=False)
+    again = run_noise(small_config(noise), digits)
     strip = lambda res: [{k: v for k, v in r.items() if k != "train_seconds"} for r in res["runs"]]  # noqa: E731
     assert strip(again) == strip(result)
 
@@ -78,7 +73,7 @@ def test_mixup_resists_50_percent_uniform_noise_where_erm_memorizes(digits):
     33.9/29.4% vs mixup α=32 7.4/5.7%; training error on the corrupted labels ERM 5.6/7.9% vs mixup
     85.4/83.0%. At 40 epochs ERM is only half-way (54%), at 120 it has fit all but 0.2%."""
     noise = NoiseConfig(levels=(0.5,), methods=("erm", "mixup:32"), seeds=(0,), epochs=80)
-    result = run_noise(small_config(noise), digits, CPU, progress=False)
+    result = run_noise(small_config(noise), digits)
     erm, mix = ({r["method"]: r for r in result["runs"]}[m] for m in ("erm", "mixup:32"))
     assert mix["last_test_error"] < erm["last_test_error"] - 0.15
     assert mix["last_train_error_corrupted"] > erm["last_train_error_corrupted"] + 0.5

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from noise.__main__ import overrides, parser
-from robustness.config import build_config
+from robustness.validation import load_config
 from robustness.errors import SuiteError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,17 +23,17 @@ def test_flags_override_toml_which_overrides_the_preset(tmp_path):
     toml = tmp_path / "n.toml"
     toml.write_text('preset = "tiny"\n[noise]\nlevels = [0.2, 0.8]\nmethods = ["erm", "dropout:0.5"]\nepochs = 3\n')
     args = parser().parse_args(["--config", str(toml), "--methods", "mixup:2+dropout:0.7", "--specs", "symmetric:0.1"])
-    config = build_config(args.preset, args.config, overrides(args))
+    config = load_config(args.preset, args.config, overrides(args))
     assert config.preset == "tiny" and config.noise.levels == (0.2, 0.8) and config.noise.epochs == 3
     assert config.noise.methods == ("mixup:2+dropout:0.7",) and config.noise.specs == ("symmetric:0.1",)
     args = parser().parse_args(["--preset", "noise-grid", "--levels", "--specs", "labels:" + str(toml)])
     with pytest.raises(SuiteError, match="unknown file type"):  # checked before anything trains
-        build_config(args.preset, None, overrides(args))
+        load_config(args.preset, None, overrides(args))
     args = parser().parse_args(["--preset", "noise-grid", "--levels", "--specs", "pairflip:0.2"])
-    config = build_config(args.preset, None, overrides(args))
+    config = load_config(args.preset, None, overrides(args))
     assert config.noise.levels == () and len(config.noise.methods) == 11 and config.noise.enabled
     with pytest.raises(SuiteError, match="at least one level or spec"):
-        build_config("tiny", None, overrides(parser().parse_args(["--levels"])))
+        load_config("tiny", None, overrides(parser().parse_args(["--levels"])))
 
 
 @pytest.fixture(scope="module")

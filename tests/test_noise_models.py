@@ -135,12 +135,12 @@ def test_parameter_errors_are_caught_before_the_data_is_known(tmp_path):
 
 
 def test_config_validation_rejects_a_bad_spec_before_training(tmp_path):
-    from robustness.config import build_config
+    from robustness.validation import load_config
 
     with pytest.raises(SuiteError, match="row 0 sums to"):
         np.save(tmp_path / "rows.npy", np.full((C, C), 0.2))
-        build_config("tiny", flags={"noise": {"specs": [f"matrix:{tmp_path / 'rows.npy'}"]}})
-    config = build_config("tiny", flags={"noise": {"specs": ["pairflip:0.3"], "levels": []}})
+        load_config("tiny", flags={"noise": {"specs": [f"matrix:{tmp_path / 'rows.npy'}"]}})
+    config = load_config("tiny", flags={"noise": {"specs": ["pairflip:0.3"], "levels": []}})
     assert config.noise.specs == ("pairflip:0.3",)
 
 

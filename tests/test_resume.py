@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from robustness.config import build_config
+from robustness.validation import load_config
 from robustness.data import load
 from robustness.results import without_timing
 from robustness.suite import compute_results, saved_config
-from robustness.units import UnitStore, attack_spec, train_spec, trained_identity, unit_key
+from robustness.units import UnitStore
 
 CPU = torch.device("cpu")
 
@@ -27,7 +27,7 @@ def copied(tmp_path, small_run):
 def rerun(config, run_dir):
     """compute_results as run_suite calls it, as JSON (tuples become lists), and the store that saw it."""
     store = UnitStore(run_dir)
-    results = compute_results(config, load(config.data), CPU, store, run_dir, progress=False)
+    results = compute_results(config, load(config.data), store, progress=False, run_dir=run_dir)
     return json.loads(json.dumps(results)), store
 
 
@@ -58,27 +58,7 @@ def test_a_changed_setting_recomputes_only_what_depends_on_it(copied, change, re
         assert {c["eps"] for c in results["attacks"]["cells"]} == {0, 0.05, 0.1}
 
 
-def test_keys_change_with_what_determines_a_unit_and_only_with_that():
-    config = build_config("tiny")
-    base = train_spec(config, "erm", 0)
-    assert unit_key(base) == unit_key(train_spec(config, "erm", 0))
-    assert unit_key(base) == unit_key(train_spec(replace(config, device="cpu", out="elsewhere"), "erm", 0))
-    assert unit_key(base) == unit_key(train_spec(replace(config, attack=replace(config.attack, eps=(0.3,))), "erm", 0))
-    for other in [train_spec(config, "erm", 1), train_spec(config, "mixup:1", 0), train_spec(config, "erm", 0, "uniform:0.5"),
-                  train_spec(replace(config, train=replace(config.train, lr=0.01)), "erm", 0),
-                  train_spec(replace(config, data=replace(config.data, split_seed=1)), "erm", 0)]:
-        assert unit_key(other) != unit_key(base)
-    models = {"erm_s0": trained_identity(base)}
-    cell = attack_spec(config, "fgsm", "erm_s0", models)
-    retrained = {"erm_s0": trained_identity(train_spec(replace(config, train=replace(config.train, epochs=5)), "erm", 0))}
-    assert unit_key(attack_spec(config, "fgsm", "erm_s0", retrained)) != unit_key(cell)  # its model changed
-    shown = replace(config, attack=replace(config.attack, heatmap_eps=0.0))
-    assert unit_key(attack_spec(shown, "fgsm", "erm_s0", models)) == unit_key(cell)
-    more_eps = replace(config, attack=replace(config.attack, eps=(0.0, 0.05, 0.1), heatmap_eps=0.1))
-    assert unit_key(attack_spec(more_eps, "fgsm", "erm_s0", models)) != unit_key(cell)
-
-
-def test_damaged_cached_units_are_recomputed_not_trusted(copied):
+def test_damaged_cached_units_are_recomputed_not_trusted(copied, capsys):
     run_dir, config = copied
     expected = json.loads((run_dir / "results.json").read_text())
     train_file = sorted((run_dir / "units").glob("train-*.pt"))[0]
@@ -90,8 +70,9 @@ def test_damaged_cached_units_are_recomputed_not_trusted(copied):
     payload["result"]["cells"][0]["wrong"] += 1
     payload["key"] = "0" * 20  # a unit saved under the wrong name
     foreign.write_text(json.dumps(payload))
-    with pytest.warns(UserWarning, match="is unreadable .*recomputing it"):
-        results, store = rerun(config, run_dir)
+    results, store = rerun(config, run_dir)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: cached unit")]
+    assert len(warnings) == 3 and all(line.endswith("; recomputing it") for line in warnings)
     assert len(store.computed) == 3
     assert without_timing(results) == without_timing(expected)
 

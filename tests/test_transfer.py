@@ -1,0 +1,88 @@
+"""The transfer matrix (attacks/transfer.py) against the naive loop (attacks/naive.py) and by hand."""
+
+import pytest
+import torch
+
+from attacks import make_attack
+from attacks.naive import naive_matrix
+from attacks.transfer import transfer_matrix
+from robustness.config import AttackConfig
+from robustness.train import predict
+
+CPU = torch.device("cpu")
+
+
+def test_diagonal_is_white_box_and_off_diagonal_is_transfer(tiny_models, batch):
+    x, y = batch
+    # Deterministic attacks only: PGD's random start is seeded per batch (tested against the naive loop instead).
+    cfg = AttackConfig(attacks=("fgsm", "ifgsm"), eps=(0.0, 0.1), ifgsm_steps=3, batch_size=50)  # ragged last batch
+    result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
+    names = list(tiny_models)
+    assert len(result["cells"]) == len(cfg.attacks) * len(cfg.eps) * len(names) ** 2
+    for cell in result["cells"]:
+        source, target = tiny_models[cell["source"]], tiny_models[cell["target"]]
+        adv = make_attack(cell["attack"], cfg).build(source, cell["eps"])(x, y)
+        assert cell["wrong"] == int((predict(target, adv) != y).sum())
+        assert cell["error"] == cell["wrong"] / len(y)
+    for name in names:
+        assert result["clean"][name]["wrong"] == int((predict(tiny_models[name], x) != y).sum())
+
+
+def test_streamed_matrix_equals_the_naive_loop_exactly(tiny_models, batch):
+    x, y = batch[0][:50], batch[1][:50]
+    cfg = AttackConfig(eps=(0.0, 0.05, 0.15), ifgsm_steps=2, pgd_steps=2, batch_size=20)  # ragged last batch
+    naive = naive_matrix(tiny_models, x, y, cfg, CPU)
+    assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive
+    # Every optimisation switched off gives the same numbers too.
+    assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False, fuse=(), freeze_weights=False) == naive
+
+
+def test_pgd_restarts_in_the_matrix_equal_the_naive_loop(tiny_models, batch):
+    x, y = batch[0][:40], batch[1][:40]
+    cfg = AttackConfig(attacks=("pgd",), eps=(0.0, 0.1), pgd_steps=2, pgd_restarts=2, batch_size=20)
+    assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive_matrix(tiny_models, x, y, cfg, CPU)
+
+
+def test_one_source_gives_that_row_of_the_matrix(tiny_models, batch):
+    x, y = batch[0][:40], batch[1][:40]
+    cfg = AttackConfig(attacks=("fgsm",), eps=(0.0, 0.1), batch_size=20)
+    whole = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
+    row = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False, sources=["mixup_a1_s0"])
+    assert row["cells"] == [c for c in whole["cells"] if c["source"] == "mixup_a1_s0"]
+    assert row["clean"] == whole["clean"]
+
+
+def test_attack_stage_leaves_models_as_it_found_them(tiny_models, batch):
+    x, y = batch
+    model = tiny_models["erm_s0"]
+    model.train()
+    try:
+        transfer_matrix({"m": model}, x, y, AttackConfig(eps=(0.1,), attacks=("fgsm",)), CPU, progress=False)
+        assert model.training and all(p.requires_grad for p in model.parameters())
+    finally:
+        model.eval()
+
+
+def test_cells_carry_top5_success_rate_and_intervals(tiny_models, batch):
+    x, y = batch
+    cfg = AttackConfig(eps=(0.0, 0.2), attacks=("fgsm",), batch_size=40)
+    result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
+    for cell in result["cells"]:
+        target = tiny_models[cell["target"]]
+        assert cell["correct_clean"] == int((predict(target, x) == y).sum())
+        assert cell["top5_wrong"] <= cell["wrong"] and 0 <= cell["flipped"] <= cell["correct_clean"]
+        assert cell["success_rate"] == cell["flipped"] / cell["correct_clean"]
+        for key in ("error", "top5_error", "success_rate"):
+            low, high = cell[f"{key}_ci"]
+            assert low <= cell[key] <= high
+        if cell["eps"] == 0:
+            assert cell["flipped"] == 0 and cell["wrong"] == result["clean"][cell["target"]]["wrong"]
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_eps_zero_is_the_clean_batch_whether_fused_or_not(tiny_models, batch, fuse):
+    x, y = batch[0][:32], batch[1][:32]
+    cfg = AttackConfig(attacks=("ifgsm",), eps=(0.0, 0.1), ifgsm_steps=2, fuse_epsilons=fuse)
+    result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
+    for cell in (c for c in result["cells"] if c["eps"] == 0):
+        assert cell["wrong"] == result["clean"][cell["target"]]["wrong"]
