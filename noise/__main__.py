@@ -18,12 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustness.config import PRESETS, check_run_id, nest
-from robustness.errors import SuiteError
-from robustness.report import headline
-from robustness.results import read_results
-from robustness.suite import run_suite, saved_config
-from robustness.validation import load_config
+from robustness.cli import start
+from robustness.config import PRESETS, nest
 
 ONLY_NOISE = {("noise", "enabled"): True, ("clean", "enabled"): False, ("models",): []}  # the other stages off
 
@@ -67,26 +63,7 @@ def overrides(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        if args.run_id:
-            check_run_id(args.run_id)
-        if args.resume:
-            if args.preset or args.config or args.out or args.run_id:
-                raise SuiteError("--resume takes the configuration and place of the run it resumes; "
-                                 "drop --preset, --config, --out and --run-id")
-            config = saved_config(args.resume, overrides(args))
-            run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume)
-        else:
-            config = load_config(args.preset, args.config, overrides(args))
-            run_dir = run_suite(config, args.run_id, progress=not args.quiet, prefix=f"noise-{config.preset}")
-        results = read_results(run_dir)
-    except SuiteError as err:
-        print(f"python -m noise: error: {err}", file=sys.stderr)
-        return 2
-    print(f"report: {run_dir / 'report.md'} (and report.html)")
-    for line in headline(results):
-        print("  " + line)
-    return 0
+    return start(args, overrides(args), "python -m noise", prefix="noise-{preset}")
 
 
 if __name__ == "__main__":

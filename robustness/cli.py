@@ -85,8 +85,9 @@ def run_options(args: argparse.Namespace) -> dict:
     return {"trust_checkpoint": args.trust_checkpoint, "executor": args.executor, "ray_address": args.ray_address}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | None = None, **options) -> int:
+    """Build the configuration (or take a resumed run's), run the pipeline, print the report's path and the
+    headline numbers; 0, or 2 after a one-line error. Shared by run_all.py and ``python -m noise``."""
     try:
         if args.run_id:
             check_run_id(args.run_id)
@@ -94,16 +95,26 @@ def main(argv: list[str] | None = None) -> int:
             if args.preset or args.config or args.out or args.run_id:
                 raise SuiteError("--resume takes the configuration and place of the run it resumes; "
                                  "drop --preset, --config, --out and --run-id")
-            config = saved_config(args.resume, flags_to_overrides(args))
-            run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume, **run_options(args))
+            config = saved_config(args.resume, overrides)
+            run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume, **options)
         else:
-            config = load_config(args.preset, args.config, flags_to_overrides(args))
-            run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, **run_options(args))
+            config = load_config(args.preset, args.config, overrides)
+            run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, prefix=prefix, **options)
         results = read_results(run_dir)
     except SuiteError as err:
-        print(f"run_all.py: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     print(f"report: {run_dir / 'report.md'} (and report.html)")
     for line in headline(results):
         print("  " + line)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        options = run_options(args)
+    except SuiteError as err:
+        print(f"run_all.py: error: {err}", file=sys.stderr)
+        return 2
+    return start(args, flags_to_overrides(args), "run_all.py", **options)

@@ -293,7 +293,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     Custom models (``config.models``) are loaded and probed before anything is trained or written, so a
     bad checkpoint costs nothing; ``trust_checkpoint`` lets them load from arbitrary pickles.
     ``executor="ray"`` runs each unit as a Ray task (``ray_address``: None starts a local instance).
-    ``prefix`` names a new run directory (default: the preset's name).
+    ``prefix`` names a new run directory, ``{preset}`` standing for the preset's name (default: the name alone).
     """
     if not (config.clean.enabled or config.models or config.noise.enabled):
         raise SuiteError("--no-train (clean.enabled = false) leaves nothing to evaluate; add --model NAME=SPEC")
@@ -303,7 +303,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
-    run_dir = Path(run_dir) if run_dir else open_run_dir(config.out, prefix or config.preset, run_id)
+    run_dir = Path(run_dir) if run_dir else open_run_dir(config.out, (prefix or "{preset}").format(preset=config.preset), run_id)
     with run_lock(run_dir):
         remove_stray_temps(run_dir)
         write_json(run_dir / "config.json", to_dict(config))

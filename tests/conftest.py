@@ -6,8 +6,8 @@ from torch import nn
 
 from robustness.config import PRESETS
 from robustness.data import load
-from robustness.methods import parse_method
 from robustness.executors import InProcess
+from robustness.methods import parse_method
 from robustness.suite import noise_stage
 from robustness.train import fit
 from robustness.units import UnitStore

@@ -1,8 +1,8 @@
 """robustness.evaluate / write_report: the suite's attack stage from Python, same structure as results.json."""
 
 import doctest
-import re
 import json
+import re
 from dataclasses import replace
 
 import pytest

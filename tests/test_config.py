@@ -1,6 +1,8 @@
+"""The configuration (robustness/config.py): precedence, types and ranges, one-line errors."""
+
 import pytest
 
-from robustness.config import PRESETS, SuiteConfig, build_config, check_run_id, parse_eps
+from robustness.config import PRESETS, build_config, check_run_id, parse_eps
 from robustness.errors import SuiteError
 
 

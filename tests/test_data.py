@@ -15,9 +15,9 @@ from torchvision.datasets import CIFAR10, CIFAR100, MNIST, FashionMNIST
 
 from robustness import data as datasets
 from robustness.config import DataConfig
-from robustness.validation import load_config
 from robustness.data import DATASETS, channel_stats, load
 from robustness.errors import SuiteError
+from robustness.validation import load_config
 
 RNG = np.random.default_rng(0)
 N_TRAIN, N_TEST = 40, 20  # per data set: 4 per class in training, 2 in test (10 classes)
@@ -455,3 +455,19 @@ def test_skip_bad_images_flag_reaches_the_config_and_the_help():
     on = load_config("quick", None, flags_to_overrides(parser().parse_args(["--skip-bad-images"])))
     off = load_config("quick", None, flags_to_overrides(parser().parse_args([])))
     assert (on.data.skip_bad_images, off.data.skip_bad_images) == (True, False)
+
+
+@pytest.mark.parametrize("name", ["digits"])  # the others need files: tests/test_data.py writes them
+def test_every_data_set_is_pixels_in_unit_range_with_a_stratified_split(name):
+    split = load(DataConfig(name=name))
+    for x in (split.train_x, split.test_x):
+        assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1 and x.dim() == 4
+    train_share = torch.bincount(split.train_y) / len(split.train_y)
+    test_share = torch.bincount(split.test_y) / len(split.test_y)
+    assert (train_share - test_share).abs().max() < 0.02
+    assert load(DataConfig(name=name)).test_y.tolist() == split.test_y.tolist()  # fixed split
+
+
+def test_digits_split_sizes():
+    split = load(DataConfig())
+    assert (len(split.train_y), len(split.test_y)) == (1257, 540) and split.num_classes == 10

@@ -4,9 +4,9 @@ import json
 
 import torch
 
-from robustness.validation import load_config
 from robustness.results import without_timing
 from robustness.suite import run_suite
+from robustness.validation import load_config
 
 
 def timing_paths(node, path=""):

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from robustness.validation import load_config
 from robustness.errors import SuiteError
 from robustness.models import MODELS, PreActBlock, build_model, model_builder
+from robustness.validation import load_config
 
 
 def preact(dropout: float = 0.0) -> nn.Module:

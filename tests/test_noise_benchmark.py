@@ -6,8 +6,8 @@ from statistics import mean, pstdev
 
 import numpy as np
 import pytest
-
 from conftest import run_noise
+
 from noise import noise_specs
 from robustness.config import PRESETS, NoiseConfig
 

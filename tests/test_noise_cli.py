@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from noise.__main__ import overrides, parser
-from robustness.validation import load_config
 from robustness.errors import SuiteError
+from robustness.results import KILL_AT_ENV
+from robustness.validation import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,3 +94,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
     stderr = capsys.readouterr().err
     assert stderr.strip().count("\n") == 0 and message in stderr and stderr.startswith("python -m noise: error:")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_killed_run_resumes_from_its_finished_units_like_run_all(tmp_path):
+    """The same pipeline as run_all.py: config.json first, a unit per finished model, and a rerun reuses them."""
+    args = ["--preset", "tiny", "--epochs", "2", "--out", str(tmp_path), "--run-id", "n", "--quiet"]
+    killed = subprocess.run([sys.executable, "-m", "noise", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", KILL_AT_ENV: "train-epoch@5"})
+    assert killed.returncode == -9  # SIGKILL in the third model's first epoch: two of tiny's three runs finished
+    run_dir = tmp_path / "n"
+    assert (run_dir / "config.json").is_file() and not (run_dir / "results.json").exists()
+    assert len(list((run_dir / "units").glob("train-*.pt"))) == 2
+    done = run_noise_cli(*args)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["timing"]["units"] == {"computed": 1, "reused": 2}
+    assert len(results["noise"]["runs"]) == 3 and not list(run_dir.rglob("*.tmp"))
+    assert run_noise_cli("--resume", str(run_dir), "--quiet").returncode == 0
+    assert json.loads((run_dir / "results.json").read_text())["timing"]["units"] == {"computed": 0, "reused": 3}

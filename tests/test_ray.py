@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, run_small
+
 from robustness.results import without_timing
 
 pytest.importorskip("ray")

@@ -2,12 +2,10 @@
 
 import json
 import shutil
-from dataclasses import replace
 
 import pytest
 import torch
 
-from robustness.validation import load_config
 from robustness.data import load
 from robustness.results import without_timing
 from robustness.suite import compute_results, saved_config

@@ -1,10 +1,12 @@
+"""corrupt and the noise-model registry (noise/core.py): rates, determinism, confusion, test labels untouched."""
+
 import math
 from dataclasses import replace
 
 import pytest
 import torch
-
 from conftest import run_noise
+
 from noise import NOISE_MODELS, corrupt
 from robustness.config import PRESETS, NoiseConfig
 from robustness.errors import SuiteError
