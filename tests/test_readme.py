@@ -20,7 +20,7 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 def options_block() -> str:
     text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- options:start -->\s*```text\n(.*?)```\s*<!-- options:end -->", text, re.S)
+    match = re.search(r"<!-- options:start -->\s*```text\n(.*?)```\s*<!-- options:end -->", text, re.DOTALL)
     assert match, "README.md needs a ```text block between <!-- options:start --> and <!-- options:end -->"
     return match.group(1)
 
@@ -50,7 +50,7 @@ def relative_links(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     links = []
     for target in LINK.findall(text):
-        if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("#"):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target, re.IGNORECASE) or target.startswith("#"):
             continue  # http(s)://, mailto:, or an anchor in the same page
         links.append(target.split("#", 1)[0])
     return links
