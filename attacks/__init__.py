@@ -4,11 +4,11 @@
     x_adv = make_attack("pgd").build(model, 8 / 255)(images, labels)
 """
 
-from attacks.registry import ATTACKS, make_attack, register_attack
 from attacks import fgsm, ifgsm, pgd  # noqa: F401  (each registers one attack)
-from attacks.transfer import input_gradient_norm, transfer_matrix
 from attacks.checks import run_checks
 from attacks.evaluate import evaluate_matrix, evaluate_models
+from attacks.registry import ATTACKS, make_attack, register_attack
+from attacks.transfer import input_gradient_norm, transfer_matrix
 
 __all__ = ["ATTACKS", "evaluate_matrix", "evaluate_models", "input_gradient_norm", "make_attack", "register_attack",
            "run_checks", "transfer_matrix"]

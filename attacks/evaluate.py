@@ -23,7 +23,7 @@ def evaluate_matrix(matrix: dict, models: dict[str, nn.Module], families: dict[s
                     device) -> dict:
     """The ``attacks``, ``diagnostics``, ``checks`` and ``between_points`` sections from ``matrix``
     (transfer_matrix's result for exactly ``models``)."""
-    attacks = {**matrix, "summary": summarize_attacks(matrix, families)}
+    attacks = {**matrix, "summary": summarize_attacks(matrix, families), **headline_eps(matrix, config)}
     diagnostics = diagnose(models, split, device)
     return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics),
             "between_points": between_points(models, families, split, config, device)}
@@ -34,6 +34,20 @@ def evaluate_models(models: dict[str, nn.Module], families: dict[str, str], spli
     """Attack every model with every attack and ε, transfer to every model, and check the result, in memory."""
     matrix = transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
     return evaluate_matrix(matrix, models, families, split, config, device)
+
+
+def headline_eps(matrix: dict, config: AttackConfig) -> dict:
+    """The ε at which the report shows transfer matrices and headline numbers, and how it was picked:
+    as configured, else the largest ε at which no white-box error reaches 100% (an ε where every image
+    falls says nothing about who is more robust), else the middle ε."""
+    if config.heatmap_eps is not None:
+        return {"heatmap_eps": config.heatmap_eps, "heatmap_eps_rule": "given"}
+    whitebox = [c for c in matrix["cells"] if c["source"] == c["target"]]
+    below = [e for e in config.eps if e > 0 and all(c["error"] < 1 for c in whitebox if c["eps"] == e)]
+    if below:
+        return {"heatmap_eps": max(below), "heatmap_eps_rule": "largest ε at which no white-box error reaches 100%"}
+    ordered = sorted(config.eps)
+    return {"heatmap_eps": ordered[len(ordered) // 2], "heatmap_eps_rule": "middle ε (every white-box error reaches 100% above ε = 0)"}
 
 
 def diagnose(models: dict[str, nn.Module], split, device, batch: int = 256) -> dict:
@@ -69,7 +83,7 @@ def summarize_attacks(attacks: dict, families: dict[str, str]) -> list[dict]:
 
 
 def _mean_std(values: list) -> dict | None:
-    """{"mean", "std"} over models, or None when any model lacks the value."""
+    """{"mean", "std", "n"} over models, or None when any model lacks the value."""
     if any(v is None for v in values):
         return None
-    return {"mean": mean(values), "std": pstdev(values)}
+    return {"mean": mean(values), "std": pstdev(values), "n": len(values)}

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from attacks.metrics import Tally, score
 from attacks.base import Attack
+from attacks.metrics import Tally, score
 from attacks.registry import make_attack
 from attacks.seeding import craft_seed, seeded
 from robustness.config import AttackConfig

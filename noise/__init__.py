@@ -5,9 +5,9 @@
     noisy.labels, noisy.replaced, noisy.realized_rate, noisy.confusion
 """
 
-from noise.core import NOISE_MODELS, NoisyLabels, check_spec, corrupt, nominal_rate, register_noise
 from noise import labels_file, matrix, pairflip, symmetric, uniform  # noqa: F401  (each registers one model)
 from noise.benchmark import assemble_noise, noise_specs
+from noise.core import NOISE_MODELS, NoisyLabels, check_spec, corrupt, nominal_rate, register_noise
 
 __all__ = ["NOISE_MODELS", "NoisyLabels", "assemble_noise", "check_spec", "corrupt", "noise_specs", "nominal_rate",
            "register_noise"]

@@ -40,9 +40,9 @@ def assemble_noise(nc: NoiseConfig, runs: list[dict], noisy: dict) -> dict:
 
 
 def stat(values: list[float | None]) -> dict | None:
-    """{"mean", "std"} (population std over seeds) of the values that exist, or None."""
+    """{"mean", "std", "n"} (population std over the seeds whose value exists), or None."""
     values = [v for v in values if v is not None]
-    return {"mean": mean(values), "std": pstdev(values)} if values else None
+    return {"mean": mean(values), "std": pstdev(values), "n": len(values)} if values else None
 
 
 def summarize_noise(runs: list[dict]) -> list[dict]:

@@ -137,7 +137,7 @@ def noise_reading(results: dict) -> list[str]:
         picks = family_picks(noise, spec)
         if not picks:
             continue
-        parts = [f"{r['display']}: best {pm(r['best_test_error'])}%, last {pm(r['last_test_error'])}%, "
+        parts = [f"{r['display']}: best {pm(r['best_test_error'], suffix='%')}, last {pm(r['last_test_error'], suffix='%')}, "
                  f"{memorization_verdict(noise, r)}" for r in picks]
         ranked = min(picks, key=lambda r: r["last_test_error"]["mean"])
         title = spec_title(noise, picks[0])
@@ -149,8 +149,8 @@ def noise_reading(results: dict) -> list[str]:
 def noise_headline(results: dict) -> list[str]:
     """The lines printed at the end of a run: the best of each family's grid, per noise spec."""
     noise = results["noise"]
-    return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {pm(row['last_test_error'])}%, "
-            f"train error on corrupted labels {pm(row['last_train_error_corrupted'])}%"
+    return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {pm(row['last_test_error'], suffix='%')}, "
+            f"train error on corrupted labels {pm(row['last_train_error_corrupted'], suffix='%')}"
             for spec in noise["specs"] for row in family_picks(noise, spec)]
 
 

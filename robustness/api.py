@@ -21,7 +21,6 @@ from torch import nn
 from robustness import data as datasets
 from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, parse_eps
-from robustness.config import preset as preset_config
 from robustness.data import Split, check_pixels
 from robustness.errors import SuiteError
 from robustness.methods import model_id, parse_method
@@ -31,10 +30,10 @@ from robustness.report import build_report
 from robustness.results import write_json
 from robustness.suite import Devices, compute_results, resolve_device
 from robustness.units import UnitStore
-from robustness.validation import load_config
+from robustness.validation import check_data_fits, load_config
 
 
-def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None, preset: str,
+def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None,
            overrides: Mapping[str, Any] | None, train_baselines: bool, specs: tuple[str, ...], device: str) -> dict:
     """The keyword arguments as build_config flags (overrides first, so the named arguments win)."""
     flags = copy.deepcopy(dict(overrides or {}))
@@ -42,10 +41,7 @@ def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[fl
     if attacks is not None:
         attack["attacks"] = list(attacks)
     if eps is not None:
-        attack["eps"] = [parse_eps(e) for e in eps]
-        if "heatmap_eps" not in attack:  # the preset's if listed, else the largest: never an error for a short list
-            default = preset_config(preset).attack.heatmap_eps
-            attack["heatmap_eps"] = default if default in attack["eps"] else max(attack["eps"], default=0.0)
+        attack["eps"] = [parse_eps(e) for e in eps]  # a preset's heatmap ε not in this list is then chosen later
     if isinstance(dataset, str):
         flags.setdefault("data", {})["name"] = dataset
     flags.setdefault("clean", {})["enabled"] = train_baselines
@@ -101,7 +97,8 @@ def evaluate(
         dataset: a registered data set name (``robustness.data.DATASETS``) or a ``Split`` of your own.
         attacks: attack names (``attacks.ATTACKS``); default: the preset's (``fgsm``, ``ifgsm``, ``pgd``).
         eps: L∞ radii in [0, 1] or as strings such as ``"4/255"``; default: the preset's. The transfer
-            matrix is tabulated at the preset's ``heatmap_eps`` if listed, else at the largest ε.
+            matrix is tabulated at the preset's ``heatmap_eps`` if listed, else at the ε the attack stage
+            chooses (``results["attacks"]["heatmap_eps"]``: the largest ε whose white-box error stays below 100%).
         preset: the named configuration every other setting comes from.
         overrides: nested config overrides, as a TOML file would give them, e.g.
             ``{"attack": {"ifgsm_steps": 20, "batch_size": 512}}``.
@@ -129,8 +126,9 @@ def evaluate(
     if not models:
         raise SuiteError("evaluate() got no models; pass models={'name': model_or_checkpoint}")
     families = families or {}
-    config = load_config(preset, None, _flags(dataset, attacks, eps, preset, overrides, train_baselines, specs, device))
+    config = load_config(preset, None, _flags(dataset, attacks, eps, overrides, train_baselines, specs, device))
     split, devices = _split(dataset, config), Devices.one(resolve_device(config.device))
+    check_data_fits(config, split)
     custom = {name: replace(loaded, family=families.get(name, loaded.family))
               for name, loaded in load_custom_models(config.models, split, devices.local, trust_checkpoint).items()}
     custom |= _in_memory(objects, families, split, devices.local)

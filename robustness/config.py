@@ -77,7 +77,10 @@ class AttackConfig:
     seed: int = 0  # seeds PGD's random starts (per source, ε and batch, so numbers do not depend on order)
     batch_size: int = 256  # test images crafted at once per source model
     fuse_epsilons: bool = True  # craft every ε of an attack in one pass (same numbers, less time)
-    heatmap_eps: float = 0.1  # the ε at which the transfer matrix is drawn and tabulated
+    # The ε at which the transfer matrix is drawn and tabulated, and the report's headline ε. None: chosen once the
+    # attacks ran, as the largest ε at which no model's white-box error reaches 100% (else the middle ε); a preset's
+    # value that is not among a given ε list falls back to None, so --eps alone never needs --heatmap-eps.
+    heatmap_eps: float | None = 0.1
     between_pairs: int = 200  # random test pairs (different labels) for the paper's Figure 2 analysis
     between_points: int = 21  # λ values on [0, 1] along each pair's segment
 
@@ -196,8 +199,13 @@ def _number(value: Any, kind: type, where: str) -> int | float:
     return number
 
 
+OPTIONAL = ("attack.heatmap_eps",)  # fields that may be None (JSON null in a saved config.json)
+
+
 def _coerce(value: Any, like: Any, where: str) -> Any:
     """Convert a TOML/flag value to the type of the default it replaces."""
+    if value is None and where in OPTIONAL:
+        return None
     if isinstance(like, tuple):
         if not isinstance(value, (list, tuple)):
             value = [value]
@@ -285,10 +293,19 @@ def build_config(
     table = read_toml(toml_path) if toml_path else {}
     toml_preset = table.pop("preset", None)
     base = preset(preset_name or toml_preset or "quick")
-    config = override(base, table)
-    config = override(config, flags or {})
+    config = override(override(base, table), flags or {})
+    config = fit_heatmap_eps(config, given=any("heatmap_eps" in source.get("attack", {}) for source in (table, flags or {})))
     check_values(config)
     return config
+
+
+def fit_heatmap_eps(config: SuiteConfig, given: bool) -> SuiteConfig:
+    """A heatmap ε the user did not give that is not among the ε to attack at becomes None (chosen after
+    the attacks), so ``--eps 0 2/255 8/255`` alone works; one the user gave must be in the list."""
+    attack = config.attack
+    if given or attack.heatmap_eps is None or attack.heatmap_eps in attack.eps:
+        return config
+    return replace(config, attack=replace(attack, heatmap_eps=None))
 
 
 def check_run_id(run_id: str) -> str:
@@ -356,8 +373,9 @@ def check_attack(attack: AttackConfig) -> None:
     for key in ("ifgsm_step_factor", "pgd_step_factor"):
         if not getattr(attack, key) > 0:
             raise SuiteError(f"attack.{key} must be positive; 1 means steps of ε / steps")
-    if attack.heatmap_eps not in attack.eps:
-        raise SuiteError(f"attack.heatmap_eps {attack.heatmap_eps} is not one of attack.eps; pick one of them")
+    if attack.heatmap_eps is not None and attack.heatmap_eps not in attack.eps:
+        raise SuiteError(f"attack.heatmap_eps {attack.heatmap_eps:g} is not one of attack.eps; pick one of them, "
+                         "or leave it out to have it chosen")
 
 
 def to_dict(config: SuiteConfig) -> dict[str, Any]:

@@ -8,9 +8,19 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def pm(stat: dict | None) -> str:
-    """'12.3 ± 0.4' (percent) from {"mean", "std"}."""
-    return "–" if stat is None else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+def pm(stat: dict | None, unit: str = "seed", suffix: str = "") -> str:
+    """'12.3 ± 0.4' (percent) from {"mean", "std"}; '12.3 (1 seed)' when one value made it (its "n" or
+    "count" is 1), since a spread of 0.0 over one seed says nothing. ``suffix`` follows the numbers ("%")."""
+    if stat is None:
+        return "–"
+    if stat.get("n", stat.get("count")) == 1:
+        return f"{100 * stat['mean']:.1f}{suffix} (1 {unit})"
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}{suffix}"
+
+
+def spread(mean: float, std: float, n: int, digits: str = ".3g") -> str:
+    """'0.123 ± 0.01' for a mean over n > 1 values, the mean alone for one."""
+    return f"{mean:{digits}}" if n == 1 else f"{mean:{digits}} ± {std:{digits}}"
 
 
 def with_ci(value: float | None, ci: list[float] | None) -> str:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_reading
 from robustness import figures, paper
-from robustness.formatting import eps_label, pct, pm, with_ci
+from robustness.formatting import eps_label, pct, pm, spread, with_ci
 from robustness.results import read_results, write_atomic
-
 
 VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
 
@@ -39,11 +38,19 @@ def families(results: dict) -> list[str]:
     return list(dict.fromkeys(rec["family"] for rec in results["models"].values()))
 
 
+def eps_choice(results: dict) -> str:
+    """'' when the headline ε was configured, else a sentence saying how it was chosen."""
+    rule = results["attacks"]["heatmap_eps_rule"]
+    eps = results["attacks"]["heatmap_eps"]
+    return "" if rule == "given" else f"The headline ε = {eps_label(eps)} was chosen automatically: the {rule}."
+
+
 def headline(results: dict) -> list[str]:
     """The few numbers printed at the end of a run (run_all.py, python -m noise)."""
     lines = []
     if results.get("attacks"):
-        eps = results["config"]["attack"]["heatmap_eps"]
+        eps = results["attacks"]["heatmap_eps"]
+        lines += [eps_choice(results)] if eps_choice(results) else []
         for attack in results["config"]["attack"]["attacks"]:
             parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
             lines.append(f"white-box {attack.upper()} error at ε={eps_label(eps)} (%): " + ", ".join(parts))
@@ -141,7 +148,7 @@ def whitebox_blocks(results: dict, fig_dir: Path) -> list:
 
 def per_model_blocks(results: dict) -> list:
     """Every model's white-box numbers at the heatmap ε, with 95% intervals over test images."""
-    eps = results["config"]["attack"]["heatmap_eps"]
+    eps = results["attacks"]["heatmap_eps"]
     clean = results["attacks"]["clean"]
     has_top5 = any(c.get("top5_error") is not None for c in clean.values())
     rows = []
@@ -163,11 +170,12 @@ def per_model_blocks(results: dict) -> list:
 
 def transfer_blocks(results: dict, fig_dir: Path) -> list:
     cfg = results["config"]["attack"]
-    eps = cfg["heatmap_eps"]
+    eps = results["attacks"]["heatmap_eps"]
     fams = families(results)
     blocks = [("h2", f"Transfer (black box) at ε = {eps_label(eps)}"),
               ("p", "Examples crafted on each model (rows) are evaluated on every model (columns); the diagonal is "
-                    "white box. Unlike the paper, every model is a source, so all four directions are measured.")]
+                    "white box. Unlike the paper, every model is a source, so all four directions are measured. "
+                    + eps_choice(results))]
     for attack in cfg["attacks"]:
         path = figures.transfer_heatmap(results, attack, eps, fig_dir / f"transfer_{attack}.png")
         blocks.append(("figure", path, f"{attack.upper()} transfer matrix"))
@@ -177,19 +185,20 @@ def transfer_blocks(results: dict, fig_dir: Path) -> list:
             for tgt in fams:
                 stat = attack_stat(results, attack, eps, "transfer", src, tgt)
                 if stat:
-                    rows.append([attack.upper(), f"{src} → {tgt}′" if src == tgt else f"{src} → {tgt}", pm(stat), stat["count"]])
+                    rows.append([attack.upper(), f"{src} → {tgt}′" if src == tgt else f"{src} → {tgt}", pm(stat, "model pair"), stat["count"]])
     blocks.append(("table", ["attack", "direction", "error (%)", "model pairs"], rows))
     return blocks
 
 
 def paper_table3_blocks(results: dict) -> list:
-    eps = results["config"]["attack"]["heatmap_eps"]
+    eps = results["attacks"]["heatmap_eps"]
     cols = [(f, a) for f in ("erm", "mixup") for a in ("fgsm", "ifgsm")]
     header = ["setting", "source"] + [f"{f} {a.upper()}" for f, a in cols]
 
     def ours(kind, src, metric):
         stats = [attack_stat(results, a, eps, kind, src if kind == "transfer" else f, f) for f, a in cols]
-        return [pm(s if metric == "top1" or s is None else s.get("top5")) for s in stats]
+        unit = "model pair" if kind == "transfer" else "seed"
+        return [pm(s if metric == "top1" or s is None else s.get("top5"), unit) for s in stats]
 
     def table(paper_numbers, metric):
         return [
@@ -221,8 +230,9 @@ def between_blocks(results: dict, fig_dir: Path) -> list:
         return [("h2", "Between test points (the paper's Figure 2)"),
                 ("p", "Left out: no pair of test images with different labels was found.")]
     mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
-    rows = [[family, stats["models"], f"{100 * stats['miss']['mean'][mid]:.1f} ± {100 * stats['miss']['std'][mid]:.1f}",
-             f"{stats['grad_norm_mean']['mean'][mid]:.3g} ± {stats['grad_norm_mean']['std'][mid]:.2g}",
+    rows = [[family, stats["models"],
+             spread(100 * stats["miss"]["mean"][mid], 100 * stats["miss"]["std"][mid], stats["models"], ".1f"),
+             spread(stats["grad_norm_mean"]["mean"][mid], stats["grad_norm_mean"]["std"][mid], stats["models"]),
              f"{stats['grad_norm_pair_std'][mid]:.3g}"]
             for family, stats in section["summary"].items()]
     return [
@@ -248,7 +258,7 @@ def checks_blocks(results: dict) -> list:
 
 def reading_blocks(results: dict) -> list:
     """A short plain-language reading, each sentence computed from the numbers above."""
-    eps = results["config"]["attack"]["heatmap_eps"]
+    eps = results["attacks"]["heatmap_eps"]
     lines = []
     for attack in results["config"]["attack"]["attacks"]:
         erm, mix = whitebox_pair(results, attack, eps)

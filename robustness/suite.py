@@ -31,16 +31,26 @@ from attacks import evaluate_matrix
 from noise import assemble_noise, corrupt, noise_specs, nominal_rate
 from robustness import data as datasets
 from robustness.checkpoints import LoadedModel, load_custom_models
-from robustness.config import SuiteConfig, check_run_id, override, preset, to_dict
+from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, override, preset, to_dict
 from robustness.errors import SuiteError
 from robustness.executors import InProcess, Unit, make_executor
 from robustness.methods import model_id, parse_method
 from robustness.records import ModelRecord, custom_model_record, noise_run_record, trained_model_record
 from robustness.report import build_report
 from robustness.results import SCHEMA_VERSION, environment, remove_stray_temps, save_state_dict, write_json
-from robustness.units import (LOCK_NAME, UnitStore, attack_recipe, attack_unit, model_from_state, run_lock,
-                              train_recipe, train_unit, trained_identity, unit_key)
-from robustness.validation import validate
+from robustness.units import (
+    LOCK_NAME,
+    UnitStore,
+    attack_recipe,
+    attack_unit,
+    model_from_state,
+    run_lock,
+    train_recipe,
+    train_unit,
+    trained_identity,
+    unit_key,
+)
+from robustness.validation import check_data_fits, validate
 
 
 @dataclass(frozen=True)
@@ -280,6 +290,7 @@ def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
     except (ValueError, KeyError, TypeError) as err:
         raise SuiteError(f"{path} is damaged ({err}); start a new run with --run-id") from None
     config = override(config, flags or {})
+    config = fit_heatmap_eps(config, given="heatmap_eps" in (flags or {}).get("attack", {}))
     validate(config)
     return config
 
@@ -302,6 +313,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     clock = time.perf_counter()
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
+    check_data_fits(config, split)
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
     run_dir = Path(run_dir) if run_dir else open_run_dir(config.out, (prefix or "{preset}").format(preset=config.preset), run_id)
     with run_lock(run_dir):

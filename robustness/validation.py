@@ -17,7 +17,7 @@ from robustness.config import SuiteConfig, build_config, check_values
 from robustness.data import dataset_loader
 from robustness.errors import SuiteError
 from robustness.methods import model_id, parse_method
-from robustness.models import model_builder
+from robustness.models import LARGEST_SIDE, model_builder
 from robustness.registry import lookup
 
 
@@ -60,3 +60,14 @@ def validate_noise(config: SuiteConfig) -> None:
                          "or turn it off (noise.enabled = false)")
     for spec in noise_specs(noise):
         check_spec(spec)
+
+
+def check_data_fits(config: SuiteConfig, split) -> None:
+    """The architecture suits the data's image size, when the run trains anything (before anything is written)."""
+    side, arch = max(split.input_shape[1:]), config.train.arch
+    trains = config.clean.enabled or config.noise.enabled
+    if trains and side > LARGEST_SIDE.get(arch, side):
+        raise SuiteError(f"data set {split.name!r} has {split.input_shape[1]}×{split.input_shape[2]} images but "
+                         f"train.arch {arch} is made for images up to {LARGEST_SIDE[arch]}×{LARGEST_SIDE[arch]} "
+                         "(a run would take hours); use --preset cifar10-cpu for 32×32 images, or set [train] arch, "
+                         "e.g. fast_resnet_small")

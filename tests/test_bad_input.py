@@ -1,115 +1,191 @@
-"""The catalogue of bad input: each a one-line error naming the problem and the fix, and no partial output.
-
-(Checkpoint files, --model NAME=SPEC, and a data root without data belong to
-the checkpoint and data-set work and are tested there.)
-"""
+"""The catalogue of bad input: each case a one-line error that names the problem and the fix, exit status 2,
+and nothing written. The README's bad-input paragraph lists every case by its label (checked below)."""
 
 import errno
 import json
 import os
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from robustness.cli import main
-from robustness.data import DATASETS, make_split
+from robustness.data import CACHE_NAME, DATASETS, make_split
 from robustness.errors import SuiteError
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def one_line_error(argv, capsys) -> str:
+
+@dataclass(frozen=True)
+class Case:
+    label: str  # as the README's bad-input paragraph names it
+    argv: list[str]  # "{tmp}" stands for the test's folder; --out {tmp}/out is added unless the case resumes
+    message: str  # the start of what follows "run_all.py: error: ", or a part of it after "…"
+    toml: str | None = None  # written to {tmp}/bad.toml and passed as --config
+    setup: str | None = None  # a function of SETUPS that prepares {tmp}
+    skip: bool = False  # not testable on this machine
+
+
+def image_folder(root: Path, classes=("cat", "dog"), size=8, per_class=4) -> Path:
+    for part in ("train", "test"):
+        for k, name in enumerate(classes):
+            (root / part / name).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = np.full((size, size, 3), 40 * k + 10 * i, dtype=np.uint8)
+                Image.fromarray(pixels).save(root / part / name / f"{i}.png")
+    return root
+
+
+def not_a_run(tmp: Path, monkeypatch) -> None:
+    (tmp / "out" / "mine").mkdir(parents=True)
+    (tmp / "out" / "mine" / "thesis.tex").write_text("keep me")
+
+
+def unreadable_image(tmp: Path, monkeypatch) -> None:
+    image_folder(tmp / "images")
+    (tmp / "images" / "train" / "dog" / "garbage.png").write_bytes(b"not an image at all")
+
+
+def one_class(tmp: Path, monkeypatch) -> None:
+    image_folder(tmp / "images", classes=("cat",))
+
+
+def big_images(tmp: Path, monkeypatch) -> None:
+    image_folder(tmp / "images", size=32)
+
+
+def out_is_a_file(tmp: Path, monkeypatch) -> None:
+    (tmp / "blocker").write_text("")
+
+
+def pixels(value: float):
+    def setup(tmp: Path, monkeypatch) -> None:
+        def load(config):
+            images = np.random.default_rng(0).random((60, 1, 4, 4)).astype(np.float32)
+            images[3, 0, 1, 1] = value
+            return make_split("bad", images, np.arange(60) % 3, ["a", "b", "c"], config)
+
+        monkeypatch.setitem(DATASETS, "bad", load)
+
+    return setup
+
+
+SETUPS = {"not_a_run": not_a_run, "unreadable_image": unreadable_image, "one_class": one_class, "big_images": big_images,
+          "out_is_a_file": out_is_a_file, "nan_pixels": pixels(np.nan), "pixels_above_one": pixels(2.0)}
+NO_CUDA = not torch.cuda.is_available()
+
+CATALOGUE = [
+    # configuration
+    Case("an unknown preset", ["--preset", "huge"], "unknown preset 'huge'; choose one of: quick, tiny"),
+    Case("a --config that does not exist", ["--config", "{tmp}/missing.toml"], "config file {tmp}/missing.toml does not exist"),
+    Case("a --config that is a directory", ["--config", "{tmp}"], "config file {tmp} is a directory"),
+    Case("malformed TOML", [], "config file {tmp}/bad.toml is not valid TOML", toml="[train\nepochs = 3\n"),
+    Case("an unknown TOML key", [], "unknown key train.epoch; valid keys: arch, epochs", toml="[train]\nepoch = 3\n"),
+    Case("a value of the wrong type", [], "train.epochs must be a number, not 'many'", toml='[train]\nepochs = "many"\n'),
+    Case("epochs that are not a whole number", [], "train.epochs must be a whole number, not 2.5", toml="[train]\nepochs = 2.5\n"),
+    Case("epochs given as true/false", [], "train.epochs must be a number, not True", toml="[train]\nepochs = true\n"),
+    Case("a learning rate that is NaN", [], "train.lr must be a finite number, not nan", toml="[train]\nlr = nan\n"),
+    Case("a negative learning rate", [], "train.lr must be positive, not -1", toml="[train]\nlr = -1\n"),
+    Case("a negative seed", ["--seeds", "-1"], "clean.seeds must be ≥ 0, not -1"),
+    Case("a seed given twice", ["--seeds", "0", "0"], "clean.seeds lists seed 0 twice"),
+    Case("an empty attack list", [], "attack.attacks must not be empty", toml="[attack]\nattacks = []\n"),
+    Case("an ε outside [0, 1]", ["--eps", "0", "8"], "ε '8' is outside [0, 1]"),
+    Case("an ε that is not a number", ["--eps", "0", "eight"], "ε 'eight' is not a number"),
+    Case("a heatmap ε not among the ε", ["--eps", "0", "0.1", "--heatmap-eps", "0.2"],
+         "attack.heatmap_eps 0.2 is not one of attack.eps"),
+    Case("an unknown data set", ["--dataset", "mnist-typo"], "unknown data set 'mnist-typo'; choose one of:"),
+    Case("an unknown model", [], "unknown model 'resnet1000'; choose one of:", toml='[train]\narch = "resnet1000"\n'),
+    Case("an unknown training method", [], "unknown training method 'cutmix-typo'; choose one of:",
+         toml='[clean]\nmethods = ["cutmix-typo"]\n'),
+    Case("a method parameter that is not a number", [], "training method 'mixup:x' has a parameter that is not a number",
+         toml='[noise]\nmethods = ["mixup:x"]\n'),
+    Case("an unknown attack", [], "unknown attack 'pgd-typo'; choose one of:", toml='[attack]\nattacks = ["pgd-typo"]\n'),
+    Case("an unknown noise model", [], "unknown noise model 'gaussian-typo'; choose one of:",
+         toml='[noise]\nnoise_model = "gaussian-typo"\n'),
+    Case("a noise rate outside [0, 1]", [], "noise uniform:1.5 has p outside [0, 1]", toml='[noise]\nspecs = ["uniform:1.5"]\n'),
+    Case("a missing noise file", [], "noise labels:{tmp}/y.npy: file not found", toml='[noise]\nspecs = ["labels:{tmp}/y.npy"]\n'),
+    # where the run goes
+    Case("a run id that is not a plain folder name", ["--run-id", "../escape"], "run id '../escape' must be a plain folder name"),
+    Case("a --run-id naming a folder that is not a run", ["--run-id", "mine"], "{tmp}/out/mine exists and is not a run directory",
+         setup="not_a_run"),
+    Case("an --out that cannot be written", ["--out", "{tmp}/blocker/reports"], "cannot create run directory", setup="out_is_a_file"),
+    Case("--resume with --preset", ["--resume", "{tmp}", "--preset", "tiny"], "--resume takes the configuration and place"),
+    Case("--resume of a folder that is not a run", ["--resume", "{tmp}"], "{tmp} has no config.json, so it is not a run"),
+    Case("--ray-address without --executor ray", ["--ray-address", "auto"], "--ray-address needs --executor ray"),
+    Case("--device cuda without CUDA", ["--device", "cuda"], "--device cuda was asked for but CUDA is not available here",
+         skip=not NO_CUDA),
+    # models
+    Case("--no-train without --model", ["--no-train"], "--no-train (clean.enabled = false) leaves nothing to evaluate"),
+    Case("a malformed --model", ["--model", "mine"], "model spec 'mine' has no NAME="),
+    Case("a missing checkpoint", ["--model", "m=missing.pt2"], "model 'm': checkpoint missing.pt2 does not exist"),
+    Case("a model name used twice", ["--model", "erm_s0=x.pt2"], "model name 'erm_s0' is used twice"),
+    # data
+    Case("a data set whose files are missing", [], "data set 'cifar10' is missing or corrupted in {tmp}/cifar-10-batches-py",
+         toml='[data]\nname = "cifar10"\nroot = "{tmp}"\ndownload = false\n'),
+    Case("images with NaN", ["--dataset", "bad"], "data set 'bad' contains NaN or infinite pixels", setup="nan_pixels"),
+    Case("images outside [0, 1]", ["--dataset", "bad"], "data set 'bad' has pixels in [", setup="pixels_above_one"),
+    Case("an image folder with one class", ["--dataset", "imagefolder:{tmp}/images"], "data set 'imagefolder:images' has 1 class",
+         setup="one_class"),
+    Case("an unreadable image", ["--dataset", "imagefolder:{tmp}/images"], "image folder {tmp}/images: train/dog/garbage.png cannot be read",
+         setup="unreadable_image"),
+    Case("images too large for the preset's model", ["--preset", "quick", "--dataset", "imagefolder:{tmp}/images"],
+         "data set 'imagefolder:images' has 32×32 images but train.arch digits_cnn is made for images up to 16×16",
+         setup="big_images"),
+]
+
+
+def fill(text: str, tmp: Path) -> str:
+    return text.replace("{tmp}", str(tmp))
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` but an image folder's decode cache, which belongs to the data, not the run."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != CACHE_NAME}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.label, marks=pytest.mark.skipif(c.skip, reason="not here")) for c in CATALOGUE])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsys, monkeypatch):
+    if case.setup:
+        SETUPS[case.setup](tmp_path, monkeypatch)
+    argv = ["--quiet"] + [fill(a, tmp_path) for a in case.argv]
+    if "--resume" not in case.argv and "--preset" not in case.argv:
+        argv += ["--preset", "tiny"]
+    if case.toml is not None:
+        (tmp_path / "bad.toml").write_text(fill(case.toml, tmp_path))
+        argv += ["--config", str(tmp_path / "bad.toml")]
+    if "--resume" not in case.argv and "--out" not in case.argv:
+        argv += ["--out", str(tmp_path / "out")]
+    before = snapshot(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("run_all.py: error: ") and err.strip().count("\n") == 0, err
-    return err
+    assert err.startswith("run_all.py: error: ") and err.count("\n") == 1, err
+    assert fill(case.message, tmp_path) in err
+    assert snapshot(tmp_path) == before  # --out untouched: nothing written anywhere
 
 
-@pytest.mark.parametrize(
-    "toml, message",
-    [
-        ("[attack]\neps = [-0.1]\nheatmap_eps = -0.1\n", "ε -0.1 is outside [0, 1]"),
-        ("[attack]\neps = [0, 1.5]\n", "ε 1.5 is outside [0, 1]"),
-        ('[data]\nname = "mnist-typo"\n', "unknown data set 'mnist-typo'; choose one of: cifar10, cifar100, digits"),
-        ('[train]\narch = "resnet1000"\n', "unknown model 'resnet1000'; choose one of:"),
-        ('[attack]\nattacks = ["pgd-typo"]\n', "unknown attack 'pgd-typo'; choose one of:"),
-        ('[noise]\nnoise_model = "gaussian-typo"\n', "unknown noise model 'gaussian-typo'; choose one of:"),
-        ('[clean]\nmethods = ["cutmix-typo"]\n', "unknown training method 'cutmix-typo'; choose one of:"),
-        ('[noise]\nmethods = ["mixup:x"]\n', "has a parameter that is not a number; write e.g. mixup:8"),
-        ('preset = "huge"\n', "unknown preset 'huge'; choose one of:"),
-        ("[train\nepochs = 3\n", "is not valid TOML"),
-        ("[train]\nepoch = 3\n", "unknown key train.epoch; valid keys:"),
-        ('[train]\nepochs = "many"\n', "train.epochs must be a number, not 'many'"),
-    ],
-)
-def test_bad_configuration(tmp_path, capsys, toml, message):
-    path = tmp_path / "bad.toml"
-    path.write_text(toml)
-    assert message in one_line_error(["--config", str(path), "--out", str(tmp_path / "out")], capsys)
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("eps", ["-0.1", "2", "8"])
-def test_eps_flag_out_of_range(tmp_path, capsys, eps):
-    assert "is outside [0, 1]" in one_line_error(["--eps", "0", eps, "--out", str(tmp_path / "out")], capsys)
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("pixels, message", [(np.nan, "contains NaN or infinite pixels"), (2.0, ", 2], not [0, 1]; divide 8-bit images by 255")])
-def test_images_outside_unit_range_or_nan_through_the_data_path(tmp_path, capsys, monkeypatch, pixels, message):
-    def bad_digits(config):
-        images = np.random.default_rng(0).random((60, 1, 4, 4)).astype(np.float32)
-        images[3, 0, 1, 1] = pixels
-        return make_split("bad", images, np.arange(60) % 3, ["a", "b", "c"], config)
-
-    monkeypatch.setitem(DATASETS, "bad", bad_digits)
-    path = tmp_path / "bad.toml"
-    path.write_text('preset = "tiny"\n[data]\nname = "bad"\n')
-    err = one_line_error(["--config", str(path), "--out", str(tmp_path / "out"), "--quiet"], capsys)
-    assert message in err and "data set 'bad'" in err
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
-def test_device_cuda_without_cuda(tmp_path, capsys):
-    err = one_line_error(["--preset", "tiny", "--device", "cuda", "--out", str(tmp_path / "out")], capsys)
-    assert "CUDA is not available here; use --device cpu or auto" in err
-    assert not (tmp_path / "out").exists()
-
-
-def test_out_that_cannot_hold_a_directory(tmp_path, capsys):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    err = one_line_error(["--preset", "tiny", "--out", str(blocker / "reports"), "--quiet"], capsys)
-    assert "cannot create run directory" in err and "pass a writable --out" in err
+def test_the_readme_lists_every_case():
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("<!-- bad-input:start -->"):readme.index("<!-- bad-input:end -->")]
+    missing = [c.label for c in CATALOGUE if c.label not in " ".join(paragraph.split())]
+    assert not missing, f"add to the README's bad-input paragraph: {missing}"
+    listed = {" ".join(item.split()) for item in paragraph.split("(each tested):", 1)[1].split(";")}
+    extra = sorted(item for item in listed if item and item.rstrip(".") not in {c.label for c in CATALOGUE})
+    assert not extra, f"the README lists cases the catalogue does not test: {extra}"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permissions")
 def test_read_only_out(tmp_path, capsys):
     out = tmp_path / "ro"
     out.mkdir(mode=0o555)
-    err = one_line_error(["--preset", "tiny", "--out", str(out), "--quiet"], capsys)
+    assert main(["--preset", "tiny", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
     assert "pass a writable --out" in err and not list(out.iterdir())
 
-
-def test_run_id_naming_a_directory_that_is_not_a_run(tmp_path, capsys):
-    (tmp_path / "out" / "mine").mkdir(parents=True)
-    (tmp_path / "out" / "mine" / "thesis.tex").write_text("keep me")
-    err = one_line_error(["--preset", "tiny", "--out", str(tmp_path / "out"), "--run-id", "mine", "--quiet"], capsys)
-    assert "exists and is not a run directory; pass another --run-id" in err
-    assert [p.name for p in (tmp_path / "out" / "mine").iterdir()] == ["thesis.tex"]
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--preset", "tiny"], "drop --preset, --config, --out and --run-id"),
-        ([], "has no config.json, so it is not a run directory to resume"),
-    ],
-)
-def test_bad_resume(tmp_path, capsys, argv, message):
-    assert message in one_line_error(["--resume", str(tmp_path), *argv], capsys)
-    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to name the file being written")
@@ -140,3 +216,4 @@ def test_disk_full_while_writing_keeps_finished_units_and_leaves_no_half_file(tm
     finished = [json.loads(p.read_text())["recipe"] for p in (run_dir / "units").glob("attack-*.json")]
     finished += [torch.load(p, weights_only=True)["recipe"] for p in (run_dir / "units").glob("train-*.pt")]
     assert len(finished) == 1 + 3 and all(store.load(recipe) is not None for recipe in finished)
+

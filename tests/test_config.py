@@ -95,3 +95,13 @@ def test_eps_in_pixel_fractions_or_unit_interval(text, value):
 def test_bad_eps_is_refused(text):
     with pytest.raises(SuiteError):
         parse_eps(text)
+
+
+def test_eps_without_heatmap_eps_leaves_the_headline_eps_to_be_chosen():
+    config = build_config("quick", None, {"attack": {"eps": [0, "2/255", "8/255"]}})
+    assert config.attack.heatmap_eps is None  # the preset's 0.1 is not in the list: chosen after the attacks
+    assert build_config("quick", None, {"attack": {"eps": [0, 0.1]}}).attack.heatmap_eps == 0.1  # still listed: kept
+    given = build_config("quick", None, {"attack": {"eps": [0, "2/255", "8/255"], "heatmap_eps": "2/255"}})
+    assert given.attack.heatmap_eps == 2 / 255
+    with pytest.raises(SuiteError, match="is not one of attack.eps"):
+        build_config("quick", None, {"attack": {"eps": [0, "8/255"], "heatmap_eps": 0.1}})

@@ -52,7 +52,7 @@ def test_summary_is_mean_and_std_over_seeds_and_best_of_grid_is_the_lowest(grid)
         runs = [r for r in result["runs"] if (r["spec"], r["method"]) == (row["spec"], row["method"])]
         assert row["seeds"] == [0, 1]
         values = [r["last_test_error"] for r in runs]
-        assert row["last_test_error"] == {"mean": pytest.approx(mean(values)), "std": pytest.approx(pstdev(values))}
+        assert row["last_test_error"] == {"mean": pytest.approx(mean(values)), "std": pytest.approx(pstdev(values)), "n": 2}
     for pick in result["best_of_grid"]:
         rows = [r for r in result["summary"] if (r["spec"], r["family"]) == (pick["spec"], pick["family"])]
         best = min(rows, key=lambda r: r["best_test_error"]["mean"])

@@ -1,0 +1,38 @@
+"""results.json IO (robustness/results.py): atomic writes, schema checks before a report reads anything."""
+
+import json
+
+import pytest
+
+from robustness.__main__ import main as report_main
+from robustness.errors import SuiteError
+from robustness.results import REQUIRED_KEYS, SCHEMA_VERSION, read_results, without_timing, write_json
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{}", "has schema version None, but this suite reads version 2"),
+    ("[1, 2]", "holds a JSON list, not a results object"),
+    ('{"schema_version": 1}', "has schema version 1, but this suite reads version 2; rerun the run"),
+    ('{"schema_version": 2, "config": {}}', "lacks run_id, environment, data"),
+    ("{not json", "is not valid JSON"),
+])
+def test_a_results_file_this_suite_cannot_read_is_a_one_line_error(tmp_path, content, message, capsys):
+    (tmp_path / "results.json").write_text(content)
+    with pytest.raises(SuiteError, match=message.replace("[", r"\[")):
+        read_results(tmp_path)
+    assert report_main(["report", str(tmp_path)]) == 2  # the report command says the same, in one line
+    err = capsys.readouterr().err
+    assert err.startswith("python -m robustness: error: ") and err.count("\n") == 1
+
+
+def test_a_run_writes_every_required_key(small_run):
+    results = read_results(small_run)
+    assert results["schema_version"] == SCHEMA_VERSION and set(REQUIRED_KEYS) <= set(results)
+
+
+def test_written_json_reads_back_and_timing_is_all_that_without_timing_drops(tmp_path):
+    results = {"schema_version": SCHEMA_VERSION, "timing": {"total": 1.0}, "models": {"m": {"train_seconds": 2, "seed": 0}}}
+    write_json(tmp_path / "r.json", results)
+    assert json.loads((tmp_path / "r.json").read_text()) == results
+    assert without_timing(results) == {"schema_version": SCHEMA_VERSION, "models": {"m": {"seed": 0}}}
+    assert not list(tmp_path.glob(".*.tmp"))
