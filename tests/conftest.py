@@ -139,13 +139,14 @@ epochs = 1
 
 def run_small(cwd: Path, toml: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """run_all.py on the small configuration, from ``cwd``, into ``cwd/reports/small`` (a relative --out, so
-    two runs from two directories have the same configuration, byte for byte)."""
+    two runs from two directories have the same configuration, byte for byte), on one thread: float sums
+    depend on the thread count, and tests compare these runs with each other and with in-process ones."""
     import os
 
     return subprocess.run(
         [sys.executable, str(ROOT / "run_all.py"), "--config", str(toml), "--out", "reports", "--run-id", "small",
          "--quiet", *extra],
-        cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+        cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
     )
 
 

@@ -3,6 +3,7 @@
 import json
 
 import torch
+from conftest import single_thread
 
 from robustness.results import without_timing
 from robustness.suite import run_suite
@@ -30,7 +31,8 @@ def canonical(run_dir) -> bytes:
 def test_same_config_and_seed_give_byte_identical_results(tmp_path, monkeypatch, small_toml, small_run):
     monkeypatch.chdir(tmp_path)  # the same relative --out as the subprocess run, so config.out is equal too
     config = load_config(None, small_toml, {"out": "reports"})
-    run_dir = run_suite(config, run_id="small", progress=False)
+    with single_thread():  # as the subprocess run (conftest.run_small)
+        run_dir = run_suite(config, run_id="small", progress=False)
     assert json.loads((run_dir / "results.json").read_text())["timing"]["units"]["reused"] == 0  # from scratch
     assert canonical(run_dir) == canonical(small_run)
     for name in ("erm_s0", "mixup_a1_s0"):  # the weights too, bit for bit

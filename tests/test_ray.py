@@ -22,24 +22,22 @@ def comparable(run_dir):
 @pytest.fixture(scope="module")
 def ray_run(tmp_path_factory, small_toml):
     cwd = tmp_path_factory.mktemp("ray")
-    # One thread in the driver too: it computes the diagnostics and the between-points analysis.
-    done = run_small(cwd, small_toml, "--executor", "ray", env={"OMP_NUM_THREADS": "1"})
+    # One thread in the driver too (run_small's default): it computes the diagnostics and the between points.
+    done = run_small(cwd, small_toml, "--executor", "ray")
     assert done.returncode == 0, done.stderr
     return cwd / "reports" / "small"
 
 
-def test_ray_gives_the_same_results_as_in_process(tmp_path, small_toml, ray_run):
+def test_ray_gives_the_same_results_as_in_process(small_run, ray_run):
     # Ray gives each task one CPU (OMP_NUM_THREADS=1); float sums depend on the thread count,
-    # so the in-process reference runs on one thread too.
-    done = run_small(tmp_path, small_toml, env={"OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr
-    assert comparable(ray_run) == comparable(tmp_path / "reports" / "small")
+    # so the in-process reference (conftest.small_run) runs on one thread too.
+    assert comparable(ray_run) == comparable(small_run)
     environment = json.loads((ray_run / "results.json").read_text())["environment"]
     assert environment["executor"] == "ray" and environment["device"] == "cpu"
 
 
 def test_a_ray_rerun_resubmits_nothing(ray_run, small_toml):
-    done = run_small(ray_run.parents[1], small_toml, "--executor", "ray", env={"OMP_NUM_THREADS": "1"})
+    done = run_small(ray_run.parents[1], small_toml, "--executor", "ray")
     assert done.returncode == 0, done.stderr
     assert json.loads((ray_run / "results.json").read_text())["timing"]["units"] == {"computed": 0, "reused": 5}
 

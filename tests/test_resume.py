@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import single_thread
 
 from robustness.data import load
 from robustness.results import without_timing
@@ -25,7 +26,8 @@ def copied(tmp_path, small_run):
 def rerun(config, run_dir):
     """compute_results as run_suite calls it, as JSON (tuples become lists), and the store that saw it."""
     store = UnitStore(run_dir)
-    results = compute_results(config, load(config.data), store, progress=False, run_dir=run_dir)
+    with single_thread():  # as conftest.run_small made the run: diagnostics are recomputed, not cached
+        results = compute_results(config, load(config.data), store, progress=False, run_dir=run_dir)
     return json.loads(json.dumps(results)), store
 
 
