@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robustness.config import DataConfig, TrainConfig
 from robustness.data import Split, finish_split, load
-from robustness.methods import parse_method
-from robustness.models import build_model
+from robustness.methods import Trainee, parse_method
+from robustness.models import build_model, mix_points
 from robustness.train import Streams, device_plan, train_epoch
 from robustness.validation import load_config
 
@@ -66,13 +66,15 @@ def ours(args, split: Split, device: torch.device) -> float:
     model, optimizer = new_model(args, split, device, plan.memory_format)
     forward = torch.compile(model) if plan.compile else model
     x, y = split.train_images.to(device), split.train_y.to(device)
-    streams = Streams.from_seed(0)
+    erm = parse_method("erm")
+    streams = Streams.from_seed(0, erm)
     warm = slice(0, args.batch_size * 2)
-    train_epoch(forward, optimizer, x[warm], y[warm], parse_method("erm"), config, plan, streams)  # warm-up (and compile)
+    train_epoch(Trainee(forward, mix_points(model), x[warm], y[warm]), optimizer, erm, config, plan, streams)  # warm-up, compile
     synchronize(device)
     start = time.perf_counter()
+    trainee = Trainee(forward, mix_points(model), x, y)
     for _ in range(args.epochs):
-        train_epoch(forward, optimizer, x, y, parse_method("erm"), config, plan, streams)
+        train_epoch(trainee, optimizer, erm, config, plan, streams)
     synchronize(device)
     return args.epochs * len(x) / (time.perf_counter() - start)
 

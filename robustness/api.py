@@ -30,11 +30,12 @@ from robustness.report import build_report
 from robustness.results import write_json
 from robustness.suite import Devices, compute_results, resolve_device
 from robustness.units import UnitStore
-from robustness.validation import check_data_fits, load_config
+from robustness.validation import check_data_fits, check_methods, load_config
 
 
 def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None,
-           overrides: Mapping[str, Any] | None, train_baselines: bool, specs: tuple[str, ...], device: str) -> dict:
+           overrides: Mapping[str, Any] | None, train_baselines: bool | Sequence[str], specs: tuple[str, ...],
+           device: str) -> dict:
     """The keyword arguments as build_config flags (overrides first, so the named arguments win)."""
     flags = copy.deepcopy(dict(overrides or {}))
     attack = flags.setdefault("attack", {})
@@ -44,7 +45,10 @@ def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[fl
         attack["eps"] = [parse_eps(e) for e in eps]  # a preset's heatmap ε not in this list is then chosen later
     if isinstance(dataset, str):
         flags.setdefault("data", {})["name"] = dataset
-    flags.setdefault("clean", {})["enabled"] = train_baselines
+    clean = flags.setdefault("clean", {})
+    clean["enabled"] = bool(train_baselines)
+    if not isinstance(train_baselines, bool):  # method specs: these baselines instead of the preset's
+        clean["methods"] = [train_baselines] if isinstance(train_baselines, str) else list(train_baselines)
     flags.setdefault("noise", {})["enabled"] = False
     flags["models"] = list(specs)
     flags["device"] = device
@@ -82,7 +86,7 @@ def evaluate(
     preset: str = "quick",
     overrides: Mapping[str, Any] | None = None,
     families: Mapping[str, str] | None = None,
-    train_baselines: bool = False,
+    train_baselines: bool | Sequence[str] = False,
     device: str = "auto",
     trust_checkpoint: bool = False,
     progress: bool = True,
@@ -103,7 +107,8 @@ def evaluate(
         overrides: nested config overrides, as a TOML file would give them, e.g.
             ``{"attack": {"ifgsm_steps": 20, "batch_size": 512}}``.
         families: name -> family for the report's grouping (default ``"custom"``), e.g. ``{"mine": "mixup"}``.
-        train_baselines: also train the preset's clean ERM/mixup models and put them in the matrix.
+        train_baselines: also train the preset's clean models (``True``) or these training methods (specs, e.g.
+            ``["erm", "mixup:1", "my_tricks:make_cutout:8"]``) at the preset's seeds, and put them in the matrix.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         trust_checkpoint: let checkpoint SPECs load arbitrary pickles (unpickling runs code from the file).
         progress: show tqdm progress bars.
@@ -129,10 +134,11 @@ def evaluate(
     config = load_config(preset, None, _flags(dataset, attacks, eps, overrides, train_baselines, specs, device))
     split, devices = _split(dataset, config), Devices.one(resolve_device(config.device))
     check_data_fits(config, split)
+    check_methods(config, split)
     custom = {name: replace(loaded, family=families.get(name, loaded.family))
               for name, loaded in load_custom_models(config.models, split, devices.local, trust_checkpoint).items()}
     custom |= _in_memory(objects, families, split, devices.local)
-    trained = {model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds} if train_baselines else set()
+    trained = {model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds} if config.clean.enabled else set()
     taken = trained & set(objects)
     if taken:
         raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")

@@ -2,7 +2,10 @@
 own forward, so every ε is in pixel space and attacks treat all models alike.
 
 A registered function ``build(input_shape, num_classes, dropout) -> nn.Module``
-returns the body; ``build_model`` puts ``Normalize`` in front of it.
+returns the body; ``build_model`` puts ``Normalize`` in front of it. Every body
+declares its *mix points* (``body.mix_points``: names of its modules whose output
+a method such as manifold mixup may mix, shallow to deep); ``mix_points(model)``
+puts "input" (the pixels) first.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def digits_cnn(input_shape: Sequence[int], num_classes: int, dropout: float = 0.
     the paper's one dropout per block between two convolutions.
     """
     channels, height, width = input_shape
-    return nn.Sequential(
+    body = nn.Sequential(
         nn.Conv2d(channels, 32, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(32, 64, 3, padding=1),
@@ -58,15 +61,17 @@ def digits_cnn(input_shape: Sequence[int], num_classes: int, dropout: float = 0.
         nn.Dropout(dropout),
         nn.Linear(128, num_classes),
     )
+    body.mix_points = ("1", "4")  # after the first convolution's ReLU, after the pool
+    return body
 
 
 @register_model("mlp")
 def mlp(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Module:
     """One hidden layer of 256 units: the smallest sensible baseline."""
     inputs = int(torch.tensor(input_shape).prod())
-    return nn.Sequential(
-        nn.Flatten(), nn.Linear(inputs, 256), nn.ReLU(), nn.Dropout(dropout), nn.Linear(256, num_classes)
-    )
+    body = nn.Sequential(nn.Flatten(), nn.Linear(inputs, 256), nn.ReLU(), nn.Dropout(dropout), nn.Linear(256, num_classes))
+    body.mix_points = ("2",)  # the hidden layer, after its ReLU
+    return body
 
 
 class PreActBlock(nn.Module):
@@ -116,6 +121,8 @@ class PreActResNet(nn.Module):
                 in_planes = planes
         self.layers = nn.Sequential(*layers)
         self.linear = nn.Linear(512, num_classes)
+        # The ends of the first two stages: manifold mixup's layers 1 and 2 for PreAct ResNets (Verma et al.).
+        self.mix_points = (f"layers.{blocks[0] - 1}", f"layers.{blocks[0] + blocks[1] - 1}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layers(F.relu(self.bn1(self.conv1(x))))
@@ -172,6 +179,8 @@ class FastResNet(nn.Module):
             nn.AdaptiveMaxPool2d(1), nn.Flatten(),
         )
         self.linear = nn.Linear(w3, num_classes, bias=False)
+        first = 3 if early_pool else 2  # the first residual pair, then the second stage
+        self.mix_points = (f"features.{first}", f"features.{first + 1}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.features(x)) * 0.125  # the scale keeps early logits small, as in the original
@@ -203,8 +212,12 @@ def torchvision_model(name: str) -> Callable[..., nn.Module]:
         if dropout > 0:
             raise SuiteError(f"torchvision:{name} has no dropout setting here; use preact_resnet18 for dropout runs")
         body = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        stages = tuple(stage for stage in ("layer1", "layer2") if hasattr(body, stage))  # ResNets' first stages
         # Grey images are repeated to the three channels these models expect.
-        return body if input_shape[0] == 3 else nn.Sequential(RepeatChannels(3), body)
+        if input_shape[0] != 3:
+            body, stages = nn.Sequential(RepeatChannels(3), body), tuple(f"1.{stage}" for stage in stages)
+        body.mix_points = stages
+        return body
 
     return build
 
@@ -236,3 +249,11 @@ def build_model(
     """A registered architecture behind input normalization: pixels in [0, 1] in, logits out."""
     body = model_builder(arch)(input_shape, num_classes, dropout=dropout)
     return nn.Sequential(Normalize(mean, std), body)
+
+
+def mix_points(model: nn.Module) -> tuple[str, ...]:
+    """Where hidden states of a ``build_model`` model may be mixed: "input" (the pixels), then the body's
+    declared modules, shallow to deep, as names inside ``model``. A body without ``mix_points`` offers the input only."""
+    body = model[1] if isinstance(model, nn.Sequential) and isinstance(model[0], Normalize) else model
+    prefix = "1." if body is not model else ""
+    return ("input",) + tuple(prefix + name for name in getattr(body, "mix_points", ()))

@@ -50,7 +50,7 @@ from robustness.units import (
     trained_identity,
     unit_key,
 )
-from robustness.validation import check_data_fits, validate
+from robustness.validation import check_data_fits, check_methods, validate
 
 
 @dataclass(frozen=True)
@@ -314,6 +314,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
     check_data_fits(config, split)
+    check_methods(config, split)
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
     run_dir = Path(run_dir) if run_dir else open_run_dir(config.out, (prefix or "{preset}").format(preset=config.preset), run_id)
     with run_lock(run_dir):

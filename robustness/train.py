@@ -2,8 +2,9 @@
 images), shuffled by index slices, augmented per batch on the device.
 
 ``fit`` trains one model for one (architecture, method, labels, seed) and
-records per-epoch errors. Randomness comes from four seeded streams (weights
-and dropout; shuffling; mixup's λ and partners; crops and flips), so a seed
+records per-epoch errors. The method turns each batch into a loss
+(robustness/methods). Randomness comes from seeded streams (weights and
+dropout; shuffling; crops and flips; each random method's own), so a seed
 fixes the result on the CPU and mixup with α = 0 reproduces ERM exactly.
 
 On CUDA the step runs under bf16 autocast with channels_last weights and
@@ -21,15 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from robustness.augment import random_crop_flip
 from robustness.config import TrainConfig
 from robustness.data import Split, as_pixels
-from robustness.methods import Method, mix_batch, mixup_loss
-from robustness.models import build_model
+from robustness.methods import Batch, Method, MethodStreams, Trainee
+from robustness.models import build_model, mix_points
 
 EVAL_BATCH = 1024  # images per forward pass when only predicting
 
@@ -109,17 +109,15 @@ class Streams:
     """The seeded random streams of one training run, each independent of the others."""
 
     shuffle: torch.Generator
-    mix_gen: torch.Generator
-    mix_rng: np.random.Generator
     augment: torch.Generator
+    methods: list[MethodStreams]  # one per random step of the method, in order
 
     @classmethod
-    def from_seed(cls, seed: int) -> Streams:
+    def from_seed(cls, seed: int, method: Method | None = None) -> Streams:
         return cls(
             shuffle=torch.Generator().manual_seed(seed),
-            mix_gen=torch.Generator().manual_seed(seed + 1_000_003),
-            mix_rng=np.random.default_rng(seed),
             augment=torch.Generator().manual_seed(seed + 2_000_003),
+            methods=method.streams(seed) if method else [],
         )
 
 
@@ -152,10 +150,11 @@ def fit(
     cpu_state = torch.random.get_rng_state()
     torch.manual_seed(seed)  # weights and dropout
     try:
-        model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std, method.dropout)
+        model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std, **method.model_options)
         model.to(device, memory_format=plan.memory_format)
         forward = torch.compile(model) if plan.compile else model  # shares the weights with `model`
-        streams = Streams.from_seed(seed)
+        trainee = Trainee(forward, mix_points(model), train_x, noisy_y)
+        streams = Streams.from_seed(seed, method)
         optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
             nesterov=config.nesterov,
@@ -164,7 +163,7 @@ def fit(
         history = []
         for epoch in range(1, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
-            loss = train_epoch(forward, optimizer, train_x, noisy_y, method, config, plan, streams, per_batch)
+            loss = train_epoch(trainee, optimizer, method, config, plan, streams, per_batch)
             row = {"epoch": epoch, "lr": lr, "loss": loss}
             row.update(epoch_errors(model, train_x, true_y, noisy_y, test_x, test_y, replaced))
             history.append(row)
@@ -203,18 +202,18 @@ def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, config: Tra
 
 
 def train_epoch(
-    model, optimizer, x, y, method: Method, config: TrainConfig, plan: DevicePlan, streams: Streams, per_batch=None
+    trainee: Trainee, optimizer, method: Method, config: TrainConfig, plan: DevicePlan, streams: Streams, per_batch=None
 ) -> float:
-    """One pass over (x, y) in shuffled batches; returns the mean training loss."""
-    model.train()
+    """One pass over the training set in shuffled batches; returns the mean training loss."""
+    x, y = trainee.train_images, trainee.train_labels
+    trainee.model.train()
     order = torch.randperm(len(x), generator=streams.shuffle).to(x.device)
     total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device: no sync per batch
     for i in range(0, len(x), config.batch_size):
         idx = order[i : i + config.batch_size]
         inputs, targets = train_batch(x, y, idx, config, plan, streams.augment)
-        inputs, y_a, y_b, lam = mix_batch(inputs, targets, method.alpha, streams.mix_rng, streams.mix_gen)
         with plan.autocast(x.device):
-            loss = mixup_loss(model(inputs), y_a, y_b, lam)
+            loss = method.loss(trainee, Batch(inputs, ((1.0, targets),), idx), streams.methods)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -37,7 +37,7 @@ from attacks.transfer import transfer_matrix
 from noise import corrupt
 from robustness.config import AttackConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.errors import SuiteError, warn
-from robustness.methods import parse_method
+from robustness.methods import parse_method, plugin_sources
 from robustness.models import build_model
 from robustness.results import fault_point, write_atomic
 from robustness.train import fit
@@ -86,15 +86,18 @@ def train_recipe(config: SuiteConfig, method: str, seed: int, noise_spec: str | 
 
     Whole config sections are hashed, not chosen fields, so a field someone adds
     to DataConfig or TrainConfig (augmentation, say) is part of the key at once.
-    A noise model read from a file (matrix:, labels:) is keyed by the file's contents.
+    A noise model read from a file (matrix:, labels:), and a user's training method, are keyed by the
+    files' contents too.
     """
     train = to_dict(config.train)
     noise = None
     if noise_spec is not None:
         train["epochs"] = config.noise.epochs
         noise = {"spec": noise_spec, "seed": seed, "file_sha256": _noise_file_hash(noise_spec)}
+    parsed = parse_method(method)
+    code = {"method_code": plugin_sources(parsed)} if plugin_sources(parsed) else {}  # a user's method: its file's hash
     return _plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(config.data), "train": train,
-                   "method": parse_method(method).spec, "seed": seed, "noise": noise})
+                   "method": parsed.spec, "seed": seed, "noise": noise, **code})
 
 
 def _noise_file_hash(noise_spec: str) -> str | None:
@@ -155,7 +158,7 @@ def model_from_state(arch: str, method: str, state: dict, split, device: torch.d
     """The evaluation-mode model that ``state`` (a train unit's state_dict) holds."""
     with torch.random.fork_rng(devices=[]):  # building draws initial weights; leave the global RNG alone
         model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std,
-                            parse_method(method).dropout)
+                            **parse_method(method).model_options)
     model.load_state_dict(state)
     return model.to(device).eval()
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from attacks import ATTACKS
 from noise import NOISE_MODELS, check_spec, noise_specs
 from robustness.checkpoints import parse_model_spec
 from robustness.config import SuiteConfig, build_config, check_values
-from robustness.data import dataset_loader
+from robustness.data import as_pixels, dataset_loader
 from robustness.errors import SuiteError
-from robustness.methods import model_id, parse_method
-from robustness.models import LARGEST_SIDE, model_builder
+from robustness.methods import Batch, Trainee, model_id, parse_method
+from robustness.models import LARGEST_SIDE, build_model, mix_points, model_builder
+from robustness.probe import one_line
 from robustness.registry import lookup
+
+
+PROBE_IMAGES = 8  # training images a method's loss is tried on before anything trains
 
 
 def load_config(preset_name: str | None = None, toml_path: str | Path | None = None,
@@ -60,6 +66,37 @@ def validate_noise(config: SuiteConfig) -> None:
                          "or turn it off (noise.enabled = false)")
     for spec in noise_specs(noise):
         check_spec(spec)
+
+
+def check_methods(config: SuiteConfig, split) -> None:
+    """Every training method of the run computes a finite scalar loss on a few training images, before anything
+    trains: a user's method that returns the wrong thing, or fails, stops here with one line."""
+    specs = (config.clean.methods if config.clean.enabled else ()) + (config.noise.methods if config.noise.enabled else ())
+    with torch.random.fork_rng(devices=[]):  # building models draws weights: leave the run's generator alone
+        for spec in dict.fromkeys(specs):
+            method = parse_method(spec)
+            model = build_model(config.train.arch, split.input_shape, split.num_classes, split.mean, split.std,
+                                **method.model_options)
+            x, y = as_pixels(split.train_images[:PROBE_IMAGES]), split.train_y[:PROBE_IMAGES]
+            trainee = Trainee(model.train(), mix_points(model), split.train_images, split.train_y)
+            try:
+                loss = method.loss(trainee, Batch(x, ((1.0, y),), torch.arange(len(y))), method.streams(0))
+            except SuiteError:
+                raise
+            except Exception as err:  # a user's method: one line, whatever it raised
+                raise SuiteError(f"training method {spec!r} fails on a batch of training images with "
+                                 f"{one_line(err)}") from None
+            if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and bool(torch.isfinite(loss)) and loss.requires_grad):
+                raise SuiteError(f"training method {spec!r} gives a loss of {describe(loss)}; it must be a finite "
+                                 "scalar tensor that depends on the model's weights")
+
+
+def describe(loss) -> str:
+    if not isinstance(loss, torch.Tensor):
+        return f"type {type(loss).__name__}"
+    if loss.dim():
+        return f"shape {list(loss.shape)}"
+    return f"{float(loss):g}" if not bool(torch.isfinite(loss)) else "a tensor without gradient"
 
 
 def check_data_fits(config: SuiteConfig, split) -> None:

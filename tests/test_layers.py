@@ -18,7 +18,7 @@ PACKAGES = ("robustness", "attacks", "noise")
 LAYERS = {
     "entry": ["run_all", "robustness", "robustness.cli", "robustness.api", "robustness.__main__", "noise.__main__"],
     "pipeline": ["robustness.suite", "robustness.units", "robustness.executors", "robustness.validation"],
-    "domain": ["robustness.data", "robustness.augment", "robustness.models", "robustness.methods", "robustness.train",
+    "domain": ["robustness.data", "robustness.augment", "robustness.models", "robustness.methods.*", "robustness.train",
                "robustness.checkpoints", "robustness.probe", "robustness.report", "robustness.figures",
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.records",
@@ -49,9 +49,11 @@ def layer_of(module: str) -> str:
     for layer, names in LAYERS.items():
         if module in names:
             return layer
-    for layer, names in LAYERS.items():
-        if f"{module.split('.')[0]}.*" in names:
-            return layer
+    parts = module.split(".")
+    for depth in range(len(parts), 0, -1):  # the deepest package named: "robustness.methods.*" before "attacks.*"
+        for layer, names in LAYERS.items():
+            if ".".join(parts[:depth]) + ".*" in names:
+                return layer
     raise AssertionError(f"{module} has no layer: place it in tests/test_layers.py LAYERS")
 
 

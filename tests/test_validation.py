@@ -4,7 +4,7 @@ import pytest
 
 from robustness.config import PRESETS, SuiteConfig
 from robustness.errors import SuiteError
-from robustness.validation import load_config, validate
+from robustness.validation import check_methods, load_config, validate
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -20,7 +20,7 @@ def test_every_preset_is_valid_and_named_after_itself(name):
     [
         ({"data": {"name": "imagenet1k"}}, "unknown data set 'imagenet1k'; choose one of: cifar10"),
         ({"train": {"arch": "vgg"}}, "unknown model 'vgg'; choose one of:"),
-        ({"clean": {"methods": ["cutmix"]}}, "unknown training method 'cutmix'; choose one of: dropout, erm, mixup"),
+        ({"clean": {"methods": ["cutmixx"]}}, "unknown training method 'cutmixx'; choose one of: cutmix, dropout, erm"),
         ({"attack": {"attacks": ["cw"]}}, "unknown attack 'cw'; choose one of: fgsm, ifgsm"),
         ({"noise": {"noise_model": "gauss"}}, "unknown noise model 'gauss'"),
         ({"noise": {"specs": ["uniform:1.5"]}}, "noise uniform:1.5 has p outside [0, 1]"),
@@ -33,3 +33,38 @@ def test_bad_names_give_one_line_errors_listing_valid_names(flags, message):
         load_config("quick", None, flags)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+NAN_METHOD = """
+from robustness.methods import Method
+
+
+class Nan(Method):
+    name = "nan"
+
+    def custom_loss(self, logits, batch):
+        return logits.sum() * float("nan")
+
+
+def make():
+    return Nan()
+
+
+def vector():
+    class Vector(Method):
+        name = "vector"
+
+        def custom_loss(self, logits, batch):
+            return logits.sum(1)
+    return Vector()
+"""
+
+
+@pytest.mark.parametrize("factory, message", [("make", "gives a loss of nan"), ("vector", r"gives a loss of shape \[8\]")])
+def test_a_method_whose_loss_is_not_a_finite_scalar_stops_before_training(tmp_path, monkeypatch, digits, factory, message):
+    (tmp_path / "bad_losses.py").write_text(NAN_METHOD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = load_config("tiny", None, {"clean": {"methods": ["erm", f"bad_losses:{factory}"]}})
+    with pytest.raises(SuiteError, match=message):
+        check_methods(config, digits)
+    check_methods(load_config("tiny"), digits)  # the built-in ones pass
