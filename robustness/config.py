@@ -111,6 +111,24 @@ class SuiteConfig:
     models: tuple[str, ...] = ()
 
 
+# The methods preset's tricks, one spec each (robustness/methods/).
+METHODS_COMPARED = ("erm", "mixup:1", "manifold_mixup:2", "cutmix:1", "label_smoothing:0.1", "pgd_at:0.1")
+# The mixup paper's ablation (its section 4, on CIFAR-10): mixup with α = 1 and the variants it compares, with
+# k = 200 neighbours as in the paper (on digits, at most the class size minus one).
+ABLATION = (
+    "erm",
+    "mixup:1",  # all classes, random partners (AC + RP): mixup itself
+    "mixup:1,partners=same_class",  # same class, random partners (SC + RP)
+    "mixup:1,pairing=knn",  # all classes, k nearest neighbours (AC + KNN)
+    "mixup:1,partners=same_class,pairing=knn",  # SC + KNN
+    "mixup:1,mix=inputs",  # mix inputs only
+    "mixup:1,mix=labels",  # mix labels only
+    "mixup:1,layer=1",  # mix hidden states at the first mix point ("layer 1")
+    "mixup:1,layer=2",  # ... at the second ("layer 2")
+    "gaussian_noise:0.1",  # ERM with input noise
+    "label_smoothing:0.1",  # ERM with label smoothing
+)
+
 PRESETS: dict[str, SuiteConfig] = {
     # The default: digits on the CPU, the whole suite in well under 3 minutes.
     "quick": SuiteConfig(preset="quick"),
@@ -131,6 +149,32 @@ PRESETS: dict[str, SuiteConfig] = {
             seeds=(0, 1),
             epochs=60,
         ),
+    ),
+    # Any training trick against ERM (digits, CPU, ≤ 5 minutes on 2 cores): ERM, mixup, manifold mixup, CutMix,
+    # label smoothing and PGD adversarial training (the robust reference), 2 seeds each, every attack and
+    # transfer direction, and the label-noise benchmark at 50% noise.
+    "methods": SuiteConfig(
+        preset="methods",
+        clean=CleanConfig(methods=METHODS_COMPARED),
+        noise=NoiseConfig(levels=(0.5,), methods=METHODS_COMPARED),
+    ),
+    # The mixup paper's ablation of mixup (partners from all classes or the same class; random or k-nearest
+    # partners; inputs only, labels only; mixing at a layer) and its ERM, input-noise and label-smoothing rows,
+    # under attack and at 50% label noise, on digits (CPU).
+    "ablation": SuiteConfig(
+        preset="ablation",
+        clean=CleanConfig(methods=ABLATION),
+        noise=NoiseConfig(levels=(0.5,), methods=ABLATION),
+    ),
+    # The same ablation at CIFAR-10 scale with the fast ResNet-9 recipe: a GPU preset (hours on one GPU).
+    "ablation-cifar10": SuiteConfig(
+        preset="ablation-cifar10",
+        data=DataConfig(name="cifar10"),
+        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
+                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
+        clean=CleanConfig(methods=ABLATION),
+        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000),
+        noise=NoiseConfig(levels=(0.5,), methods=ABLATION, epochs=24),
     ),
     # Real data on 2 CPU cores in about 10 minutes: a CIFAR-10 subset and a narrow residual net.
     # Shows the real-data pipeline; the numbers are far from the paper's (few images, few epochs).

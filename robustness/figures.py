@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -14,12 +15,21 @@ import numpy as np  # noqa: E402
 
 from robustness.results import write_atomic  # noqa: E402
 
-FAMILY_COLOURS = {"erm": "tab:blue", "mixup": "tab:orange"}
+# One colour per family in every figure (and in the leaderboard): the built-in methods' fixed ones, any other
+# family (an ablation variant, your own method) one of the rest chosen from its name, so it never changes.
+FAMILY_COLOURS = {
+    "erm": "tab:blue", "mixup": "tab:orange", "dropout": "tab:green", "mixup+dropout": "tab:red",
+    "manifold_mixup": "tab:purple", "cutmix": "tab:brown", "label_smoothing": "tab:pink",
+    "gaussian_noise": "tab:olive", "pgd_at": "tab:cyan", "custom": "tab:gray",
+}
+OTHER_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+                 "#8c564b", "#17becf", "#bcbd22", "#393b79"]
 SEED_STYLES = ["-", "--", ":", "-."]
 
 
-def family_colour(family: str, index: int = 0) -> str:
-    return FAMILY_COLOURS.get(family, f"C{2 + index % 8}")
+def family_colour(family: str) -> str:
+    """The family's colour, the same in every figure of every run."""
+    return FAMILY_COLOURS.get(family) or OTHER_COLOURS[zlib.crc32(family.encode()) % len(OTHER_COLOURS)]
 
 
 def _save(fig, path: Path) -> Path:
@@ -40,7 +50,7 @@ def whitebox_curves(results: dict, path: Path) -> Path:
             pts = sorted((c["eps"], c["error"], *(c.get("error_ci") or (c["error"], c["error"])))
                          for c in cells if c["attack"] == attack and c["source"] == name)
             eps, err, low, high = (np.array(v) for v in zip(*pts))
-            colour = family_colour(rec["family"], k)
+            colour = family_colour(rec["family"])
             ax.plot(eps, 100 * err, SEED_STYLES[k % len(SEED_STYLES)], marker="o", ms=3, color=colour, label=name)
             ax.fill_between(eps, 100 * low, 100 * high, color=colour, alpha=0.12, linewidth=0)  # 95% Wilson
         ax.set(title=f"white box: {attack.upper()}", xlabel="ε (pixels in [0, 1])", ylim=(0, 100))
@@ -57,10 +67,10 @@ def between_points(results: dict, path: Path) -> Path:
     panels = (("miss", "prediction ∉ {y_i, y_j} (%)", 100), ("grad_norm_mean", "‖∇x loss‖₂", 1))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (key, label, scale) in zip(axes, panels):
-        for k, (family, stats) in enumerate(section["summary"].items()):
+        for family, stats in section["summary"].items():
             m, sd = scale * np.array(stats[key]["mean"]), scale * np.array(stats[key]["std"])
-            ax.plot(lambdas, m, marker="o", ms=3, color=family_colour(family, k), label=f"{family} ({stats['models']} seeds)")
-            ax.fill_between(lambdas, m - sd, m + sd, color=family_colour(family, k), alpha=0.2, linewidth=0)
+            ax.plot(lambdas, m, marker="o", ms=3, color=family_colour(family), label=f"{family} ({stats['models']} seeds)")
+            ax.fill_between(lambdas, m - sd, m + sd, color=family_colour(family), alpha=0.2, linewidth=0)
         ax.set(xlabel="λ in x = λ·x_i + (1−λ)·x_j", ylabel=label)
         ax.grid(alpha=0.3)
     axes[0].set_title(f"between {section['pairs']} random test pairs")
@@ -123,14 +133,9 @@ def noise_best_last(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-NOISE_FAMILY_COLOURS = {"erm": "tab:blue", "dropout": "tab:green", "mixup": "tab:orange", "mixup+dropout": "tab:red"}
-
-
 def method_colour(row: dict, index: int, count: int):
-    """One hue per family, lighter for earlier grid entries, so a family's grid reads as one group."""
-    base = NOISE_FAMILY_COLOURS.get(row["family"])
-    if base is None:
-        return family_colour(row["family"], index)
+    """The family's hue, lighter for earlier grid entries, so a family's grid reads as one group."""
+    base = family_colour(row["family"])
     shade = 0.45 + 0.55 * (index + 1) / count
     return matplotlib.colors.to_rgba(base, alpha=shade)
 
@@ -188,7 +193,7 @@ def memorization_curves(results: dict, path: Path) -> Path:
     for col, (spec, title) in enumerate(specs):
         for pick in (p for p in picks if p["spec"] == spec):
             group = [r for r in noise["runs"] if r["spec"] == spec and r["method"] == pick["method"]]
-            colour = NOISE_FAMILY_COLOURS.get(pick["family"], family_colour(pick["family"]))
+            colour = family_colour(pick["family"])
             for row, (key, label) in enumerate(MEMORIZATION_ROWS):
                 curve = 100 * _curve(group, key)
                 epochs = np.arange(1, curve.shape[1] + 1)

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_reading
-from robustness import figures, paper
+from robustness import comparison, figures, paper
 from robustness.formatting import eps_label, pct, pm, spread, with_ci
 from robustness.results import read_results, write_atomic
 
@@ -276,10 +276,67 @@ def reading_blocks(results: dict) -> list:
                          f"{pct(pairs['mixup', 'erm']['mean'])}%, mixup→mixup′ {pct(pairs['mixup', 'mixup']['mean'])}% "
                          "(the directions the paper did not test).")
     lines += attack_reading(results, eps)
+    lines += method_reading(results)
     lines += noise_reading(results)
     warns = sum(c["status"] == "warn" for c in results["checks"])
     lines.append(f"Sanity checks: {warns} warning(s) out of {len(results['checks'])}.")
     return [("h2", "Reading"), ("bullets", lines)]
+
+
+def method_reading(results: dict) -> list[str]:
+    """One sentence per method family other than ERM and mixup (which the lines above cover): how it fares
+    against ERM under FGSM and PGD at the headline ε."""
+    rows = {row["family"]: row for row in comparison.family_rows(results)}
+    erm = rows.get("erm")
+    if not erm or erm["pgd"] is None or erm["fgsm"] is None:
+        return []
+    eps = eps_label(results["attacks"]["heatmap_eps"])
+    lines = []
+    for family, row in rows.items():
+        if family in ("erm", "mixup") or row["pgd"] is None or row["fgsm"] is None:
+            continue
+        fgsm_gain, pgd_gain = erm["fgsm"] - row["fgsm"], erm["pgd"] - row["pgd"]
+        if family == "pgd_at":
+            verdict = (f"the robust reference: adversarial training cuts ERM's PGD error by {100 * pgd_gain:.1f} points, "
+                       "robustness that a stronger attack does not take back" if pgd_gain > 0.01 else
+                       "the robust reference, yet no more robust than ERM under PGD here: check its ε and steps")
+        elif pgd_gain > 0.01:
+            verdict = f"{100 * pgd_gain:.1f} points more robust than ERM under PGD"
+        elif fgsm_gain > 0.01:
+            verdict = f"its FGSM advantage ({100 * fgsm_gain:.1f} points) does not survive PGD"
+        else:
+            verdict = "no more robust than ERM"
+        warned = sorted({c["check"] for c in results["checks"] if c["status"] == "warn"
+                         and results["models"][c["model"]]["family"] == family})
+        caveat = f" But its sanity checks warn ({', '.join(warned)}): trust that only after a stronger attack." if warned else ""
+        lines.append(f"{row['display']}: clean error {pct(row['clean_error'])}%, white-box FGSM {pct(row['fgsm'])}% "
+                     f"and PGD {pct(row['pgd'])}% at ε = {eps} (ERM: {pct(erm['fgsm'])}%, {pct(erm['pgd'])}%): {verdict}.{caveat}")
+    return lines
+
+
+def comparison_blocks(results: dict) -> list:
+    """The methods side by side (robustness/comparison.py), and the paper's ablation where this is one."""
+    rows = comparison.family_rows(results)
+    table = [[row["display"], row["models"]] + [_cell(key, row[key]) for key, _ in comparison.COLUMNS] for row in rows]
+    attack = comparison.transfer_attack(results)
+    blocks = [
+        ("h2", "Methods compared"),
+        ("p", f"One row per method (mean over its seeds) at ε = {eps_label(results['attacks']['heatmap_eps'])}: "
+              f"white-box errors, and the mean {attack.upper()} transfer error into its models from every other "
+              "family's models and from its own family's other seeds; the last-epoch test error at 50% label noise "
+              "and the share of the corrupted labels the method fitted (the same method, or its family's best of "
+              "grid, in the label-noise benchmark); and the input-gradient norm halfway between test points."),
+        ("table", ["method", "models"] + [header for _, header in comparison.COLUMNS], table),
+    ]
+    if results["config"]["preset"].startswith("ablation") or any("/" in row["family"] for row in rows):
+        blocks.append(("p", paper.ABLATION_NOTE))
+    return blocks
+
+
+def _cell(key: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return pct(value) if key in comparison.PERCENT else f"{value:.3g}"
 
 
 def relative_points(gap: float) -> str:
@@ -375,7 +432,7 @@ def build_report(run_dir: str | Path) -> Path:
     if results.get("attacks") is None:  # a label-noise-only run (python -m noise)
         blocks = noise_only_blocks(results, fig_dir)
     else:
-        blocks = (setup_blocks(results) + reading_blocks(results) + clean_blocks(results)
+        blocks = (setup_blocks(results) + reading_blocks(results) + comparison_blocks(results) + clean_blocks(results)
                   + whitebox_blocks(results, fig_dir) + transfer_blocks(results, fig_dir)
                   + paper_table3_blocks(results) + between_blocks(results, fig_dir) + checks_blocks(results)
                   + noise_blocks(results, fig_dir))

@@ -88,3 +88,36 @@ def test_bad_arguments_are_one_line_errors():
 
 def test_docstring_example_runs():
     assert doctest.testmod(robustness.api, raise_on_error=True).attempted >= 3
+
+
+PLUGIN = '''
+import torch
+from robustness.methods import Method
+
+
+class Flip(Method):
+    """Train on mirrored images half the time: a user's trick in a few lines."""
+
+    name, title, random, add_on = "flip", "random flips", True, True
+
+    def transform(self, batch, trainee, streams):
+        flip = torch.rand(len(batch.inputs), generator=streams.torch) < 0.5
+        inputs = torch.where(flip[:, None, None, None].to(batch.inputs.device), batch.inputs.flip(3), batch.inputs)
+        return batch.replace(inputs=inputs)
+
+
+def make():
+    return Flip()
+'''
+
+
+def test_your_own_training_method_trains_beside_the_baselines_and_is_named_by_its_family(tmp_path, monkeypatch, tiny_models):
+    (tmp_path / "my_flips.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    results = robustness.evaluate({"mine": tiny_models["erm_s0"]}, "digits", ["fgsm"], [0, 0.1], preset="tiny",
+                                  train_baselines=["erm", "my_flips:make"], overrides={"clean": {"seeds": [0]}},
+                                  device="cpu", progress=False)
+    flip = results["models"]["flip_s0"]
+    assert (flip["method"], flip["family"], flip["display"]) == ("my_flips:make", "flip", "ERM + random flips")
+    assert list(results["models"]) == ["erm_s0", "flip_s0", "mine"]
+    assert {c["source"] for c in results["attacks"]["cells"]} == {"erm_s0", "flip_s0", "mine"}

@@ -88,6 +88,7 @@ def plugin(module_name: str, factory_name: str, param: float | None, options: di
         raise SuiteError(f"training method {text!r}: {module_name}.{factory_name}() returned a "
                          f"{type(method).__name__}, not a robustness.methods.Method")
     method.source = f"{module_name}:{factory_name}"
+    method.name = method.name or factory_name  # names its family and its models
     return method
 
 
