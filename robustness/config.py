@@ -60,7 +60,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class CleanConfig:
     enabled: bool = True  # train the clean models at all (False: evaluate only `models`, --no-train)
-    methods: tuple[str, ...] = ("erm", "mixup:1")  # training methods, "name" or "name:param"
+    methods: tuple[str, ...] = ("erm", "mixup:1")  # training methods: specs name[:param][,key=value…], + joins, or package.module:factory (docs/methods.md)
     seeds: tuple[int, ...] = (0, 1)  # one separately trained model per method and seed
 
 
@@ -92,7 +92,7 @@ class NoiseConfig:
     levels: tuple[float, ...] = (0.2, 0.5, 0.8)  # rate of `noise_model`, one benchmark row each
     specs: tuple[str, ...] = ()  # further noise specs run as written: "pairflip:0.4", "matrix:T.npy", "labels:y.csv"
     # One per family (ERM, ERM + dropout, mixup) plus the paper's two mixup picks; "mixup:8+dropout:0.5" trains with both.
-    methods: tuple[str, ...] = ("erm", "dropout:0.8", "mixup:8", "mixup:32")
+    methods: tuple[str, ...] = ("erm", "dropout:0.8", "mixup:8", "mixup:32")  # specs, as clean.methods
     seeds: tuple[int, ...] = (0,)
     epochs: int = 40  # longer than clean training: on digits ERM has fit the noise by epoch 40
 

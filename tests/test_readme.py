@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from robustness.cli import parser
+from robustness.config import SuiteConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -66,3 +68,16 @@ def test_readme_links_every_docs_page():
     linked = {(README.parent / link).resolve() for link in relative_links(README)}
     unlinked = [p.name for p in DOCS if p.resolve() not in linked]
     assert not unlinked, f"README.md does not link these docs pages: {unlinked}"
+
+
+def test_every_configuration_field_is_documented():
+    """docs/configuration.md lists every field of every section of the configuration."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    sections = {"top level": SuiteConfig}
+    sections |= {f"[{f.name}]": type(getattr(SuiteConfig(), f.name)) for f in dataclasses.fields(SuiteConfig)
+                 if dataclasses.is_dataclass(getattr(SuiteConfig(), f.name))}
+    for heading, section in sections.items():
+        part = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+        for f in dataclasses.fields(section):
+            if not dataclasses.is_dataclass(getattr(section(), f.name)):
+                assert f"| `{f.name}` |" in part, f"docs/configuration.md {heading} lacks {f.name}"
