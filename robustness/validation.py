@@ -96,7 +96,7 @@ def describe(loss) -> str:
         return f"type {type(loss).__name__}"
     if loss.dim():
         return f"shape {list(loss.shape)}"
-    return f"{float(loss):g}" if not bool(torch.isfinite(loss)) else "a tensor without gradient"
+    return f"{float(loss.detach()):g}" if not bool(torch.isfinite(loss)) else "a tensor without gradient"
 
 
 def check_data_fits(config: SuiteConfig, split) -> None:
