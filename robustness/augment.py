@@ -14,15 +14,17 @@ import torch
 import torch.nn.functional as F
 
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True) -> torch.Tensor:
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True,
+                     padding_mode: str = "zeros") -> torch.Tensor:
     """A random ``H×W`` window of each zero-padded N×C×H×W image, mirrored left-right with probability ½.
 
     Args:
         images: N×C×H×W, any dtype, on any device.
         generator: a seeded CPU generator; the offsets are drawn on it, so the result
             depends only on its state, whatever the device.
-        padding: zero pixels added on every side before cropping (default 4, the paper's).
+        padding: pixels added on every side before cropping (default 4, the paper's).
         flip: mirror half of the images (default True).
+        padding_mode: "zeros" (default, the paper's) or "reflect" (airbench's: no black borders).
 
     Returns a new tensor of the same shape, dtype and device.
 
@@ -39,6 +41,7 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: 
     rows = top + torch.arange(h, device=device)  # N×H indices into the padded image
     cols = left + torch.arange(w, device=device)  # N×W
     cols = torch.where(mirrored, cols.flip(1), cols)  # reading columns backwards is a horizontal flip
-    padded = F.pad(images, (padding, padding, padding, padding)) if padding else images
+    mode = {"zeros": "constant", "reflect": "reflect"}[padding_mode]
+    padded = F.pad(images, (padding, padding, padding, padding), mode=mode) if padding else images
     band = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * padding))  # the window's rows
     return band.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))  # and its columns

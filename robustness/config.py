@@ -50,8 +50,9 @@ class TrainConfig:
     schedule: str = "step"  # "step" (÷10 at milestones, per epoch) or "onecycle" (linear up, then down, per batch)
     warmup: float = 0.2  # schedule "onecycle": share of all steps spent rising to `lr`
     nesterov: bool = False  # Nesterov momentum (the fast presets); the paper uses plain momentum
-    augment: bool = False  # random crop (zero padding `crop_padding`) + horizontal flip, per batch on the device
-    crop_padding: int = 4  # pixels of zero padding before the random crop (the paper's 4)
+    augment: bool = False  # random crop (padding `crop_padding`) + horizontal flip, per batch on the device
+    crop_padding: int = 4  # pixels of padding before the random crop (the paper's 4)
+    crop_padding_mode: str = "zeros"  # "zeros" (the paper's) or "reflect" (airbench's): what the padding holds
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on the CPU), "bf16" or "fp32"
     channels_last: str = "auto"  # "auto" (on CUDA only), "on" or "off": the memory format of weights and inputs
     compile: bool = False  # torch.compile the model for training (CUDA; minutes of compiling first)
@@ -95,11 +96,12 @@ class NoiseConfig:
     methods: tuple[str, ...] = ("erm", "dropout:0.8", "mixup:8", "mixup:32")  # specs, as clean.methods
     seeds: tuple[int, ...] = (0,)
     epochs: int = 40  # longer than clean training: on digits ERM has fit the noise by epoch 40
+    train_subset: int = 0  # train each label-noise run on a stratified, seeded subset of this many training images; 0 = all
 
 
 @dataclass(frozen=True)
 class SuiteConfig:
-    preset: str = "quick"
+    preset: str = "quick"  # the preset the run started from (--preset, or the TOML key preset)
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
     out: str = "reports"  # runs are written to <out>/<run-id>/
     data: DataConfig = field(default_factory=DataConfig)
@@ -378,6 +380,8 @@ def check_values(config: SuiteConfig) -> None:
     _seeds(config.noise.seeds, "noise.seeds")
     if config.train.epochs < 1 or config.noise.epochs < 1:
         raise SuiteError("epochs must be at least 1")
+    if config.noise.train_subset < 0:
+        raise SuiteError("noise.train_subset must be ≥ 0 (0 means every training image)")
     for p in config.noise.levels:
         if not 0.0 <= p <= 1.0:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
@@ -388,7 +392,7 @@ def check_values(config: SuiteConfig) -> None:
 def check_training(train: TrainConfig, data: DataConfig) -> None:
     """The data and training fields of the real-data and GPU path."""
     choices = {"schedule": ("step", "onecycle"), "precision": ("auto", "bf16", "fp32"),
-               "channels_last": ("auto", "on", "off")}
+               "channels_last": ("auto", "on", "off"), "crop_padding_mode": ("zeros", "reflect")}
     for key, valid in choices.items():
         if getattr(train, key) not in valid:
             raise SuiteError(f"unknown train.{key} {getattr(train, key)!r}; choose one of: {', '.join(valid)}")

@@ -165,6 +165,15 @@ def stratified_subset(labels: torch.Tensor, size: int, seed: int, what: str) -> 
     return torch.as_tensor(np.sort(keep))
 
 
+def training_subset(split: Split, size: int, seed: int) -> Split:
+    """``split`` with a stratified, seeded subset of ``size`` of its training images (all when size is 0);
+    the test images and the normalization statistics stay as they are."""
+    keep = stratified_subset(split.train_y, size, seed, f"{split.name} training")
+    if len(keep) == len(split.train_y):
+        return split
+    return replace(split, train_images=split.train_images[keep].contiguous(), train_y=split.train_y[keep])
+
+
 def check_pixels(images, name: str) -> None:
     """Refuse images that are not finite values in [0, 1]."""
     images = torch.as_tensor(images)

@@ -199,6 +199,42 @@ def fast_resnet_small(input_shape: Sequence[int], num_classes: int, dropout: flo
     return FastResNet(input_shape[0], num_classes, 16, dropout, early_pool=True)
 
 
+class AirbenchNet(nn.Module):
+    """The shape of Keller Jordan's airbench (fast CIFAR-10 training), scaled for a CPU: a 3×3 stem, then three
+    groups of conv → max-pool 2 → BN → GELU, conv → BN → GELU, then a global max-pool head and a linear layer
+    whose logits are scaled down (1/9, as airbench: small early logits train more stably).
+
+    ``widths`` (stem, group 1, group 2, group 3); (16, 32, 64, 128) is ~0.3 M weights, ~2,000 CIFAR-10
+    training images/s on 2 CPU cores. ``dropout`` sits inside each group, between its two convolutions.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.0):
+        super().__init__()
+
+        def group(c_in: int, c_out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2, ceil_mode=True),
+                nn.BatchNorm2d(c_out), nn.GELU(), nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+                nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU(),
+            )
+
+        stem, *groups = widths
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem), nn.GELU())
+        self.groups = nn.Sequential(*(group(c_in, c_out) for c_in, c_out in zip(widths, groups)))
+        self.head = nn.Linear(widths[-1], num_classes, bias=False)
+        self.mix_points = ("groups.0", "groups.1")  # after the first two groups, as a ResNet's first two stages
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = F.adaptive_max_pool2d(self.groups(self.stem(x)), 1).flatten(1)
+        return self.head(features) / 9
+
+
+@register_model("airbench_cpu")
+def airbench_cpu(input_shape: Sequence[int], num_classes: int, dropout: float = 0.0) -> nn.Module:
+    """airbench-shaped, widths 16-32-64-128: real images on a CPU (the cifar10-cpu preset)."""
+    return AirbenchNet(input_shape[0], num_classes, (16, 32, 64, 128), dropout)
+
+
 TORCHVISION_PREFIX = "torchvision:"
 
 

@@ -68,7 +68,8 @@ def training_setup(cfg: dict, env: dict) -> str:
     """'crop (pad 4) + flip, bf16 autocast, channels_last': how the models were trained, in words."""
     train, data = cfg["train"], cfg["data"]
     cuda = env["device"].startswith("cuda")
-    parts = [f"crop (pad {train['crop_padding']}) + flip" if train.get("augment") else "no augmentation"]
+    pad = f"{train['crop_padding']}{', reflected' if train.get('crop_padding_mode') == 'reflect' else ''}"
+    parts = [f"crop (pad {pad}) + flip" if train.get("augment") else "no augmentation"]
     precision = train.get("precision", "auto")
     parts.append("bf16 autocast" if precision == "bf16" or (precision == "auto" and cuda) else "fp32")
     if train.get("channels_last") == "on" or (train.get("channels_last", "auto") == "auto" and cuda):

@@ -186,8 +186,10 @@ def noise_recipes(config: SuiteConfig) -> dict[tuple, dict]:
 
 
 def noise_stage(config: SuiteConfig, split, store, executor, device, progress: bool) -> dict:
-    """The corrupted-label benchmark (noise.benchmark's summaries), one cached unit per run."""
+    """The corrupted-label benchmark (noise.benchmark's summaries), one cached unit per run, on
+    ``noise.train_subset`` of the training images when set."""
     nc = config.noise
+    split = datasets.training_subset(split, nc.train_subset, config.data.split_seed)
     # Corrupt once up front: a bad file or class id fails before the first model trains.
     noisy = {(spec, seed): corrupt(split.train_y, spec, split.num_classes, seed)
              for spec in noise_specs(nc) for seed in nc.seeds}

@@ -197,7 +197,7 @@ def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, config: Tra
     """The batch ``idx`` as float pixels in the plan's memory format, augmented if configured; labels as stored."""
     inputs = x[idx]
     if config.augment:
-        inputs = random_crop_flip(inputs, gen, config.crop_padding)  # on uint8: 4× less memory traffic
+        inputs = random_crop_flip(inputs, gen, config.crop_padding, padding_mode=config.crop_padding_mode)  # uint8: 4× less traffic
     return as_pixels(inputs).contiguous(memory_format=plan.memory_format), y[idx]
 
 

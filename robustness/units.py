@@ -93,7 +93,8 @@ def train_recipe(config: SuiteConfig, method: str, seed: int, noise_spec: str | 
     noise = None
     if noise_spec is not None:
         train["epochs"] = config.noise.epochs
-        noise = {"spec": noise_spec, "seed": seed, "file_sha256": _noise_file_hash(noise_spec)}
+        noise = {"spec": noise_spec, "seed": seed, "file_sha256": _noise_file_hash(noise_spec),
+                 "train_subset": config.noise.train_subset}
     parsed = parse_method(method)
     code = {"method_code": plugin_sources(parsed)} if plugin_sources(parsed) else {}  # a user's method: its file's hash
     return _plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(config.data), "train": train,
