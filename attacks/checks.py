@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 TOLERANCE = 0.01  # errors may differ by this much (1 point) before a check warns: sampling slack
-FLAG_TOLERANCE = 0.02  # share of images a weaker attack may break that a stronger one misses before a check warns
+# The share of images a weaker attack may break that a stronger one misses before a check warns (on the default
+# run, PGD-10 with one random start misses up to 2% of what I-FGSM breaks: it is not a strict superset).
+FLAG_TOLERANCE = 0.03
 
 
 def _index(cells: list[dict]) -> dict:

@@ -1,6 +1,6 @@
 """Any torchattacks L∞ attack by name: ``torchattacks:NAME[,KEY=VALUE…]``.
 
-For example ``torchattacks:TIFGSM``, ``torchattacks:MIFGSM,steps=20,decay=0.5``,
+For example ``torchattacks:NIFGSM``, ``torchattacks:MIFGSM,steps=20,decay=0.5``,
 ``torchattacks:SPSA,nb_iter=50``, ``torchattacks:APGDT,steps=100``. NAME is a
 torchattacks class whose docstring lists Linf among its distance measures and that
 takes ``eps``; KEY is one of its constructor's arguments (``inspect.signature``),
@@ -10,7 +10,8 @@ batch) from ``attack.seed``, where the class has one), ``norm`` ("Linf") and, un
 given, ``n_classes`` (min(classes, 10): the true class and 9 targets, as Croce & Hein).
 Write a step size as ``step_size=`` (torchattacks calls it ``alpha``; in this suite α
 is mixup's). Anything else, and any unknown NAME or KEY, is a one-line error that
-lists the valid ones, raised before anything runs.
+lists the valid ones, raised before anything runs. (Some torchattacks attacks assume
+3-channel images: TIFGSM's kernel, for one, fails on 1-channel digits when it runs.)
 
 Arguments: the spec (as above), ``settings`` (only ``attack.norm``, which must be
 "linf"), ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1]

@@ -42,14 +42,20 @@ class CountingSquare(torchattacks.Square):
     """
 
     def perturb(self, x, y=None):
-        with torch.no_grad():  # the images perturb attacks: those the model gets right (one restart)
-            self._attacked = (self.get_logits(x).max(1)[1] == y).nonzero().flatten().cpu()
+        self._images = x
         self.queries = torch.zeros(len(x), dtype=torch.int64)
         return super().perturb(x, y)
 
     def attack_single_run(self, x, y):
         n_queries, x_best = super().attack_single_run(x, y)
-        self.queries[self._attacked] = n_queries.long().cpu()
+        # perturb's one restart runs on the images the model got right, in order: find them in the batch.
+        rows, k = [], 0
+        for image in x:
+            while not torch.equal(self._images[k], image):
+                k += 1
+            rows.append(k)
+            k += 1
+        self.queries[rows] = n_queries.long().cpu()
         return n_queries, x_best
 
 
