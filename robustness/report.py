@@ -415,16 +415,26 @@ def reading_blocks(results: dict) -> list:
     return [("h2", "Reading"), ("bullets", lines)]
 
 
-def survival(family: str, fgsm_gap: float, worst_gap: float) -> str:
-    """How much of a family's FGSM advantage over ERM (ERM's error minus its own, > 0: an advantage) survives."""
-    if fgsm_gap <= 0:
-        return (f"{family} has no FGSM advantage over ERM here ({relative_points(fgsm_gap)} ERM's error); under the "
-                f"worst case it is {relative_points(worst_gap)}")
-    if worst_gap <= 0:
-        return (f"none of {family}'s FGSM advantage over ERM ({100 * fgsm_gap:.1f} points) survives: under the worst "
-                f"case its error is {relative_points(worst_gap)} ERM's")
-    return (f"{100 * worst_gap:.1f} of {family}'s {100 * fgsm_gap:.1f}-point FGSM advantage over ERM survives the worst "
-            f"case ({100 * worst_gap / fgsm_gap:.0f}%)")
+def survival(family: str, fgsm_gap: float, worst_gap: float, noise: float) -> str:
+    """How much of a family's FGSM advantage over ERM (ERM's error minus its own, > 0: an advantage) survives the
+    worst case; ``noise``: a typical 95% interval's half-width, within which a gap says nothing."""
+    def gap(value: float) -> str:
+        return f"{100 * abs(value):.1f} points {'below' if value >= 0 else 'above'} ERM's"
+
+    if abs(fgsm_gap) < noise:
+        first = f"under FGSM {family}'s error is {gap(fgsm_gap)}, within noise (±{100 * noise:.0f})"
+    elif fgsm_gap > 0:
+        first = f"{family}'s FGSM advantage over ERM is {100 * fgsm_gap:.1f} points"
+    else:
+        first = f"{family} has no FGSM advantage over ERM (its error is {gap(fgsm_gap)})"
+    if abs(worst_gap) < noise:
+        second = f"under the worst case it is {gap(worst_gap)}, within noise"
+    elif worst_gap > 0:
+        kept = f" ({100 * min(worst_gap / fgsm_gap, 1):.0f}% of it survives)" if fgsm_gap >= noise else ""
+        second = f"under the worst case its error is {gap(worst_gap)}{kept}"
+    else:
+        second = f"under the worst case its error is {gap(worst_gap)}" + (": none of it survives" if fgsm_gap >= noise else "")
+    return f"{first}; {second}"
 
 
 def worst_case_reading(results: dict, eps: float) -> list[str]:
@@ -441,13 +451,19 @@ def worst_case_reading(results: dict, eps: float) -> list[str]:
         worst = {f: worst_stat(results, part, eps, "all", f) for f in fams}
         if not all(fgsm.values()) or not all(worst.values()):
             continue
+        rows = section["sweep"] if part == "sweep" else section["headline"]["cells"]
+        spans = [(r["error_ci"][1] - r["error_ci"][0]) / 2 for r in rows if r["eps"] == eps and r["kind"] == "all"]
+        noise = sum(spans) / len(spans)
         added = "; ".join(f"{f} {pct(fgsm[f]['mean'])}% → {pct(worst[f]['mean'])}%" for f in fams)
         text = (f"How much FGSM overstates robustness at ε = {eps_at(results, eps)} (worst case over "
                 f"{worst_case_words(results, part)}): error under FGSM → worst case, {added}.")
         if "erm" in fams:
-            said = "; ".join(survival(f, fgsm["erm"]["mean"] - fgsm[f]["mean"], worst["erm"]["mean"] - worst[f]["mean"])
+            said = "; ".join(survival(f, fgsm["erm"]["mean"] - fgsm[f]["mean"], worst["erm"]["mean"] - worst[f]["mean"], noise)
                              for f in fams if f != "erm")
             text += f" {said[:1].upper()}{said[1:]}." if said else ""
+        if part == "headline" and section["headline"]["images"] == "subset":
+            text += (f" On {section['headline']['n']} images one error's 95% interval spans about ±{100 * noise:.0f} points: "
+                     "a spot check; `worst_case_images = 0` or `--preset thorough` measures every image.")
         lines.append(text)
     return lines
 
