@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.colors
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
@@ -77,12 +79,12 @@ def worst_case_curves(results: dict, path: Path) -> Path:
         ax, colour = axes[k // cols][k % cols], family_colour(results["models"][name]["family"], k)
         worst = sorted((r["eps"], 100 * r["error"]) for r in section["sweep"] if r["target"] == name and r["kind"] == "all")
         eps, err = (np.array(v) for v in zip(*worst))
-        ax.plot(eps, err, "-", marker="o", ms=3, color=colour, label="worst case, all attacks")
+        ax.plot(eps, err, "-", marker="o", ms=3, color=colour)
         for attack, style in (("fgsm", "--"), ("pgd", ":")):
             pts = sorted((c["eps"], 100 * c["error"]) for c in whitebox if c["attack"] == attack and c["target"] == name)
             if pts:
                 e, v = (np.array(p) for p in zip(*pts))
-                ax.plot(e, v, style, color=colour, label=attack_name(attack))
+                ax.plot(e, v, style, color=colour)
                 if attack == "fgsm" and np.array_equal(e, eps):
                     ax.fill_between(eps, v, err, color=colour, alpha=0.18, linewidth=0)
         mine = {r["kind"]: r for r in head["cells"] if r["target"] == name}
@@ -90,14 +92,20 @@ def worst_case_curves(results: dict, path: Path) -> Path:
             low, high = mine["all"]["error_ci"]
             value = mine["all"]["error"]
             ax.errorbar([head["eps"]], [100 * value], yerr=[[100 * (value - low)], [100 * (high - value)]], fmt="D", ms=5,
-                        color="black", capsize=3,
-                        label=f"+ {', '.join(attack_name(a) for a in head['headline_attacks'])} ({head['n']} images)")
+                        color="black", capsize=3)
             if "fgsm" in mine:  # the same images under FGSM: the paired gap, whatever the subset's difficulty
-                ax.plot([head["eps"]], [100 * mine["fgsm"]["error"]], "D", ms=5, mfc="white", mec="black",
-                        label=f"FGSM on those {head['n']} images")
+                ax.plot([head["eps"]], [100 * mine["fgsm"]["error"]], "D", ms=5, mfc="white", mec="black")
         ax.set(title=name, ylim=(0, 100))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+    legend = [Line2D([], [], color="grey", marker="o", ms=3, label="worst case, all attacks"),
+              Line2D([], [], color="grey", ls="--", label="FGSM"), Line2D([], [], color="grey", ls=":", label="PGD"),
+              Patch(color="grey", alpha=0.25, label="what FGSM misses")]
+    if head["headline_attacks"]:
+        legend += [Line2D([], [], color="black", marker="D", ms=5, ls="",
+                          label=f"+ {', '.join(attack_name(a) for a in head['headline_attacks'])} ({head['n']} images)"),
+                   Line2D([], [], marker="D", ms=5, ls="", mfc="white", mec="black", label=f"FGSM on those {head['n']} images")]
+    fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, bbox_to_anchor=(0.5, -0.02 - 0.06 / rows),
+               frameon=False)
     for k in range(len(names), rows * cols):
         axes[k // cols][k % cols].axis("off")
     for ax in axes[-1]:
