@@ -46,11 +46,11 @@ def test_headline_units_are_keyed_by_the_chosen_eps_and_the_image_subset():
     assert unit_key(base) == unit_key(headline_recipe(replace(config, attack=replace(config.attack, heatmap_eps=None)),
                                                       "autoattack", "erm_s0", models, 0.1))
     for other in [headline_recipe(config, "autoattack", "erm_s0", models, 0.15),
-                  headline_recipe(replace(config, attack=replace(config.attack, worst_case_images=50)), "autoattack", "erm_s0", models, 0.1),
+                  headline_recipe(replace(config, attack=replace(config.attack, worst_case_images=30)), "autoattack", "erm_s0", models, 0.1),
                   headline_recipe(config, "square", "erm_s0", models, 0.1)]:
         assert unit_key(other) != unit_key(base)
     # The main attack units do not depend on the worst-case settings.
-    fewer = replace(config, attack=replace(config.attack, worst_case_images=50, worst_case_attacks=()))
+    fewer = replace(config, attack=replace(config.attack, worst_case_images=30, worst_case_attacks=()))
     assert unit_key(attack_recipe(fewer, "fgsm", "erm_s0", models)) == unit_key(attack_recipe(config, "fgsm", "erm_s0", models))
 
 
