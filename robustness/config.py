@@ -127,7 +127,7 @@ class SuiteConfig:
 
 PRESETS: dict[str, SuiteConfig] = {
     # The default: digits on the CPU, the whole suite in well under 3 minutes. AutoAttack and Square (500 queries) white
-    # box at the headline ε only, on a stratified subset of 50 test images: about 22 s on 2 cores for the 4 models, of
+    # box at the headline ε only, on a stratified subset of 50 test images: about 20 s on 2 cores for the 4 models, of
     # which ~9 s is AutoAttack's fixed cost (its Square's 5,000 rounds) whatever the subset (docs/benchmarks.md).
     "quick": SuiteConfig(preset="quick", attack=AttackConfig(worst_case_attacks=("autoattack", "square"),
                                                              worst_case_images=50, square_queries=500)),
