@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 TOLERANCE = 0.01  # errors may differ by this much (1 point) before a check warns: sampling slack
+# The share of images a weaker attack may break that a stronger one misses before a check warns (on the default
+# run, PGD-10 with one random start misses up to 2% of what I-FGSM breaks: it is not a strict superset).
+FLAG_TOLERANCE = 0.03
 
 
 def _index(cells: list[dict]) -> dict:
@@ -42,25 +45,113 @@ def check_whitebox_dominates(attacks: dict, models: list[str]) -> list[dict]:
 STRONGER = [
     ("fgsm", "ifgsm", "I-FGSM ≥ FGSM", "too few or too small I-FGSM steps, or gradient masking that one large step jumps over"),
     ("ifgsm", "pgd", "PGD ≥ I-FGSM", "too few PGD steps or restarts, or a step size too large for the loss surface"),
+    ("pgd", "autoattack", "AutoAttack ≥ PGD", "AutoAttack stopped short (torchattacks runs 10 iterations per attack, "
+     "Croce & Hein 100) or a randomized model that answers each query differently"),
 ]
+GRADIENT_FREE = ("square",)  # score-based attacks: they read the logits only
+NAMES = {"fgsm": "FGSM", "ifgsm": "I-FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "square": "Square"}
+
+
+def whitebox_errors(attacks: dict) -> dict:
+    """(attack, ε, model, images) -> white-box error, images "all" (the matrix) or the headline's image set."""
+    err = {(c["attack"], c["eps"], c["target"], "all"): c["error"] for c in attacks["cells"] if c["source"] == c["target"]}
+    headline = (attacks.get("worst_case") or {}).get("headline")
+    if headline and headline["images"] == "subset":
+        for row in headline["cells"]:
+            if row["kind"] not in ("white-box", "transfer", "all"):
+                err[row["kind"], row["eps"], row["target"], "subset"] = row["error"]
+    return err
 
 
 def check_stronger_dominates(attacks: dict, models: list[str]) -> list[dict]:
-    """A stronger white-box attack should reach at least a weaker one's error at every ε."""
-    err = _index(attacks["cells"])
-    eps_list = sorted({c["eps"] for c in attacks["cells"]})
-    names = {c["attack"] for c in attacks["cells"]}
+    """A stronger white-box attack should reach at least a weaker one's error at every ε, compared on the
+    same images (every test image, or the headline's subset where one of them ran only there)."""
+    err = whitebox_errors(attacks)
     out = []
     for weak, strong, check, cause in STRONGER:
-        if not {weak, strong} <= names:
-            continue
         for model in models:
-            gap, eps = max((err[weak, e, model, model] - err[strong, e, model, model], e) for e in eps_list)
+            pairs = [(err[weak, e, m, images] - err[strong, e, m, images], e, images)
+                     for (a, e, m, images) in err if a == weak and m == model and (strong, e, m, images) in err]
+            if not pairs:
+                continue
+            gap, eps, images = max(pairs)
             if gap > TOLERANCE:
-                detail = f"ε={eps:g}: {weak.upper()} {100 * gap:.1f} points above {strong.upper()}"
+                where = "" if images == "all" else " (headline subset)"
+                detail = f"ε={eps:g}{where}: {NAMES[weak]} {100 * gap:.1f} points above {NAMES[strong]}"
                 out.append(_result(check, model, detail, cause))
             else:
                 out.append(_result(check, model))
+    return out
+
+
+def check_gradient_free(attacks: dict, models: list[str]) -> list[dict]:
+    """A score-based black box (Square) should not break clearly more images than the best gradient attack."""
+    err = whitebox_errors(attacks)
+    out = []
+    for model in models:
+        gaps = []
+        for (attack, eps, m, images), value in err.items():
+            if attack not in GRADIENT_FREE or m != model:
+                continue
+            best = [v for (a, e, mm, im), v in err.items() if (e, mm, im) == (eps, m, images) and a not in GRADIENT_FREE]
+            if best:
+                gaps.append((value - max(best), attack, eps))
+        if not gaps:
+            continue
+        gap, attack, eps = max(gaps)
+        if gap > TOLERANCE:
+            detail = f"ε={eps:g}: {NAMES.get(attack, attack)} {100 * gap:.1f} points above the best gradient attack"
+            out.append(_result("gradient attacks ≥ Square", model, detail,
+                               "gradient masking: an attack that never sees a gradient beats every attack that follows one"))
+        else:
+            out.append(_result("gradient attacks ≥ Square", model))
+    return out
+
+
+def check_whitebox_worst_case(attacks: dict, models: list[str]) -> list[dict]:
+    """The worst case over white-box attacks should reach the worst case over every transfer source."""
+    section = attacks.get("worst_case")
+    if not section:
+        return []
+    rows = [(r, "all") for r in section["sweep"]] + [(r, section["headline"]["images"]) for r in section["headline"]["cells"]]
+    error = {(r["target"], r["eps"], images, r["kind"]): r["error"] for r, images in rows}
+    out = []
+    for model in models:
+        gaps = [(value - error[model, e, images, "white-box"], e, images) for (m, e, images, kind), value in error.items()
+                if m == model and kind == "transfer" and (model, e, images, "white-box") in error]
+        if not gaps:
+            continue
+        gap, eps, images = max(gaps)
+        if gap > TOLERANCE:
+            where = "" if images == "all" else " (headline subset)"
+            detail = f"ε={eps:g}{where}: transfer's worst case {100 * gap:.1f} points above the white-box worst case"
+            out.append(_result("white-box worst case ≥ transfer", model, detail,
+                               "gradient masking: other models' gradients find more of this model's weak points than its own"))
+        else:
+            out.append(_result("white-box worst case ≥ transfer", model))
+    return out
+
+
+def check_weaker_subsets(attacks: dict, models: list[str]) -> list[dict]:
+    """Per image, a stronger white-box attack should break every image a weaker one breaks."""
+    section = attacks.get("worst_case")
+    if not section:
+        return []
+    out = []
+    for model in models:
+        mine = [f for f in section["flags"] if f["target"] == model]
+        if not mine:
+            out.append(_result("stronger attacks break a superset", model))
+            continue
+        worst = max(mine, key=lambda f: f["share"])
+        if worst["share"] > FLAG_TOLERANCE:
+            detail = (f"ε={worst['eps']:g}: {NAMES.get(worst['weaker'], worst['weaker'])} broke {worst['count']} "
+                      f"image(s) ({100 * worst['share']:.1f}%) that {NAMES.get(worst['stronger'], worst['stronger'])} missed")
+            out.append(_result("stronger attacks break a superset", model, detail,
+                               "a weak evaluation: too few steps or restarts of the stronger attack, or gradient masking "
+                               "it does not get past"))
+        else:
+            out.append(_result("stronger attacks break a superset", model))
     return out
 
 
@@ -127,4 +218,7 @@ def run_checks(attacks: dict, diagnostics: dict) -> list[dict]:
         + check_monotone_in_eps(attacks, models)
         + check_stronger_dominates(attacks, models)
         + check_whitebox_dominates(attacks, models)
+        + check_gradient_free(attacks, models)
+        + check_whitebox_worst_case(attacks, models)
+        + check_weaker_subsets(attacks, models)
     )

@@ -1,9 +1,11 @@
 """The attack stage's sections of results.json, assembled in one place from a transfer matrix:
-``attacks`` (the matrix and its summary), ``diagnostics``, ``checks`` and ``between_points``.
+``attacks`` (the matrix, its summary, the per-image worst case, the score-based black box),
+``diagnostics``, ``checks`` and ``between_points``.
 
-The suite computes the matrix in cached units (robustness/suite.py) and calls ``evaluate_matrix``;
-``evaluate_models`` computes the matrix in memory first (tests, notebooks). Either way the sections
-are the same function of the same numbers.
+The suite computes the matrix and the headline-ε attacks in cached units (robustness/suite.py) and
+calls ``evaluate_matrix``; ``evaluate_models`` computes both in memory first (tests, notebooks).
+Either way the sections are the same function of the same numbers. The per-image bits the
+units keep are used here and left out of results.json.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ from statistics import mean, pstdev
 import torch
 from torch import nn
 
+from attacks.base import NORM_NAMES
 from attacks.between import between_points
 from attacks.checks import run_checks
+from attacks.metrics import without_bits
 from attacks.transfer import input_gradient_norm, transfer_matrix
+from attacks.worst import headline_attacks, headline_matrix, score_based, worst_case
 from robustness.config import AttackConfig
 
 
 def evaluate_matrix(matrix: dict, models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig,
-                    device) -> dict:
+                    device, headline: dict | None = None) -> dict:
     """The ``attacks``, ``diagnostics``, ``checks`` and ``between_points`` sections from ``matrix``
-    (transfer_matrix's result for exactly ``models``)."""
-    attacks = {**matrix, "summary": summarize_attacks(matrix, families), **headline_eps(matrix, config)}
+    (transfer_matrix's result for exactly ``models``) and ``headline`` (the headline-ε attacks'
+    matrix, ``attacks.worst.headline_matrix``; None when none ran)."""
+    chosen = headline_eps(matrix, config)
+    plain = {"n": matrix["n"], "clean": {t: without_bits(r) for t, r in matrix["clean"].items()},
+             "cells": [without_bits(c) for c in matrix["cells"]]}
+    attacks = {**plain, "summary": summarize_attacks(plain, families), **chosen, "threat_model": NORM_NAMES[config.norm],
+               "worst_case": worst_case(matrix, headline, config, families, chosen["heatmap_eps"]),
+               "score_based": score_based(matrix, headline)}
     diagnostics = diagnose(models, split, device)
     return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics),
             "between_points": between_points(models, families, split, config, device)}
@@ -31,9 +42,14 @@ def evaluate_matrix(matrix: dict, models: dict[str, nn.Module], families: dict[s
 
 def evaluate_models(models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig, device,
                     progress: bool = True) -> dict:
-    """Attack every model with every attack and ε, transfer to every model, and check the result, in memory."""
+    """Attack every model with every attack and ε, transfer to every model, run the headline-ε attacks,
+    and check the result, in memory."""
     matrix = transfer_matrix(models, split.test_x, split.test_y, config, device, progress)
-    return evaluate_matrix(matrix, models, families, split, config, device)
+    headline = None
+    if headline_attacks(config):
+        eps = headline_eps(matrix, config)["heatmap_eps"]
+        headline = headline_matrix(models, split.test_x, split.test_y, config, eps, device)
+    return evaluate_matrix(matrix, models, families, split, config, device, headline)
 
 
 def headline_eps(matrix: dict, config: AttackConfig) -> dict:

@@ -4,10 +4,14 @@ Examples", ICLR 2015.
 One step of size ε along the sign of the input gradient of the cross-entropy:
 ``x_adv = clip(x + ε · sign(∇x CE(f(x), y)), 0, 1)``.
 
-Arguments: ``settings`` (the ``[attack]`` section; FGSM reads none of it),
+Under ``attack.norm = "l2"`` it is the L2 fast gradient method of the same paper
+(FGM): one step of L2 length ε along the normalized gradient, then clipped to
+[0, 1] (``torchattacks.PGDL2`` with one step of ε and no random start).
+
+Arguments: ``settings`` (the ``[attack]`` section; FGSM reads only ``norm``),
 ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1]
-pixel units, e.g. 4/255). Step size: ε. No randomness.
-Input range: [0, 1]. Implementation: ``torchattacks.FGSM``.
+pixel units, e.g. 4/255; an L2 radius under ``norm = "l2"``). Step size: ε. No randomness.
+Input range: [0, 1]. Implementation: ``torchattacks.FGSM`` (L2: ``torchattacks.PGDL2``).
 
 Example::
 
@@ -29,11 +33,18 @@ from attacks.registry import register_attack
 
 @register_attack("fgsm")
 class FGSM(Attack):
-    def build(self, model, eps: float) -> torchattacks.FGSM:
+    norms = ("linf", "l2")
+    strength = 1
+
+    def build(self, model, eps: float, seed: int = 0) -> torchattacks.FGSM | torchattacks.PGDL2:
+        if self.settings.norm == "l2":
+            return torchattacks.PGDL2(model, eps=eps, alpha=eps, steps=1, random_start=False)
         return torchattacks.FGSM(model, eps=eps)
 
-    def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None) -> torch.Tensor:
-        """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε."""
+    def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None) -> torch.Tensor | None:
+        """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε (L∞ only)."""
+        if self.settings.norm != "linf":
+            return None
         sign = input_grad_sign(model, x, y, groups=1)
         eps_t = per_example(eps, 1, x).unsqueeze(1)  # E×1×1×…: broadcasts over the batch
         return torch.clamp(x.unsqueeze(0) + eps_t * sign.unsqueeze(0), min=0, max=1)

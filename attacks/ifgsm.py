@@ -5,10 +5,13 @@ physical world", ICLR 2017 workshop.
 onto the L∞ ball of radius ε and onto [0, 1]; no random start. The mixup paper
 uses 10 equal steps of ε/10, the default here.
 
+Under ``attack.norm = "l2"``: the same steps along the L2-normalized gradient,
+each projected onto the L2 ball (``torchattacks.PGDL2`` without random start).
+
 Arguments: ``settings.ifgsm_steps`` (default 10), ``settings.ifgsm_step_factor``
 (default 1), ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in
-[0, 1] pixel units). No randomness.
-Input range: [0, 1]. Implementation: ``torchattacks.BIM``.
+[0, 1] pixel units; an L2 radius under ``norm = "l2"``). No randomness.
+Input range: [0, 1]. Implementation: ``torchattacks.BIM`` (L2: ``torchattacks.PGDL2``).
 
 Example::
 
@@ -38,12 +41,20 @@ def bim_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torc
 
 @register_attack("ifgsm")
 class IFGSM(Attack):
+    norms = ("linf", "l2")
+    strength = 2
+
     def step_size(self, eps: float) -> float:
         return self.settings.ifgsm_step_factor * eps / self.settings.ifgsm_steps
 
-    def build(self, model, eps: float) -> torchattacks.BIM:
+    def build(self, model, eps: float, seed: int = 0) -> torchattacks.BIM | torchattacks.PGDL2:
+        if self.settings.norm == "l2":
+            return torchattacks.PGDL2(model, eps=eps, alpha=self.step_size(eps), steps=self.settings.ifgsm_steps,
+                                      random_start=False)
         return torchattacks.BIM(model, eps=eps, alpha=self.step_size(eps), steps=self.settings.ifgsm_steps)
 
-    def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds=None) -> torch.Tensor:
+    def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds=None) -> torch.Tensor | None:
+        if self.settings.norm != "linf":
+            return None
         step_sizes = [self.step_size(e) for e in eps]
         return iterate(model, x, y, eps, step_sizes, self.settings.ifgsm_steps, None, bim_project)

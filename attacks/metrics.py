@@ -4,13 +4,18 @@ A cell counts, over the test images: top-1 mistakes, top-5 mistakes (only
 where there are more than 5 classes, as the paper's Table 3), and among the
 images the target classifies correctly when clean, those the attack flips
 (attack success rate). Every rate carries a 95% Wilson interval over test images.
+A cell also keeps which images it got wrong (``wrong_bits``: packed bits in test-image
+order, base64), so the worst case over attacks can be taken per image, and for a
+score-based attack's white-box cell the queries it spent (``queries``).
 """
 
 from __future__ import annotations
 
+import base64
 import math
-from statistics import NormalDist
+from statistics import NormalDist, median
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,16 +54,42 @@ def rate(k: int | None, n: int) -> dict:
     return {"rate": k / n, "ci": wilson(k, n)}
 
 
+def without_bits(record: dict) -> dict:
+    """A cell or clean record as results.json keeps it: the per-image bits stay in the units."""
+    return {k: v for k, v in record.items() if k != "wrong_bits"}
+
+
+def pack_bits(flags: torch.Tensor) -> str:
+    """One bit per image (numpy.packbits, big-endian within a byte), base64: 540 images take 92 characters."""
+    return base64.b64encode(np.packbits(flags.detach().cpu().numpy().astype(bool)).tobytes()).decode("ascii")
+
+
+def unpack_bits(text: str, n: int) -> torch.Tensor:
+    """The ``n`` booleans ``pack_bits`` packed."""
+    return torch.from_numpy(np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool))
+
+
+def query_summary(spent: list[int], budget: int) -> dict:
+    """What a score-based attack spent on the images it broke: ``{"budget", "successes", "median", "mean"}``
+    (queries per broken image; None without a success)."""
+    return {"budget": budget, "successes": len(spent), "median": float(median(spent)) if spent else None,
+            "mean": sum(spent) / len(spent) if spent else None}
+
+
 class Tally:
     """Running counts of one cell (or of one model's clean predictions) over batches."""
 
     def __init__(self):
         self.n = self.wrong = self.flipped = self.correct_clean = 0
         self.top5_wrong: int | None = 0
+        self.wrong_flags: list[torch.Tensor] = []  # per batch, in order: which images are wrong
+        self.spent: list[int] | None = None  # queries of each image a score-based attack broke (its white-box cell)
+        self.budget = 0
 
     def add(self, wrong1: torch.Tensor, wrong5: torch.Tensor | None, clean_wrong1: torch.Tensor | None = None) -> None:
         self.n += len(wrong1)
         self.wrong += int(wrong1.sum())
+        self.wrong_flags.append(wrong1.cpu())
         self.top5_wrong = None if wrong5 is None or self.top5_wrong is None else self.top5_wrong + int(wrong5.sum())
         if clean_wrong1 is not None:
             self.correct_clean += int((~clean_wrong1).sum())
@@ -67,9 +98,18 @@ class Tally:
     def clean_record(self) -> dict:
         err, top5 = rate(self.wrong, self.n), rate(self.top5_wrong, self.n)
         return {"error": err["rate"], "wrong": self.wrong, "error_ci": err["ci"],
-                "top5_error": top5["rate"], "top5_wrong": self.top5_wrong, "top5_error_ci": top5["ci"]}
+                "top5_error": top5["rate"], "top5_wrong": self.top5_wrong, "top5_error_ci": top5["ci"],
+                "wrong_bits": pack_bits(torch.cat(self.wrong_flags)) if self.wrong_flags else ""}
+
+    def add_queries(self, queries: torch.Tensor, broken: torch.Tensor, budget: int) -> None:
+        """A score-based attack's queries per image of one batch, counted where it ``broken`` the image."""
+        self.spent = (self.spent or []) + [int(q) for q in queries[broken.cpu()]]
+        self.budget = budget
 
     def cell_record(self) -> dict:
         success = rate(self.flipped, self.correct_clean)
-        return {**self.clean_record(), "correct_clean": self.correct_clean, "flipped": self.flipped,
-                "success_rate": success["rate"], "success_rate_ci": success["ci"]}
+        record = {**self.clean_record(), "correct_clean": self.correct_clean, "flipped": self.flipped,
+                  "success_rate": success["rate"], "success_rate_ci": success["ci"]}
+        if self.spent is not None:
+            record["queries"] = query_summary(self.spent, self.budget)
+        return record

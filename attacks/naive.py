@@ -15,11 +15,13 @@ from torch import nn
 from attacks.metrics import Tally, score
 from attacks.registry import make_attack
 from attacks.seeding import craft_seed, seeded
+from attacks.transfer import output_classes
 from robustness.config import AttackConfig
 
 
 def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, config: AttackConfig, device) -> dict:
-    """Same result structure as ``transfer_matrix``; same batches and seeds for crafting, nothing else shared."""
+    """Same result structure as ``transfer_matrix``; same batches and seeds for crafting, nothing else shared.
+    Each batch is crafted by a freshly built torchattacks attack, seeded as the attack stage seeds it."""
     names = list(models)
     for model in models.values():
         model.eval()
@@ -33,15 +35,24 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
     for attack in config.attacks:
         for eps in config.eps:
             for source in names:
-                crafter = make_attack(attack, config).build(models[source], eps)
-                parts = []
+                maker = make_attack(attack, config, output_classes(models[source], x[:1]))
+                parts, spent = [], []
                 for start in range(0, len(x), config.batch_size):
-                    with seeded(craft_seed(config.seed, attack, eps, source, start), device):
-                        parts.append(crafter(x[start : start + config.batch_size], y[start : start + config.batch_size]))
+                    xb, yb = x[start : start + config.batch_size], y[start : start + config.batch_size]
+                    if eps == 0:  # the ball of radius 0 holds only x (the streamed matrix crafts nothing there either)
+                        parts.append(xb)
+                        continue
+                    seed = craft_seed(config.seed, attack, eps, source, start)
+                    with seeded(seed, device):
+                        crafter = maker.build(models[source], eps, seed)
+                        parts.append(crafter(xb, yb))
+                    spent.append(maker.queries(crafter))
                 adv = torch.cat(parts)
                 for target in names:
                     tally = Tally()
                     clean_wrong, _ = score(models[target], x, y)
                     tally.add(*score(models[target], adv, y), clean_wrong)
+                    if target == source and spent and spent[0] is not None:
+                        tally.add_queries(torch.cat(spent), tally.wrong_flags[-1] & ~clean_wrong, maker.query_budget())
                     cells.append({"attack": attack, "eps": eps, "source": source, "target": target, **tally.cell_record()})
     return {"n": len(x), "clean": clean, "cells": cells}

@@ -8,11 +8,17 @@ attack is run again from fresh random starts on the examples it has not yet
 fooled (``torchattacks.MultiAttack``). The stronger reference that tells
 whether robustness to FGSM is real or an artefact of its single step.
 
+Under ``attack.norm = "l2"`` it is PGD-L2 (``torchattacks.PGDL2``): steps of L2
+length ``pgd_step_factor · ε / steps`` along the normalized gradient, projected
+onto the L2 ball, from a random point of the ball (random direction, uniform
+radius) when ``pgd_random_start``.
+
 Arguments: ``settings.pgd_steps`` (default 10), ``settings.pgd_step_factor``
 (default 2.5, Madry et al.'s choice), ``settings.pgd_random_start`` (default
 True), ``settings.pgd_restarts`` (default 1), ``model`` (pixels in [0, 1] in,
-logits out), ``eps`` (L∞ radius in [0, 1] pixel units). Random: the start.
-Input range: [0, 1]. Implementation: ``torchattacks.PGD``.
+logits out), ``eps`` (L∞ radius in [0, 1] pixel units; an L2 radius under
+``norm = "l2"``). Random: the start.
+Input range: [0, 1]. Implementation: ``torchattacks.PGD`` (L2: ``torchattacks.PGDL2``).
 
 Example::
 
@@ -52,20 +58,23 @@ def random_starts(x: torch.Tensor, eps: Sequence[float], seeds: Sequence[int]) -
 @register_attack("pgd")
 class PGD(Attack):
     random = True
+    norms = ("linf", "l2")
+    strength = 3
 
     def step_size(self, eps: float) -> float:
         return self.settings.pgd_step_factor * eps / self.settings.pgd_steps
 
-    def build(self, model, eps: float) -> torchattacks.attack.Attack:
+    def build(self, model, eps: float, seed: int = 0) -> torchattacks.attack.Attack:
         s = self.settings
-        runs = [torchattacks.PGD(model, eps=eps, alpha=self.step_size(eps), steps=s.pgd_steps, random_start=s.pgd_random_start)
+        kind = torchattacks.PGDL2 if s.norm == "l2" else torchattacks.PGD
+        runs = [kind(model, eps=eps, alpha=self.step_size(eps), steps=s.pgd_steps, random_start=s.pgd_random_start)
                 for _ in range(s.pgd_restarts)]
         return runs[0] if len(runs) == 1 else torchattacks.MultiAttack(runs)
 
     def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds: Sequence[int]) -> torch.Tensor | None:
-        """Every ε at once; None with restarts (their subsets differ per ε: the caller uses torchattacks)."""
+        """Every ε at once; None with restarts (their subsets differ per ε: the caller uses torchattacks) or L2."""
         s = self.settings
-        if s.pgd_restarts > 1:
+        if s.pgd_restarts > 1 or s.norm != "linf":
             return None
         start = random_starts(x, eps, seeds) if s.pgd_random_start else None
         return iterate(model, x, y, eps, [self.step_size(e) for e in eps], s.pgd_steps, start, pgd_project)

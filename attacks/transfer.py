@@ -48,26 +48,29 @@ def attack_mode(models: dict[str, nn.Module], freeze_weights: bool = True):
 
 
 def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps_list, seed: int, fuse: bool
-          ) -> Iterator[tuple[list[float], torch.Tensor]]:
-    """Adversarial versions of one batch, as (ε values, E×B×… images): fused in one pass, or one ε at a time.
+          ) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None]]:
+    """Adversarial versions of one batch, as (ε values, E×B×… images, queries per image or None): fused in
+    one pass, or one ε at a time.
 
-    Fused, ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what
-    every attack returns there (the tests check it); targets are still evaluated on it.
+    ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what every attack
+    returns there (the tests check it; PGD-L2 would divide 0 by 0, Square would spend its whole budget
+    on it); targets are still evaluated on it. Attacks that draw random numbers run under their seed:
+    torch's global generator (``seeded``) and torchattacks' own ``seed`` argument alike.
     """
     seeds = {e: craft_seed(seed, attack.name, e, source, start) for e in eps_list}
-    if fuse:
-        moving = [e for e in eps_list if e > 0]
-        adv = attack.craft_every_eps(model, xb, yb, moving, [seeds[e] for e in moving]) if moving else None
-        if adv is not None or not moving:
-            if len(moving) < len(eps_list):
-                yield [e for e in eps_list if e == 0], xb.unsqueeze(0)
-            if moving:
-                yield moving, adv
+    moving = [e for e in eps_list if e > 0]
+    if len(moving) < len(eps_list):
+        yield [e for e in eps_list if e == 0], xb.unsqueeze(0), None
+    if fuse and moving:
+        adv = attack.craft_every_eps(model, xb, yb, moving, [seeds[e] for e in moving])
+        if adv is not None:
+            yield moving, adv, None
             return
-    for eps in eps_list:
+    for eps in moving:
         with seeded(seeds[eps], xb.device) if attack.random else nullcontext():
-            adv = attack.build(model, eps)(xb, yb)
-        yield [eps], adv.unsqueeze(0)
+            crafter = attack.build(model, eps, seeds[eps])
+            adv = crafter(xb, yb)
+        yield [eps], adv.unsqueeze(0), attack.queries(crafter)
 
 
 def transfer_matrix(
@@ -86,18 +89,20 @@ def transfer_matrix(
     ``sources`` restricts the models examples are crafted on (default: all of
     them; the suite's cached units craft on one); every model is still a target.
 
+    ``x`` and ``y`` may be any subset of the test images (the worst-case attacks at the headline ε run on one).
     ``fuse``: the attacks whose ε are crafted together (default: all, or none
     when ``config.fuse_epsilons`` is false); ``freeze_weights``: take no weight
     gradients while attacking. Both only change speed, never the numbers (the
     benchmark and the tests check it).
 
     Returns ``{"n", "clean": {model: record}, "cells": [record, ...]}``, cells
-    ordered by attack, ε, source, target; a record is ``metrics.Tally``'s.
+    ordered by attack, ε, source, target; a record is ``metrics.Tally``'s (with ``wrong_bits``,
+    and ``queries`` in a score-based attack's white-box cells).
     """
     fuse = set(config.attacks if config.fuse_epsilons else ()) if fuse is None else set(fuse)
     names = list(models)
     sources = names if sources is None else list(sources)
-    attacks = {name: make_attack(name, config) for name in config.attacks}
+    attacks = {name: make_attack(name, config, output_classes(models[names[0]], x[:1].to(device))) for name in config.attacks}
     clean: dict[str, Tally] = defaultdict(Tally)
     cells: dict[tuple, Tally] = defaultdict(Tally)
     starts = range(0, len(x), config.batch_size)
@@ -113,8 +118,12 @@ def transfer_matrix(
             for attack in config.attacks:
                 for source in sources:
                     crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed, attack in fuse)
-                    for eps_group, adv in crafted:
+                    for eps_group, adv, queries in crafted:
                         evaluate_targets(models, adv, yb, clean_wrong, [(attack, e, source) for e in eps_group], cells)
+                        if queries is not None:  # a score-based attack: what it spent on the images it broke
+                            cell = cells[attack, eps_group[0], source, source]
+                            broken = cell.wrong_flags[-1] & ~clean_wrong[source].cpu()
+                            cell.add_queries(queries, broken, attacks[attack].query_budget())
                     bar.update()
     bar.close()
     n = len(x)
@@ -124,6 +133,17 @@ def transfer_matrix(
         "cells": [{"attack": a, "eps": e, "source": s, "target": t, **cells[a, e, s, t].cell_record()}
                   for a in config.attacks for e in config.eps for s in sources for t in names],
     }
+
+
+@torch.no_grad()
+def output_classes(model: nn.Module, x: torch.Tensor) -> int:
+    """How many classes ``model`` scores (the width of its logits on ``x``)."""
+    model_training = model.training
+    model.eval()
+    try:
+        return model(x).shape[1]
+    finally:
+        model.train(model_training)
 
 
 def evaluate_targets(models, adv: torch.Tensor, yb, clean_wrong: dict, keys: list[tuple], cells: dict) -> None:

@@ -12,8 +12,10 @@ runs in a fresh subprocess each (so peak memory is measured cleanly):
     streamed   per batch: clean predictions once, each source crafts once per attack and ε,
                every target evaluated on it before the next batch
     +fgsm      FGSM's one gradient serves every ε
-    +fused     every ε of I-FGSM and PGD stacked into one pass (and ε = 0 not crafted)
+    +fused     every ε of I-FGSM and PGD stacked into one pass
     +frozen    no weight gradients (only ∇x): the suite's attack stage
+
+No variant crafts at ε = 0, the naive loop included: the ball holds only the clean image.
 
 Every variant's numbers must equal the naive loop's exactly (asserted). Reported:
 wall time and peak memory of each, and ratios against the naive loop and

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.colors
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from robustness.formatting import attack_name, threat_model_label  # noqa: E402
 from robustness.results import write_atomic  # noqa: E402
 
 # One colour per family in every figure (and in the leaderboard): the built-in methods' fixed ones, any other
@@ -30,6 +33,15 @@ SEED_STYLES = ["-", "--", ":", "-."]
 def family_colour(family: str) -> str:
     """The family's colour, the same in every figure of every run."""
     return FAMILY_COLOURS.get(family) or OTHER_COLOURS[zlib.crc32(family.encode()) % len(OTHER_COLOURS)]
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of an attack spec: 'torchattacks:MIFGSM,steps=20' -> 'torchattacks-MIFGSM-steps-20'."""
+    return "".join(ch if ch.isalnum() or ch in "_." else "-" for ch in name)
+
+
+def eps_axis(results: dict) -> str:
+    return "ε (pixels in [0, 1])" if results["attacks"]["threat_model"] == "Linf" else "ε (L2 radius, pixels in [0, 1])"
 
 
 def _save(fig, path: Path) -> Path:
@@ -53,10 +65,65 @@ def whitebox_curves(results: dict, path: Path) -> Path:
             colour = family_colour(rec["family"])
             ax.plot(eps, 100 * err, SEED_STYLES[k % len(SEED_STYLES)], marker="o", ms=3, color=colour, label=name)
             ax.fill_between(eps, 100 * low, 100 * high, color=colour, alpha=0.12, linewidth=0)  # 95% Wilson
-        ax.set(title=f"white box: {attack.upper()}", xlabel="ε (pixels in [0, 1])", ylim=(0, 100))
+        ax.set(title=f"white box ({threat_model_label(results['attacks']['threat_model'])}): {attack_name(attack)}",
+               xlabel=eps_axis(results), ylim=(0, 100))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test error (%)")
     axes[0][-1].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def worst_case_curves(results: dict, path: Path) -> Path:
+    """How much FGSM overstates robustness: one panel per model, error against ε under FGSM (dashed), PGD
+    (dotted) and the worst case over every attack run at every ε (solid), the gap between FGSM and the worst
+    case shaded, in the model's family colour; a marker with its 95% interval at the headline ε where the
+    headline attacks (AutoAttack, Square) ran on their image subset."""
+    section = results["attacks"]["worst_case"]
+    whitebox = [c for c in results["attacks"]["cells"] if c["source"] == c["target"]]
+    names = list(results["models"])
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False, sharex=True, sharey=True)
+    head = section["headline"]
+    for k, name in enumerate(names):
+        ax, colour = axes[k // cols][k % cols], family_colour(results["models"][name]["family"], k)
+        worst = sorted((r["eps"], 100 * r["error"]) for r in section["sweep"] if r["target"] == name and r["kind"] == "all")
+        eps, err = (np.array(v) for v in zip(*worst))
+        ax.plot(eps, err, "-", marker="o", ms=3, color=colour)
+        for attack, style in (("fgsm", "--"), ("pgd", ":")):
+            pts = sorted((c["eps"], 100 * c["error"]) for c in whitebox if c["attack"] == attack and c["target"] == name)
+            if pts:
+                e, v = (np.array(p) for p in zip(*pts))
+                ax.plot(e, v, style, color=colour)
+                if attack == "fgsm" and np.array_equal(e, eps):
+                    ax.fill_between(eps, v, err, color=colour, alpha=0.18, linewidth=0)
+        mine = {r["kind"]: r for r in head["cells"] if r["target"] == name}
+        if head["headline_attacks"] and "all" in mine:
+            low, high = mine["all"]["error_ci"]
+            value = mine["all"]["error"]
+            ax.errorbar([head["eps"]], [100 * value], yerr=[[100 * (value - low)], [100 * (high - value)]], fmt="D", ms=5,
+                        color="black", capsize=3)
+            if "fgsm" in mine:  # the same images under FGSM: the paired gap, whatever the subset's difficulty
+                ax.plot([head["eps"]], [100 * mine["fgsm"]["error"]], "D", ms=5, mfc="white", mec="black")
+        ax.set(title=name, ylim=(0, 100))
+        ax.grid(alpha=0.3)
+    legend = [Line2D([], [], color="grey", marker="o", ms=3, label="worst case, all attacks"),
+              Line2D([], [], color="grey", ls="--", label="FGSM"), Line2D([], [], color="grey", ls=":", label="PGD"),
+              Patch(color="grey", alpha=0.25, label="what FGSM misses")]
+    if head["headline_attacks"]:
+        legend += [Line2D([], [], color="black", marker="D", ms=5, ls="",
+                          label=f"+ {', '.join(attack_name(a) for a in head['headline_attacks'])} ({head['n']} images)"),
+                   Line2D([], [], marker="D", ms=5, ls="", mfc="white", mec="black", label=f"FGSM on those {head['n']} images")]
+    fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, bbox_to_anchor=(0.5, -0.02 - 0.06 / rows),
+               frameon=False)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(eps_axis(results))
+    for row in axes:
+        row[0].set_ylabel("test error (%)")
+    fig.suptitle(f"FGSM vs the worst case over attacks ({threat_model_label(results['attacks']['threat_model'])})", y=1.02)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -94,7 +161,7 @@ def transfer_heatmap(results: dict, attack: str, eps: float, path: Path) -> Path
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="target (evaluated on)", ylabel="source (crafted on)",
-           title=f"{attack.upper()} at ε={eps:g}: error (%)")
+           title=f"{attack_name(attack)} ({threat_model_label(results['attacks']['threat_model'])}) at ε={eps:g}: error (%)")
     fig.colorbar(image, ax=ax, fraction=0.046)
     return _save(fig, path)
 

@@ -30,6 +30,24 @@ def with_ci(value: float | None, ci: list[float] | None) -> str:
     return pct(value) if not ci else f"{pct(value)} [{pct(ci[0])}–{pct(ci[1])}]"
 
 
-def eps_label(eps: float) -> str:
-    """ε in both units: '0.0314 (8.0/255)'."""
-    return f"{eps:.3g} ({255 * eps:.1f}/255)"
+def eps_label(eps: float, threat_model: str = "Linf") -> str:
+    """ε in both units: '0.0314 (8.0/255)'; an L2 radius as it is: '0.5 (L2)'."""
+    return f"{eps:.3g} ({255 * eps:.1f}/255)" if threat_model == "Linf" else f"{eps:.3g} (L2)"
+
+
+ATTACK_NAMES = {"fgsm": "FGSM", "ifgsm": "I-FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "apgd_ce": "APGD-CE",
+                "apgd_dlr": "APGD-DLR", "fab": "FAB", "square": "Square", "mifgsm": "MI-FGSM", "difgsm": "DI-FGSM"}
+THREAT_MODELS = {"Linf": "L∞", "L2": "L2"}
+
+
+def attack_name(name: str) -> str:
+    """An attack as people write it: 'I-FGSM', 'AutoAttack'; 'torchattacks:TIFGSM,steps=20' -> 'TIFGSM(steps=20)'."""
+    if name.startswith("torchattacks:"):
+        cls, _, args = name.removeprefix("torchattacks:").partition(",")
+        return f"{cls}({args})" if args else cls
+    return ATTACK_NAMES.get(name, name.upper())
+
+
+def threat_model_label(threat_model: str) -> str:
+    """'L∞' or 'L2' (results.json says "Linf" or "L2", RobustBench's names)."""
+    return THREAT_MODELS.get(threat_model, threat_model)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_reading
 from robustness import comparison, figures, paper
-from robustness.formatting import eps_label, pct, pm, spread, with_ci
+from robustness.formatting import attack_name, eps_label, pct, pm, spread, threat_model_label, with_ci
 from robustness.results import read_results, write_atomic
 
 VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
@@ -34,6 +34,16 @@ def whitebox_pair(results: dict, attack: str, eps: float) -> tuple[dict | None, 
             attack_stat(results, attack, eps, "white-box", "mixup", "mixup"))
 
 
+def threat(results: dict) -> str:
+    """'L∞' or 'L2': the threat model every attack table's title names."""
+    return threat_model_label(results["attacks"]["threat_model"])
+
+
+def eps_at(results: dict, eps: float) -> str:
+    """ε as the report prints it, in the run's threat model."""
+    return eps_label(eps, results["attacks"]["threat_model"])
+
+
 def families(results: dict) -> list[str]:
     return list(dict.fromkeys(rec["family"] for rec in results["models"].values()))
 
@@ -42,7 +52,7 @@ def eps_choice(results: dict) -> str:
     """'' when the headline ε was configured, else a sentence saying how it was chosen."""
     rule = results["attacks"]["heatmap_eps_rule"]
     eps = results["attacks"]["heatmap_eps"]
-    return "" if rule == "given" else f"The headline ε = {eps_label(eps)} was chosen automatically: the {rule}."
+    return "" if rule == "given" else f"The headline ε = {eps_at(results, eps)} was chosen automatically: the {rule}."
 
 
 def headline(results: dict) -> list[str]:
@@ -51,13 +61,54 @@ def headline(results: dict) -> list[str]:
     if results.get("attacks"):
         eps = results["attacks"]["heatmap_eps"]
         lines += [eps_choice(results)] if eps_choice(results) else []
-        for attack in results["config"]["attack"]["attacks"]:
+        attacks = results["config"]["attack"]["attacks"]
+        for attack in sorted(attacks, key=lambda a: a != "fgsm"):  # FGSM first, the worst case beside it
             parts = [f"{f} {pm(attack_stat(results, attack, eps, 'white-box', f, f))}" for f in families(results)]
-            lines.append(f"white-box {attack.upper()} error at ε={eps_label(eps)} (%): " + ", ".join(parts))
+            lines.append(f"white-box {attack_name(attack)} error at ε={eps_at(results, eps)} (%): " + ", ".join(parts))
+            if attack == attacks[0] or attack == "fgsm":
+                lines += worst_case_headline(results)
     if results["noise"]:
         lines += noise_headline(results)
     if results.get("attacks"):
         lines.append(f"sanity checks: {sum(c['status'] == 'warn' for c in results['checks'])} warning(s)")
+    return lines
+
+
+def worst_stat(results: dict, part: str, eps: float, kind: str, family: str) -> dict | None:
+    """Mean ± std over a family's models of one worst-case row (``part``: "sweep" or "headline")."""
+    for row in results["attacks"]["worst_case"]["summary"]:
+        if (row["part"], row["eps"], row["kind"], row["family"]) == (part, eps, kind, family):
+            return row
+    return None
+
+
+def worst_case_words(results: dict, part: str) -> str:
+    """'FGSM, I-FGSM, PGD and transfer, 540 images' or 'AutoAttack, Square, …, stratified subset of 100 images'."""
+    section = results["attacks"]["worst_case"]
+    if part == "sweep":
+        names = [attack_name(a) for a in results["config"]["attack"]["attacks"]]
+        return f"{', '.join(names)} and transfer, {section['n']} images"
+    headline_part = section["headline"]
+    names = [attack_name(a) for a in headline_part["headline_attacks"]] + [attack_name(a) for a in results["config"]["attack"]["attacks"]]
+    images = (f"stratified subset of {headline_part['n']} images" if headline_part["images"] == "subset"
+              else f"{headline_part['n']} images")
+    return f"{', '.join(names)} and transfer, {images}"
+
+
+def worst_case_headline(results: dict) -> list[str]:
+    """The worst-case lines of the headline: over every attack of the ε sweep, and with the headline attacks."""
+    section = results["attacks"].get("worst_case")
+    if not section:
+        return []
+    eps, fams = results["attacks"]["heatmap_eps"], families(results)
+    lines = [f"worst-case error at ε={eps_at(results, eps)} ({worst_case_words(results, 'sweep')}) (%): "
+             + ", ".join(f"{f} {pm(worst_stat(results, 'sweep', eps, 'all', f))}" for f in fams)]
+    if section["headline"]["headline_attacks"]:
+        same = "fgsm" in section["headline"]["attacks"]
+        lines.append(f"worst-case error at ε={eps_at(results, eps)} ({worst_case_words(results, 'headline')}) (%): "
+                     + ", ".join(f"{f} {pm(worst_stat(results, 'headline', eps, 'all', f))}" for f in fams)
+                     + ("; FGSM on the same images: " + ", ".join(f"{f} {pm(worst_stat(results, 'headline', eps, 'fgsm', f))}"
+                                                                for f in fams) if same else ""))
     return lines
 
 
@@ -117,7 +168,7 @@ def clean_blocks(results: dict) -> list:
     return [("h2", "Clean models"), ("table", ["model", "method", "seed", "test error (%)"], rows)]
 
 
-def attack_recipe(cfg: dict) -> str:
+def attack_recipe(cfg: dict, attacks: list[str] | None = None) -> str:
     """The attacks' settings, in words."""
     parts = {
         "fgsm": "FGSM: one step of ε",
@@ -125,8 +176,15 @@ def attack_recipe(cfg: dict) -> str:
         "pgd": (f"PGD: {cfg.get('pgd_steps')} steps of {cfg.get('pgd_step_factor'):g}·ε/{cfg.get('pgd_steps')}, "
                 f"{'random start' if cfg.get('pgd_random_start') else 'no random start'}, "
                 f"{cfg.get('pgd_restarts')} restart(s)"),
+        "autoattack": "AutoAttack: the standard version (APGD-CE, APGD-T, FAB-T, Square), as torchattacks runs it",
+        "apgd_ce": f"APGD-CE: {cfg.get('apgd_steps')} steps", "apgd_dlr": f"APGD-DLR: {cfg.get('apgd_steps')} steps",
+        "fab": f"FAB: {cfg.get('fab_steps')} steps",
+        "square": f"Square: score-based, at most {cfg.get('square_queries')} queries per image",
+        "mifgsm": f"MI-FGSM: {cfg.get('mifgsm_steps')} steps of ε/{cfg.get('mifgsm_steps')}, momentum {cfg.get('mifgsm_decay'):g}",
+        "difgsm": (f"DI-FGSM: {cfg.get('difgsm_steps')} steps of ε/{cfg.get('difgsm_steps')}, input diversity with "
+                   f"p = {cfg.get('difgsm_diversity_prob'):g}"),
     }
-    return "; ".join(parts.get(a, a.upper()) for a in cfg["attacks"]) + "."
+    return "; ".join(parts.get(a, attack_name(a)) for a in attacks or cfg["attacks"]) + "."
 
 
 def whitebox_blocks(results: dict, fig_dir: Path) -> list:
@@ -136,13 +194,13 @@ def whitebox_blocks(results: dict, fig_dir: Path) -> list:
     for attack in cfg["attacks"]:
         for eps in cfg["eps"]:
             stats = [attack_stat(results, attack, eps, "white-box", f, f) for f in fams]
-            rows.append([attack.upper(), eps_label(eps)] + [pm(s) for s in stats])
+            rows.append([attack_name(attack), eps_at(results, eps)] + [pm(s) for s in stats])
     figure = figures.whitebox_curves(results, fig_dir / "whitebox.png")
     return [
-        ("h2", "White-box attacks"),
+        ("h2", f"White-box attacks ({threat(results)})"),
         ("p", f"Each model attacks itself. {attack_recipe(cfg)} "
               "Error in %, mean ± std over separately trained seeds; shaded: 95% Wilson interval over test images."),
-        ("figure", figure, "White-box test error against ε"),
+        ("figure", figure, f"White-box test error against ε ({threat(results)})"),
         ("table", ["attack", "ε"] + [f"{f} error (%)" for f in fams], rows),
     ] + per_model_blocks(results)
 
@@ -155,14 +213,14 @@ def per_model_blocks(results: dict) -> list:
     rows = []
     for c in results["attacks"]["cells"]:
         if c["eps"] == eps and c["source"] == c["target"]:
-            rows.append([c["target"], c["attack"].upper(), with_ci(clean[c["target"]]["error"], clean[c["target"]].get("error_ci")),
+            rows.append([c["target"], attack_name(c["attack"]), with_ci(clean[c["target"]]["error"], clean[c["target"]].get("error_ci")),
                          with_ci(c["error"], c.get("error_ci"))]
                         + ([with_ci(c.get("top5_error"), c.get("top5_error_ci"))] if has_top5 else [])
                         + [with_ci(c.get("success_rate"), c.get("success_rate_ci"))])
     header = ["model", "attack", "clean error (%)", "error under attack (%)"] + (["top-5 error (%)"] if has_top5 else []) \
         + ["attack success (%)"]
     return [
-        ("p", f"Per model at ε = {eps_label(eps)}, each with its 95% Wilson interval over the "
+        ("p", f"Per model at ε = {eps_at(results, eps)}, each with its 95% Wilson interval over the "
               f"{results['attacks']['n']} test images. Attack success = share of the images the model classified "
               "correctly when clean that the attack makes it misclassify."),
         ("table", header, rows),
@@ -173,28 +231,101 @@ def transfer_blocks(results: dict, fig_dir: Path) -> list:
     cfg = results["config"]["attack"]
     eps = results["attacks"]["heatmap_eps"]
     fams = families(results)
-    blocks = [("h2", f"Transfer (black box) at ε = {eps_label(eps)}"),
+    blocks = [("h2", f"Transfer (black box, {threat(results)}) at ε = {eps_at(results, eps)}"),
               ("p", "Examples crafted on each model (rows) are evaluated on every model (columns); the diagonal is "
                     "white box. Unlike the paper, every model is a source, so all four directions are measured. "
                     + eps_choice(results))]
     for attack in cfg["attacks"]:
-        path = figures.transfer_heatmap(results, attack, eps, fig_dir / f"transfer_{attack}.png")
-        blocks.append(("figure", path, f"{attack.upper()} transfer matrix"))
+        path = figures.transfer_heatmap(results, attack, eps, fig_dir / f"transfer_{figures.slug(attack)}.png")
+        blocks.append(("figure", path, f"{attack_name(attack)} transfer matrix"))
     rows = []
     for attack in cfg["attacks"]:
         for src in fams:
             for tgt in fams:
                 stat = attack_stat(results, attack, eps, "transfer", src, tgt)
                 if stat:
-                    rows.append([attack.upper(), f"{src} → {tgt}′" if src == tgt else f"{src} → {tgt}", pm(stat, "model pair"), stat["count"]])
+                    rows.append([attack_name(attack), f"{src} → {tgt}′" if src == tgt else f"{src} → {tgt}", pm(stat, "model pair"), stat["count"]])
     blocks.append(("table", ["attack", "direction", "error (%)", "model pairs"], rows))
     return blocks
+
+
+def worst_case_blocks(results: dict, fig_dir: Path) -> list:
+    """The per-image worst case: the figure over the ε sweep, each model's numbers at the headline ε, the flags."""
+    section = results["attacks"].get("worst_case")
+    if not section:
+        return []
+    eps, head = results["attacks"]["heatmap_eps"], section["headline"]
+    cfg = results["config"]["attack"]
+    images = (f"a stratified subset of {head['n']} of the {section['n']} test images (seeded by attack.seed = "
+              f"{head['subset_seed']})" if head["images"] == "subset" else f"all {head['n']} test images")
+    columns = head["attacks"] + ["white-box", "transfer", "all"]
+    rows = []
+    for model in results["models"]:
+        mine = {r["kind"]: r for r in head["cells"] if r["target"] == model}
+        rows.append([model] + [pct(mine[k]["error"]) if k in mine else "–" for k in columns[:-1]]
+                    + [with_ci(mine["all"]["error"], mine["all"]["error_ci"]) if "all" in mine else "–"])
+    header = ["model"] + [f"{attack_name(k)} (%)" for k in head["attacks"]] + \
+        ["worst white box (%)", "worst transfer (%)", "worst case, all (%)"]
+    extra = head["headline_attacks"]
+    blocks = [
+        ("h2", f"Worst case over attacks ({threat(results)})"),
+        ("p", "An image counts as broken under the worst case if any attack breaks it, so the worst-case error is "
+              "the share of the union of the attacks' broken images, per model: over the white-box gradient "
+              "attacks, over every transfer source, and over all of them (with score-based attacks). "
+              "Solid: the worst case at every ε over the attacks run there (all test images); dashed: FGSM; "
+              "dotted: PGD; shaded: what FGSM misses."
+              + (f" The marker at ε = {eps_at(results, eps)} adds {', '.join(attack_name(a) for a in extra)} "
+                 f"({attack_recipe(cfg, extra).rstrip('.')}), run at that ε only on {images}; its bar is a 95% Wilson "
+                 "interval."
+                 if extra else "")),
+        ("figure", figures.worst_case_curves(results, fig_dir / "worst_case.png"), f"FGSM, PGD and the worst case against ε ({threat(results)})"),
+        ("p", f"Per model at ε = {eps_at(results, eps)} on {images}: each attack's white-box error, and the worst "
+              "cases (the last with its 95% Wilson interval)."),
+        ("table", header, rows),
+    ]
+    worst: dict[tuple, dict] = {}  # per model and ε, the pair with the most images broken by the weaker only
+    for f in section["flags"]:
+        key = (f["target"], f["eps"], f["images"])
+        if (f["eps"] == eps or f["share"] > 0.02) and (key not in worst or f["share"] > worst[key]["share"]):
+            worst[key] = f
+    flagged = list(worst.values())
+    if flagged:
+        blocks += [("p", "Images a weaker white-box attack broke and a stronger one missed (a stronger attack should "
+                         "break a superset; many such images point to a weak or masked evaluation; the sanity checks "
+                         "warn above 3%): per model, the pair with the most such images, at the headline ε and wherever "
+                         "above 2% of the images (every pair: `results.json: attacks.worst_case.flags`):"),
+                   ("table", ["model", "ε", "images", "weaker", "stronger", "images broken by the weaker only"],
+                    [[f["target"], eps_at(results, f["eps"]), f["images"], attack_name(f["weaker"]), attack_name(f["stronger"]),
+                      f"{f['count']} ({100 * f['share']:.1f}%)"] for f in flagged])]
+    else:
+        blocks.append(("p", "No stronger white-box attack missed an image a weaker one broke, at any ε."))
+    return blocks
+
+
+def score_based_blocks(results: dict) -> list:
+    """The second black-box threat model beside transfer: a score-based attack's success and queries."""
+    rows = results["attacks"].get("score_based") or []
+    if not rows:
+        return []
+    table = [[r["model"], attack_name(r["attack"]), eps_at(results, r["eps"]),
+              f"{r['n']}{' (subset)' if r['images'] == 'subset' else ''}",
+              with_ci(r["success_rate"], r["success_rate_ci"]),
+              "–" if r["queries"]["median"] is None else f"{r['queries']['median']:g}", r["queries"]["budget"]]
+             for r in rows]
+    return [
+        ("h2", f"Score-based black box ({threat(results)})"),
+        ("p", "A second black-box threat model beside transfer: the attacker queries the model's logits (no "
+              "gradients, no other model) up to a budget per image. Success = share of the images the model gets "
+              "right that the attack makes it misclassify, with its 95% Wilson interval; queries = forward passes of "
+              "one image until it broke (median over the images it broke)."),
+        ("table", ["model", "attack", "ε", "images", "success (%)", "median queries to success", "query budget"], table),
+    ]
 
 
 def paper_table3_blocks(results: dict) -> list:
     eps = results["attacks"]["heatmap_eps"]
     cols = [(f, a) for f in ("erm", "mixup") for a in ("fgsm", "ifgsm")]
-    header = ["setting", "source"] + [f"{f} {a.upper()}" for f, a in cols]
+    header = ["setting", "source"] + [f"{f} {attack_name(a)}" for f, a in cols]
 
     def ours(kind, src, metric):
         stats = [attack_stat(results, a, eps, kind, src if kind == "transfer" else f, f) for f, a in cols]
@@ -211,8 +342,8 @@ def paper_table3_blocks(results: dict) -> list:
         ]
 
     blocks = [
-        ("h2", "Side by side with the paper's Table 3 (top-1 error, %)"),
-        ("p", f"Paper: {paper.TABLE3_SETUP}. This run: {results['data']['name']} at ε = {eps_label(eps)}. "
+        ("h2", f"Side by side with the paper's Table 3 (top-1 error, %, {threat(results)})"),
+        ("p", f"Paper: {paper.TABLE3_SETUP}. This run: {results['data']['name']} at ε = {eps_at(results, eps)}. "
               "Columns name the model that is evaluated; 'source' names where the examples were crafted."),
         ("table", header, table(paper.TABLE3_TOP1, "top1")),
     ]
@@ -254,7 +385,8 @@ def checks_blocks(results: dict) -> list:
     rows = [[c["model"], c["check"], c["status"].upper(), c["detail"], c["likely_cause"]] for c in checks]
     verdict = (f"**{len(warns)} warning(s)**: treat the affected robustness numbers with care."
                if warns else f"All {len(checks)} checks pass.")
-    return [("h2", "Sanity checks"), ("p", verdict), ("table", ["model", "check", "status", "detail", "likely cause"], rows)]
+    return [("h2", f"Sanity checks ({threat(results)})"), ("p", verdict),
+            ("table", ["model", "check", "status", "detail", "likely cause"], rows)]
 
 
 def reading_blocks(results: dict) -> list:
@@ -265,18 +397,19 @@ def reading_blocks(results: dict) -> list:
         erm, mix = whitebox_pair(results, attack, eps)
         if erm and mix:
             ratio = (1 - mix["mean"]) / max(1 - erm["mean"], 1e-9)
-            lines.append(f"White-box {attack.upper()} at ε = {eps_label(eps)}: mixup's error is {pct(mix['mean'])}% against ERM's "
+            lines.append(f"White-box {attack_name(attack)} at ε = {eps_at(results, eps)}: mixup's error is {pct(mix['mean'])}% against ERM's "
                          f"{pct(erm['mean'])}%, so mixup keeps {ratio:.2f}× ERM's accuracy "
                          f"({'more' if ratio > 1 else 'less'} robust"
                          f"{'; the paper reports 2.7× for FGSM on ImageNet' if attack == 'fgsm' else ''}).")
         pairs = {d: attack_stat(results, attack, eps, "transfer", *d) for d in
                  [("erm", "erm"), ("erm", "mixup"), ("mixup", "erm"), ("mixup", "mixup")]}
         if all(pairs.values()):
-            lines.append(f"{attack.upper()} transfer: ERM→ERM′ {pct(pairs['erm', 'erm']['mean'])}%, ERM→mixup "
+            lines.append(f"{attack_name(attack)} transfer: ERM→ERM′ {pct(pairs['erm', 'erm']['mean'])}%, ERM→mixup "
                          f"{pct(pairs['erm', 'mixup']['mean'])}% (the paper's comparison); mixup→ERM "
                          f"{pct(pairs['mixup', 'erm']['mean'])}%, mixup→mixup′ {pct(pairs['mixup', 'mixup']['mean'])}% "
                          "(the directions the paper did not test).")
     lines += attack_reading(results, eps)
+    lines += worst_case_reading(results, eps)
     lines += method_reading(results)
     lines += noise_reading(results)
     warns = sum(c["status"] == "warn" for c in results["checks"])
@@ -340,6 +473,59 @@ def _cell(key: str, value: float | None) -> str:
     return pct(value) if key in comparison.PERCENT else f"{value:.3g}"
 
 
+def survival(family: str, fgsm_gap: float, worst_gap: float, noise: float) -> str:
+    """How much of a family's FGSM advantage over ERM (ERM's error minus its own, > 0: an advantage) survives the
+    worst case; ``noise``: a typical 95% interval's half-width, within which a gap says nothing."""
+    def gap(value: float) -> str:
+        return f"{100 * abs(value):.1f} points {'below' if value >= 0 else 'above'} ERM's"
+
+    if abs(fgsm_gap) < noise:
+        first = f"under FGSM {family}'s error is {gap(fgsm_gap)}, within noise (±{100 * noise:.0f})"
+    elif fgsm_gap > 0:
+        first = f"{family}'s FGSM advantage over ERM is {100 * fgsm_gap:.1f} points"
+    else:
+        first = f"{family} has no FGSM advantage over ERM (its error is {gap(fgsm_gap)})"
+    if abs(worst_gap) < noise:
+        second = f"under the worst case it is {gap(worst_gap)}, within noise"
+    elif worst_gap > 0:
+        kept = f" ({100 * min(worst_gap / fgsm_gap, 1):.0f}% of it survives)" if fgsm_gap >= noise else ""
+        second = f"under the worst case its error is {gap(worst_gap)}{kept}"
+    else:
+        second = f"under the worst case its error is {gap(worst_gap)}" + (": none of it survives" if fgsm_gap >= noise else "")
+    return f"{first}; {second}"
+
+
+def worst_case_reading(results: dict, eps: float) -> list[str]:
+    """Per family: how much the worst case adds to FGSM's error, and how much of an FGSM advantage over ERM
+    survives it; over the ε sweep's attacks on every image, then with the headline attacks on their images."""
+    section = results["attacks"].get("worst_case")
+    if not section or "fgsm" not in results["config"]["attack"]["attacks"]:
+        return []
+    fams, lines = families(results), []
+    parts = ["sweep"] + (["headline"] if section["headline"]["headline_attacks"] else [])
+    for part in parts:
+        fgsm = {f: (attack_stat(results, "fgsm", eps, "white-box", f, f) if part == "sweep"
+                    else worst_stat(results, part, eps, "fgsm", f)) for f in fams}
+        worst = {f: worst_stat(results, part, eps, "all", f) for f in fams}
+        if not all(fgsm.values()) or not all(worst.values()):
+            continue
+        rows = section["sweep"] if part == "sweep" else section["headline"]["cells"]
+        spans = [(r["error_ci"][1] - r["error_ci"][0]) / 2 for r in rows if r["eps"] == eps and r["kind"] == "all"]
+        noise = sum(spans) / len(spans)
+        added = "; ".join(f"{f} {pct(fgsm[f]['mean'])}% → {pct(worst[f]['mean'])}%" for f in fams)
+        text = (f"How much FGSM overstates robustness at ε = {eps_at(results, eps)} (worst case over "
+                f"{worst_case_words(results, part)}): error under FGSM → worst case, {added}.")
+        if "erm" in fams:
+            said = "; ".join(survival(f, fgsm["erm"]["mean"] - fgsm[f]["mean"], worst["erm"]["mean"] - worst[f]["mean"], noise)
+                             for f in fams if f != "erm")
+            text += f" {said[:1].upper()}{said[1:]}." if said else ""
+        if part == "headline" and section["headline"]["images"] == "subset":
+            text += (f" On {section['headline']['n']} images one error's 95% interval spans about ±{100 * noise:.0f} points: "
+                     "a spot check; `worst_case_images = 0` or `--preset thorough` measures every image.")
+        lines.append(text)
+    return lines
+
+
 def relative_points(gap: float) -> str:
     """ERM's error minus mixup's, in words: '1.2 points below' or '4.3 points above'."""
     return f"{100 * abs(gap):.1f} points {'below' if gap >= 0 else 'above'}"
@@ -354,7 +540,7 @@ def attack_reading(results: dict, eps: float) -> list[str]:
                 for attack, (erm, mix) in ((a, whitebox_pair(results, a, eps)) for a in ("fgsm", "pgd")) if erm and mix}
         if len(gaps) == 2:
             holds = gaps["pgd"] > 0.5 * gaps["fgsm"] > 0
-            lines.append(f"Is FGSM robustness real? At ε = {eps_label(eps)} mixup's white-box error is "
+            lines.append(f"Is FGSM robustness real? At ε = {eps_at(results, eps)} mixup's white-box error is "
                          f"{relative_points(gaps['fgsm'])} ERM's under FGSM and {relative_points(gaps['pgd'])} under PGD "
                          f"({'the advantage holds against the stronger attack' if holds else 'the advantage shrinks or vanishes against the stronger attack'}).")
     section = results.get("between_points")
@@ -434,7 +620,8 @@ def build_report(run_dir: str | Path) -> Path:
         blocks = noise_only_blocks(results, fig_dir)
     else:
         blocks = (setup_blocks(results) + reading_blocks(results) + comparison_blocks(results) + clean_blocks(results)
-                  + whitebox_blocks(results, fig_dir) + transfer_blocks(results, fig_dir)
+                  + whitebox_blocks(results, fig_dir) + worst_case_blocks(results, fig_dir)
+                  + transfer_blocks(results, fig_dir) + score_based_blocks(results)
                   + paper_table3_blocks(results) + between_blocks(results, fig_dir) + checks_blocks(results)
                   + noise_blocks(results, fig_dir))
     write_atomic(run_dir / "report.md", to_markdown(blocks, run_dir).encode())

@@ -28,6 +28,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from attacks import evaluate_matrix
+from attacks.evaluate import headline_eps
+from attacks.metrics import unpack_bits
+from attacks.worst import headline_attacks
 from noise import assemble_noise, corrupt, noise_specs, nominal_rate
 from robustness import data as datasets
 from robustness.checkpoints import LoadedModel, load_custom_models
@@ -43,6 +46,7 @@ from robustness.units import (
     UnitStore,
     attack_recipe,
     attack_unit,
+    headline_recipe,
     model_from_state,
     run_lock,
     train_recipe,
@@ -171,11 +175,31 @@ def attack_matrix(config: SuiteConfig, identities: dict[str, dict], models: dict
     return {"n": first["n"], "clean": first["clean"], "cells": cells}
 
 
+def headline_stage(config: SuiteConfig, identities: dict[str, dict], models: dict[str, nn.Module], store, executor,
+                   split, device, progress: bool, eps: float) -> dict | None:
+    """The worst-case attacks (``attack.worst_case_attacks``) white box at the headline ``eps``, one cached
+    unit per attack × model, as one matrix over their image subset (None when there are none to run)."""
+    recipes = {f"{attack} on {source} at ε={eps:g}": headline_recipe(config, attack, source, identities, eps)
+               for attack in headline_attacks(config.attack) for source in identities}
+    if not recipes:
+        return None
+    parts = compute_units(recipes, lambda name, r: Unit(unit_key(r), name, attack_unit, (r, models, split, device)),
+                          store, executor, f"worst case at ε={eps:g}", progress)
+    first = next(iter(parts.values()))
+    index = unpack_bits(first["images"], len(split.test_y)).nonzero().flatten()
+    return {"eps": eps, "n": first["n"], "index": index.tolist(),
+            "clean": {name: c for part in parts.values() for name, c in part["clean"].items()},
+            "cells": [c for part in parts.values() for c in part["cells"]]}
+
+
 def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: dict[str, str], identities: dict[str, dict],
                  split, store, executor, devices: Devices, progress: bool) -> dict:
-    """The ``attacks``, ``diagnostics``, ``checks`` and ``between_points`` sections for ``models``."""
+    """The ``attacks``, ``diagnostics``, ``checks`` and ``between_points`` sections for ``models``: the
+    transfer matrix, then the worst-case attacks at the headline ε (chosen from the matrix when not given)."""
     matrix = attack_matrix(config, identities, models, store, executor, split, devices.units, progress)
-    return evaluate_matrix(matrix, models, families, split, config.attack, devices.local)
+    eps = headline_eps(matrix, config.attack)["heatmap_eps"]
+    headline = headline_stage(config, identities, models, store, executor, split, devices.units, progress, eps)
+    return evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
 
 
 def noise_recipes(config: SuiteConfig) -> dict[tuple, dict]:

@@ -12,7 +12,12 @@ directory, whatever was interrupted.
   seed, label noise). Saved as ``units/train-<key>.pt`` (torch.save of plain values).
 - ``attack``: one attack crafted on one source model at every ε; the source's
   adversarial examples are evaluated on every model, so the recipe names all of
-  them by their identities. Saved as ``units/attack-<key>.json``.
+  them by their identities. Saved as ``units/attack-<key>.json``. Its cells keep
+  which images each got wrong (packed bits), for the per-image worst case.
+- a headline ``attack``: one of ``attack.worst_case_attacks`` crafted on one model at
+  the headline ε only (chosen after the attacks above when not given), white box, on a
+  stratified subset of the test images (``attack.worst_case_images``); its recipe holds
+  that ε and the subset's size, so a different choice is a different unit.
 
 Each saved unit carries a digest of its result: a unit edited by hand or damaged
 on disk is recomputed with a warning, never trusted.
@@ -33,7 +38,9 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
+from attacks.metrics import pack_bits
 from attacks.transfer import transfer_matrix
+from attacks.worst import headline_images
 from noise import corrupt
 from robustness.config import AttackConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.errors import SuiteError, warn
@@ -42,7 +49,7 @@ from robustness.models import build_model
 from robustness.results import fault_point, write_atomic
 from robustness.train import fit
 
-UNIT_VERSION = 2  # bump when a unit's code changes what it returns, so old caches are not reused (2: result digests)
+UNIT_VERSION = 3  # bump when a unit's code changes what it returns, so old caches are not reused (2: result digests; 3: per-image bits)
 LOCK_NAME = ".lock"
 
 
@@ -113,10 +120,18 @@ def attack_recipe(config: SuiteConfig, attack: str, source: str, models: dict[st
     (name -> identity: a trained model's train-unit key, a checkpoint's sha256). One unit covers every ε
     so that the attack's work shared across ε (FGSM's one gradient, I-FGSM's fused ε) stays shared."""
     settings = to_dict(config.attack)
-    for shown_only in ("attacks", "heatmap_eps"):  # the unit's own attack is below
-        settings.pop(shown_only)
+    for elsewhere in ("attacks", "heatmap_eps", "worst_case_attacks", "worst_case_images"):  # the unit's own attack is below
+        settings.pop(elsewhere)
     return _plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(config.data), "attack": attack,
                    "settings": settings, "source": source, "models": models})
+
+
+def headline_recipe(config: SuiteConfig, attack: str, source: str, models: dict[str, dict], eps: float) -> dict:
+    """The recipe of one worst-case attack crafted on ``source`` at the headline ``eps`` only, evaluated on
+    ``source`` alone (white box), on the stratified subset of ``attack.worst_case_images`` test images."""
+    recipe = attack_recipe(config, attack, source, {source: models[source]})
+    recipe["settings"]["eps"] = [eps]
+    return recipe | {"headline": {"eps": eps, "images": config.attack.worst_case_images}}
 
 
 def trained_identity(recipe: dict) -> dict:
@@ -174,8 +189,16 @@ def attack_unit(recipe: dict, models: dict[str, nn.Module], split, device: torch
     models = {name: models[name].to(device).eval() for name in recipe["models"]}  # the recipe's order is the cells' order
     config = override(AttackConfig(), recipe["settings"], "attack")
     config = replace(config, attacks=(recipe["attack"],), heatmap_eps=config.eps[0])
-    result = transfer_matrix(models, split.test_x, split.test_y, config, device, progress=False,
-                             sources=[recipe["source"]])
+    x, y, index = split.test_x, split.test_y, None
+    if "headline" in recipe:  # a worst-case attack: its image subset, recorded as bits over the test set
+        config = replace(config, worst_case_images=recipe["headline"]["images"])
+        index = headline_images(y, config)
+        x, y = x[index], y[index]
+    result = transfer_matrix(models, x, y, config, device, progress=False, sources=[recipe["source"]])
+    if index is not None:
+        mask = torch.zeros(len(split.test_y), dtype=torch.bool)
+        mask[index] = True
+        result["images"] = pack_bits(mask)
     fault_point("attack-cell")
     return result
 

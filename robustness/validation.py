@@ -7,12 +7,13 @@ layer may import. Entry points call ``load_config``; a resumed run calls ``valid
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from attacks import ATTACKS
+from attacks import make_attack
 from noise import NOISE_MODELS, check_spec, noise_specs
 from robustness.checkpoints import parse_model_spec
 from robustness.config import SuiteConfig, build_config, check_values
@@ -40,8 +41,8 @@ def validate(config: SuiteConfig) -> None:
     check_values(config)
     dataset_loader(config.data.name)
     model_builder(config.train.arch)
-    for name in config.attack.attacks:
-        lookup(ATTACKS, name, "attack")
+    for name in config.attack.attacks + config.attack.worst_case_attacks:
+        make_attack(name, config.attack)  # an unknown name, a bad torchattacks: spec, no version for attack.norm
     lookup(NOISE_MODELS, config.noise.noise_model, "noise model")
     for spec in config.clean.methods + config.noise.methods:
         parse_method(spec)
@@ -100,7 +101,12 @@ def describe(loss) -> str:
 
 
 def check_data_fits(config: SuiteConfig, split) -> None:
-    """The architecture suits the data's image size, when the run trains anything (before anything is written)."""
+    """The architecture suits the data's image size, when the run trains anything, and an L2 radius is one two
+    images of this size can be apart (before anything is written)."""
+    widest = math.sqrt(math.prod(split.input_shape))  # the L2 distance between an all-black and an all-white image
+    if config.attack.norm == "l2" and max(config.attack.eps) > widest:
+        raise SuiteError(f"L2 ε {max(config.attack.eps):g} exceeds {widest:.3g}, the largest L2 distance between two "
+                         f"{'×'.join(map(str, split.input_shape))} images in [0, 1]; common L2 radii are 0.5, 1 or 2")
     side, arch = max(split.input_shape[1:]), config.train.arch
     trains = config.clean.enabled or config.noise.enabled
     if trains and side > LARGEST_SIDE.get(arch, side):

@@ -55,3 +55,42 @@ def test_checks_warn_on_a_randomized_model(noisy_model, digits):
     status = {c["check"]: c["status"] for c in out["checks"]}
     assert status["ε = 0 equals clean"] == "warn"
     assert out["diagnostics"]["noisy"]["deterministic"] is False
+
+
+def with_worst_case(attacks: dict, headline: list[tuple], sweep: list[tuple] = (), flags: list[dict] = ()) -> dict:
+    """``attacks`` plus a worst_case section: headline rows (kind, error) on a subset, sweep rows (ε, kind, error)."""
+    rows = [{"target": "m", "eps": 0.1, "kind": kind, "error": err} for kind, err in headline]
+    sweep_rows = [{"target": "m", "eps": e, "kind": kind, "error": err} for e, kind, err in sweep]
+    return {**attacks, "worst_case": {"sweep": sweep_rows, "flags": list(flags),
+                                      "headline": {"images": "subset", "cells": rows}}}
+
+
+def test_autoattack_below_pgd_warns_on_the_headline_subset():
+    attacks = with_worst_case(constructed({"pgd": [0.1, 0.3, 0.5]}), [("pgd", 0.35), ("autoattack", 0.30)])
+    status = statuses(attacks)["AutoAttack ≥ PGD"]
+    assert status["status"] == "warn" and "headline subset" in status["detail"] and "10 iterations" in status["likely_cause"]
+    fine = with_worst_case(constructed({"pgd": [0.1, 0.3, 0.5]}), [("pgd", 0.35), ("autoattack", 0.36)])
+    assert statuses(fine)["AutoAttack ≥ PGD"]["status"] == "pass"
+
+
+def test_square_beating_every_gradient_attack_warns_of_gradient_masking():
+    attacks = with_worst_case(constructed({"fgsm": [0.1, 0.2, 0.3]}), [("fgsm", 0.2), ("pgd", 0.25), ("square", 0.4)])
+    status = statuses(attacks)["gradient attacks ≥ Square"]
+    assert status["status"] == "warn" and "gradient masking" in status["likely_cause"] and "15.0 points" in status["detail"]
+    fine = with_worst_case(constructed({"fgsm": [0.1, 0.2, 0.3]}), [("pgd", 0.25), ("square", 0.2)])
+    assert statuses(fine)["gradient attacks ≥ Square"]["status"] == "pass"
+
+
+def test_transfer_worst_case_above_white_box_worst_case_warns():
+    sweep = [(0.1, "white-box", 0.3), (0.1, "transfer", 0.45), (0.2, "white-box", 0.5), (0.2, "transfer", 0.5)]
+    status = statuses(with_worst_case(constructed({"fgsm": [0.1, 0.3, 0.5]}), [], sweep))["white-box worst case ≥ transfer"]
+    assert status["status"] == "warn" and "ε=0.1" in status["detail"] and "gradient masking" in status["likely_cause"]
+
+
+def test_many_images_a_weaker_attack_broke_and_a_stronger_missed_warn():
+    flag = {"target": "m", "eps": 0.1, "images": "all", "weaker": "fgsm", "stronger": "pgd", "count": 9, "share": 0.09, "n": 100}
+    status = statuses(with_worst_case(constructed({"fgsm": [0.1, 0.3, 0.5]}), [], [], [flag]))["stronger attacks break a superset"]
+    assert status["status"] == "warn" and "FGSM broke 9 image(s) (9.0%) that PGD missed" in status["detail"]
+    few = {**flag, "count": 1, "share": 0.01}
+    assert statuses(with_worst_case(constructed({"fgsm": [0.1, 0.3, 0.5]}), [], [], [few]))[
+        "stronger attacks break a superset"]["status"] == "pass"

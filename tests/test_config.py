@@ -27,7 +27,11 @@ def test_config_is_frozen():
     [
         ({"train": {"epochs_total": 3}}, "unknown key train.epochs_total; valid keys: arch, epochs"),
         ({"attack": {"eps": [0, 8]}}, "outside [0, 1]"),
-        ({"attack": {"eps": [-0.1]}}, "outside [0, 1]"),
+        ({"attack": {"eps": [-0.1]}}, "ε -0.1 is not a radius ≥ 0"),
+        ({"attack": {"eps": [0, 2], "norm": "linf"}}, "ε 2 is outside [0, 1]; L∞ radii are in pixels"),
+        ({"attack": {"norm": "l1"}}, "unknown attack.norm 'l1'; choose one of: linf, l2"),
+        ({"attack": {"square_queries": 0}}, "attack.square_queries must be at least 1"),
+        ({"attack": {"worst_case_images": -5}}, "attack.worst_case_images must be ≥ 0"),
         ({"attack": {"heatmap_eps": 0.123}}, "is not one of attack.eps"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"clean": {"seeds": [-1]}}, "clean.seeds must be ≥ 0, not -1"),
@@ -53,6 +57,11 @@ def test_bad_values_give_one_line_errors(flags, message):
         build_config("quick", None, flags)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_l2_radii_above_one_are_accepted_with_the_l2_threat_model():
+    config = build_config("quick", None, {"attack": {"norm": "l2", "eps": [0, 0.5, 2], "heatmap_eps": 0.5}})
+    assert config.attack.eps == (0.0, 0.5, 2.0) and config.attack.norm == "l2"
 
 
 def test_whole_numbers_written_as_floats_are_accepted():
@@ -91,7 +100,7 @@ def test_eps_in_pixel_fractions_or_unit_interval(text, value):
     assert parse_eps(text) == pytest.approx(value, abs=0)
 
 
-@pytest.mark.parametrize("text", ["abc", "1/0", "__import__('os')", "2"])
+@pytest.mark.parametrize("text", ["abc", "1/0", "__import__('os')", "-2", "inf"])  # "2" is an L2 radius: check_attack
 def test_bad_eps_is_refused(text):
     with pytest.raises(SuiteError):
         parse_eps(text)

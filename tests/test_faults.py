@@ -37,7 +37,7 @@ def test_killed_in_training_attacks_and_report_then_rerun_equals_uninterrupted(t
     done = run_small(tmp_path, small_toml)
     assert done.returncode == 0, done.stderr
     assert results_of(run_dir) == results_of(small_run)
-    assert json.loads((run_dir / "results.json").read_text())["timing"]["units"] == {"computed": 0, "reused": 5}
+    assert json.loads((run_dir / "results.json").read_text())["timing"]["units"] == {"computed": 0, "reused": 7}
     assert not list(run_dir.rglob("*.tmp"))
     assert (run_dir / "report.html").stat().st_size > 0
 

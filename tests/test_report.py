@@ -31,6 +31,7 @@ def test_an_automatic_headline_eps_is_said(small_run):
                      "error reaches 100%.")]
 
 
-@pytest.mark.parametrize("section", ["Reading", "Sanity checks", "Transfer (black box)"])
+@pytest.mark.parametrize("section", ["Reading", "Sanity checks (L∞)", "Transfer (black box, L∞)", "Worst case over attacks (L∞)",
+                                     "Score-based black box (L∞)"])
 def test_the_report_has_its_sections(small_run, section):
     assert f"## {section}" in (small_run / "report.md").read_text()

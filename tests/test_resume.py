@@ -34,17 +34,19 @@ def rerun(config, run_dir):
 def test_unchanged_rerun_computes_nothing_and_gives_the_same_results(copied):
     run_dir, config = copied
     results, store = rerun(config, run_dir)
-    assert store.computed == [] and len(store.reused) == 5  # 2 models, 1 attack × 2 sources, 1 noise run
+    # 2 models, 1 attack × 2 sources, Square at the headline ε on each model, 1 noise run
+    assert store.computed == [] and len(store.reused) == 7
     assert without_timing(results) == without_timing(json.loads((run_dir / "results.json").read_text()))
 
 
 @pytest.mark.parametrize(
     "change, recomputed",
     [
-        ({"attack": {"heatmap_eps": 0}}, 0),  # only shown, never computed
+        ({"attack": {"heatmap_eps": 0}}, 2),  # the sweep's units stay; the 2 headline units are keyed by the ε
+        ({"attack": {"worst_case_images": 30}}, 2),  # the same 2, keyed by their image subset
         ({"noise": {"epochs": 2}}, 1),  # the one label-noise run
         # One attack unit covers every ε of one source (so FGSM's gradient is shared across ε):
-        # a new ε recomputes the attack's 2 units, never the models.
+        # a new ε recomputes the attack's 2 units, never the models nor the headline units.
         ({"attack": {"eps": [0, 0.05, 0.1]}}, 2),
     ],
 )
@@ -53,7 +55,7 @@ def test_a_changed_setting_recomputes_only_what_depends_on_it(copied, change, re
     changed = saved_config(run_dir, change)  # validated as --resume RUN_DIR with flags
     results, store = rerun(changed, run_dir)
     assert len(store.computed) == recomputed
-    assert len(store.reused) == 5 - recomputed
+    assert len(store.reused) == 7 - recomputed
     if "eps" in change.get("attack", {}):
         assert {c["eps"] for c in results["attacks"]["cells"]} == {0, 0.05, 0.1}
 
@@ -84,7 +86,7 @@ def test_resume_flag_uses_the_saved_configuration(copied, capsys):
     (run_dir / "results.json").unlink()
     assert main(["--resume", str(run_dir), "--quiet"]) == 0
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["timing"]["units"] == {"computed": 0, "reused": 5}
+    assert results["timing"]["units"] == {"computed": 0, "reused": 7}
     assert results["config"]["train"]["epochs"] == 1
     assert f"report: {run_dir / 'report.md'}" in capsys.readouterr().out
 

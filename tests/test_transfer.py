@@ -37,6 +37,17 @@ def test_streamed_matrix_equals_the_naive_loop_exactly(tiny_models, batch):
     assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False, fuse=(), freeze_weights=False) == naive
 
 
+def test_seeded_torchattacks_attacks_in_the_matrix_equal_the_naive_loop(tiny_models, batch):
+    """DI-FGSM draws from torch's generator, Square from its own seed argument, MI-FGSM from nothing: the
+    streamed matrix and the naive loop must still agree exactly, Square's queries included."""
+    x, y = batch[0][:40], batch[1][:40]
+    cfg = AttackConfig(attacks=("mifgsm", "difgsm", "square"), eps=(0.0, 0.1), mifgsm_steps=2, difgsm_steps=2,
+                       square_queries=20, batch_size=16)
+    streamed = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
+    assert streamed == naive_matrix(tiny_models, x, y, cfg, CPU)
+    assert [c["source"] == c["target"] for c in streamed["cells"] if "queries" in c] == [True] * 2
+
+
 def test_pgd_restarts_in_the_matrix_equal_the_naive_loop(tiny_models, batch):
     x, y = batch[0][:40], batch[1][:40]
     cfg = AttackConfig(attacks=("pgd",), eps=(0.0, 0.1), pgd_steps=2, pgd_restarts=2, batch_size=20)

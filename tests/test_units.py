@@ -6,7 +6,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from robustness.units import UnitStore, attack_recipe, result_digest, train_recipe, trained_identity, unit_key
+from robustness.units import (
+    UnitStore,
+    attack_recipe,
+    headline_recipe,
+    result_digest,
+    train_recipe,
+    trained_identity,
+    unit_key,
+)
 from robustness.validation import load_config
 
 
@@ -28,6 +36,22 @@ def test_keys_change_with_what_determines_a_unit_and_only_with_that():
     assert unit_key(attack_recipe(shown, "fgsm", "erm_s0", models)) == unit_key(cell)
     more_eps = replace(config, attack=replace(config.attack, eps=(0.0, 0.05, 0.1), heatmap_eps=0.1))
     assert unit_key(attack_recipe(more_eps, "fgsm", "erm_s0", models)) != unit_key(cell)
+
+
+def test_headline_units_are_keyed_by_the_chosen_eps_and_the_image_subset():
+    config = load_config("quick")
+    models = {"erm_s0": trained_identity(train_recipe(config, "erm", 0)), "erm_s1": {"unit": "other"}}
+    base = headline_recipe(config, "autoattack", "erm_s0", models, 0.1)
+    assert base["models"] == {"erm_s0": models["erm_s0"]} and base["settings"]["eps"] == [0.1]  # white box only
+    assert unit_key(base) == unit_key(headline_recipe(replace(config, attack=replace(config.attack, heatmap_eps=None)),
+                                                      "autoattack", "erm_s0", models, 0.1))
+    for other in [headline_recipe(config, "autoattack", "erm_s0", models, 0.15),
+                  headline_recipe(replace(config, attack=replace(config.attack, worst_case_images=30)), "autoattack", "erm_s0", models, 0.1),
+                  headline_recipe(config, "square", "erm_s0", models, 0.1)]:
+        assert unit_key(other) != unit_key(base)
+    # The main attack units do not depend on the worst-case settings.
+    fewer = replace(config, attack=replace(config.attack, worst_case_images=30, worst_case_attacks=()))
+    assert unit_key(attack_recipe(fewer, "fgsm", "erm_s0", models)) == unit_key(attack_recipe(config, "fgsm", "erm_s0", models))
 
 
 def test_result_digest_sees_every_number_and_every_tensor_bit():
