@@ -86,7 +86,7 @@ def worst_case_curves(results: dict, path: Path) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False, sharex=True, sharey=True)
     head = section["headline"]
     for k, name in enumerate(names):
-        ax, colour = axes[k // cols][k % cols], family_colour(results["models"][name]["family"], k)
+        ax, colour = axes[k // cols][k % cols], family_colour(results["models"][name]["family"])
         worst = sorted((r["eps"], 100 * r["error"]) for r in section["sweep"] if r["target"] == name and r["kind"] == "all")
         eps, err = (np.array(v) for v in zip(*worst))
         ax.plot(eps, err, "-", marker="o", ms=3, color=colour)

@@ -385,7 +385,7 @@ def test_exported_program_with_wrong_shape_or_fixed_batch(saved, digits, tmp_pat
         ("m=x.pt,colour=red", "unknown option 'colour=red'"),
         ("m=x.pt,mean=0.5", "give mean= and std= together"),
         ("m=x.pt,norm=zscore", "norm=zscore is unknown"),
-        ("m=resnet99:x.pt", "'resnet99' is not a registered architecture; choose one of: digits_cnn, fast_resnet"),
+        ("m=resnet99:x.pt", "'resnet99' is not a registered architecture; choose one of: airbench_cpu, digits_cnn, fast_resnet"),
     ],
 )
 def test_spec_syntax_errors(spec, message):
