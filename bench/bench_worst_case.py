@@ -45,7 +45,7 @@ def models_of(config, split, device, run_dir: str | None) -> dict:
     models = {}
     for name, recipe in clean_recipes(config).items():
         state = torch.load(Path(run_dir) / "models" / f"{name}.pt", map_location="cpu", weights_only=True)
-        models[name] = model_from_state(recipe["train"]["arch"], recipe["method"], state, split, device)
+        models[name] = model_from_state(recipe, state, split, device)
     return models
 
 

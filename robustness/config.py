@@ -41,21 +41,29 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "digits_cnn"  # key of robustness.models.MODELS
-    epochs: int = 30  # passes over the training set
+    epochs: int = 15  # passes over the training set
     batch_size: int = 64  # examples per SGD step
-    lr: float = 0.05  # SGD learning rate at the start
+    lr: float = 0.1  # SGD learning rate: the start ("step") or the peak ("onecycle")
     momentum: float = 0.9  # SGD momentum (the paper's value)
     weight_decay: float = 5e-4  # L2 penalty on all weights
     milestones: tuple[float, ...] = (0.5, 0.75)  # schedule "step": lr ÷ 10 at these fractions of `epochs`
-    schedule: str = "step"  # "step" (÷10 at milestones, per epoch) or "onecycle" (linear up, then down, per batch)
+    # "step" (÷10 at milestones, per epoch; the paper's) or "onecycle" (linear up, then down, per batch). One-cycle
+    # reaches on digits in 15 epochs the clean error "step" reached in 30, and ERM memorizes noisy labels by epoch 20, not 40.
+    schedule: str = "onecycle"
     warmup: float = 0.2  # schedule "onecycle": share of all steps spent rising to `lr`
-    nesterov: bool = False  # Nesterov momentum (the fast presets); the paper uses plain momentum
+    nesterov: bool = True  # Nesterov momentum (the fast recipes); the paper uses plain momentum
     augment: bool = False  # random crop (padding `crop_padding`) + horizontal flip, per batch on the device
     crop_padding: int = 4  # pixels of padding before the random crop (the paper's 4)
     crop_padding_mode: str = "zeros"  # "zeros" (the paper's) or "reflect" (airbench's): what the padding holds
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on the CPU), "bf16" or "fp32"
-    channels_last: str = "auto"  # "auto" (on CUDA only), "on" or "off": the memory format of weights and inputs
+    # The memory format of weights and inputs: "auto" = channels_last on CUDA and on the CPU alike (on 2 CPU cores it
+    # trains digits_cnn 1.3× and attacks it 1.9× faster than NCHW, with other rounding), "on" or "off" (NCHW).
+    channels_last: str = "auto"
     compile: bool = False  # torch.compile the model for training (CUDA; minutes of compiling first)
+    # Per-epoch training-set errors (the memorization curves) on a fixed, seeded sample of this many training images,
+    # the last epoch on all of them; 0 = every image every epoch. Evaluating all 1,257 digits training images
+    # each epoch took 30% of the label-noise stage.
+    train_eval_images: int = 512
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class NoiseConfig:
     # One per family (ERM, ERM + dropout, mixup) plus the paper's two mixup picks; "mixup:8+dropout:0.5" trains with both.
     methods: tuple[str, ...] = ("erm", "dropout:0.8", "mixup:8", "mixup:32")  # specs, as clean.methods
     seeds: tuple[int, ...] = (0,)
-    epochs: int = 40  # longer than clean training: on digits ERM has fit the noise by epoch 40
+    epochs: int = 20  # longer than clean training: on digits ERM has fit the noise (all but 3-14% of it) by epoch 20
     train_subset: int = 0  # train each label-noise run on a stratified, seeded subset of this many training images; 0 = all
 
 
@@ -425,6 +433,8 @@ def check_training(train: TrainConfig, data: DataConfig) -> None:
         raise SuiteError(f"train.lr must be positive, not {train.lr:g}; the paper's CIFAR-10 value is 0.1")
     if not 0.0 <= train.momentum < 1.0 or train.weight_decay < 0:
         raise SuiteError("train.momentum must be in [0, 1) and train.weight_decay ≥ 0")
+    if train.train_eval_images < 0:
+        raise SuiteError("train.train_eval_images must be ≥ 0 (0 means every training image every epoch)")
     if train.batch_size < 1 or train.crop_padding < 0 or not 0.0 < train.warmup < 1.0:
         raise SuiteError("train.batch_size must be ≥ 1, train.crop_padding ≥ 0 and train.warmup in (0, 1)")
     if data.train_subset < 0 or data.test_subset < 0:

@@ -123,7 +123,7 @@ def training_setup(cfg: dict, env: dict) -> str:
     parts = [f"crop (pad {pad}) + flip" if train.get("augment") else "no augmentation"]
     precision = train.get("precision", "auto")
     parts.append("bf16 autocast" if precision == "bf16" or (precision == "auto" and cuda) else "fp32")
-    if train.get("channels_last") == "on" or (train.get("channels_last", "auto") == "auto" and cuda):
+    if train.get("channels_last", "auto") != "off":
         parts.append("channels_last")
     if train.get("compile"):
         parts.append("torch.compile")

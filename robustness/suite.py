@@ -153,7 +153,7 @@ def clean_stage(config: SuiteConfig, split, store, executor, devices: Devices, p
             save_state_dict(run_dir / "models" / f"{name}.pt", unit["state_dict"])
         records[name] = trained_model_record(parse_method(recipe["method"]).fields(), recipe["seed"],
                                              recipe["train"]["arch"], unit_key(recipe), unit["history"], unit["seconds"])
-        models[name] = model_from_state(recipe["train"]["arch"], recipe["method"], unit["state_dict"], split, devices.local)
+        models[name] = model_from_state(recipe, unit["state_dict"], split, devices.local)
     return models, records, {name: trained_identity(recipe) for name, recipe in recipes.items()}
 
 

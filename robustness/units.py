@@ -47,7 +47,7 @@ from robustness.errors import SuiteError, warn
 from robustness.methods import parse_method, plugin_sources
 from robustness.models import build_model
 from robustness.results import fault_point, write_atomic
-from robustness.train import fit
+from robustness.train import device_plan, fit
 
 UNIT_VERSION = 3  # bump when a unit's code changes what it returns, so old caches are not reused (2: result digests; 3: per-image bits)
 LOCK_NAME = ".lock"
@@ -170,13 +170,15 @@ def train_unit(recipe: dict, split, device: torch.device, on_epoch: Callable[[di
             "noise": None if noisy is None else noisy.summary()}
 
 
-def model_from_state(arch: str, method: str, state: dict, split, device: torch.device) -> nn.Module:
-    """The evaluation-mode model that ``state`` (a train unit's state_dict) holds."""
+def model_from_state(recipe: dict, state: dict, split, device: torch.device) -> nn.Module:
+    """The evaluation-mode model that ``state`` (the state_dict of the train unit ``recipe``) holds, in the
+    memory format it trained in (channels_last attacks a CPU's convolutions 1.9× faster too)."""
     with torch.random.fork_rng(devices=[]):  # building draws initial weights; leave the global RNG alone
-        model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std,
-                            **parse_method(method).model_options)
+        model = build_model(recipe["train"]["arch"], split.input_shape, split.num_classes, split.mean, split.std,
+                            **parse_method(recipe["method"]).model_options)
     model.load_state_dict(state)
-    return model.to(device).eval()
+    plan = device_plan(override(TrainConfig(), recipe["train"], "train"), device)
+    return model.to(device, memory_format=plan.memory_format).eval()
 
 
 def attack_unit(recipe: dict, models: dict[str, nn.Module], split, device: torch.device) -> dict:
