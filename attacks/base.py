@@ -64,6 +64,11 @@ class Attack:
         """E×N×… adversarial images, one stack per ε, bit-identical to ``build`` per ε; None: not fusable."""
         return None
 
+    def pass_images(self, n_eps: int, batch: int) -> int:
+        """Images in one gradient pass when ``craft_every_eps`` crafts ``n_eps`` ε of a ``batch`` at once (what
+        memory grows with): the whole stack for an iterative attack."""
+        return n_eps * batch
+
     def queries(self, crafter) -> torch.Tensor | None:
         """Per image of the last batch ``crafter`` (what ``build`` returned) attacked: the model queries it
         spent (a score-based attack's cost); None for attacks that do not count them."""

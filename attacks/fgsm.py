@@ -41,6 +41,9 @@ class FGSM(Attack):
             return torchattacks.PGDL2(model, eps=eps, alpha=eps, steps=1, random_start=False)
         return torchattacks.FGSM(model, eps=eps)
 
+    def pass_images(self, n_eps: int, batch: int) -> int:
+        return batch  # one gradient serves every ε: the stack holds outputs, not activations
+
     def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None) -> torch.Tensor | None:
         """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε (L∞ only)."""
         if self.settings.norm != "linf":

@@ -47,10 +47,10 @@ def attack_mode(models: dict[str, nn.Module], freeze_weights: bool = True):
             m.train(modes[name])
 
 
-def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps_list, seed: int, fuse: bool
-          ) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None]]:
-    """Adversarial versions of one batch, as (ε values, E×B×… images, queries per image or None): fused in
-    one pass, or one ε at a time.
+def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps_list, seed: int, fuse: bool,
+          pass_budget: int = 0) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None]]:
+    """Adversarial versions of one batch, as (ε values, E×B×… images, queries per image or None): fused, as
+    many ε per pass as ``pass_budget`` images allow (0: no limit), or one ε at a time.
 
     ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what every attack
     returns there (the tests check it; PGD-L2 would divide 0 by 0, Square would spend its whole budget
@@ -62,9 +62,15 @@ def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps
     if len(moving) < len(eps_list):
         yield [e for e in eps_list if e == 0], xb.unsqueeze(0), None
     if fuse and moving:
-        adv = attack.craft_every_eps(model, xb, yb, moving, [seeds[e] for e in moving])
-        if adv is not None:
-            yield moving, adv, None
+        per_pass = len(moving)
+        while per_pass > 1 and pass_budget and attack.pass_images(per_pass, len(xb)) > pass_budget:
+            per_pass -= 1
+        groups = [moving[k : k + per_pass] for k in range(0, len(moving), per_pass)]
+        first = attack.craft_every_eps(model, xb, yb, groups[0], [seeds[e] for e in groups[0]])
+        if first is not None:
+            yield groups[0], first, None
+            for group in groups[1:]:
+                yield group, attack.craft_every_eps(model, xb, yb, group, [seeds[e] for e in group]), None
             return
     for eps in moving:
         with seeded(seeds[eps], xb.device) if attack.random else nullcontext():
@@ -117,7 +123,8 @@ def transfer_matrix(
                 clean[target].add(clean_wrong[target], wrong5)
             for attack in config.attacks:
                 for source in sources:
-                    crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed, attack in fuse)
+                    crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed,
+                                    attack in fuse, config.fuse_images or config.batch_size)
                     for eps_group, adv, queries in crafted:
                         evaluate_targets(models, adv, yb, clean_wrong, [(attack, e, source) for e in eps_group], cells)
                         if queries is not None:  # a score-based attack: what it spent on the images it broke

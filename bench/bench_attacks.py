@@ -12,8 +12,12 @@ runs in a fresh subprocess each (so peak memory is measured cleanly):
     streamed   per batch: clean predictions once, each source crafts once per attack and ε,
                every target evaluated on it before the next batch
     +fgsm      FGSM's one gradient serves every ε
-    +fused     every ε of I-FGSM and PGD stacked into one pass
+    +fused     the ε of I-FGSM and PGD stacked as far as attack.fuse_images allows (default: one
+               batch of images per pass, so at batch 256 they craft one ε at a time)
     +frozen    no weight gradients (only ∇x): the suite's attack stage
+    all-eps    +frozen with every ε stacked in one pass (no memory budget): what the budget costs
+
+The models are channels_last, as the suite holds trained models (the naive loop uses the same ones).
 
 No variant crafts at ε = 0, the naive loop included: the ball holds only the clean image.
 
@@ -47,7 +51,7 @@ from robustness.data import load  # noqa: E402
 from robustness.methods import model_id, parse_method  # noqa: E402
 from robustness.models import build_model  # noqa: E402
 
-STEPS = ["naive", "streamed", "+fgsm", "+fused", "+frozen"]
+STEPS = ["naive", "streamed", "+fgsm", "+fused", "+frozen", "all-eps"]
 
 
 def test_set(split, size: int | None):
@@ -93,14 +97,17 @@ def child(step: str, size: int | None, model_file: str, out_file: str) -> None:
     for name, state in saved["models"].items():
         model = build_model(config.train.arch, split.input_shape, split.num_classes, split.mean, split.std)
         model.load_state_dict(state)
-        models[name] = model.to(device).eval()
+        models[name] = model.to(device, memory_format=torch.channels_last).eval()  # as the suite holds trained models
     x, y = test_set(split, size)
     variants = {
         "streamed": dict(fuse=(), freeze_weights=False),
         "+fgsm": dict(fuse=("fgsm",), freeze_weights=False),
         "+fused": dict(fuse=attack_cfg.attacks, freeze_weights=False),
         "+frozen": dict(fuse=attack_cfg.attacks, freeze_weights=True),
+        "all-eps": dict(fuse=attack_cfg.attacks, freeze_weights=True),  # with attack_cfg's budget lifted below
     }
+    if step == "all-eps":  # every ε stacked in one pass: what the budget saves memory from
+        attack_cfg = dataclasses.replace(attack_cfg, fuse_images=len(attack_cfg.eps) * attack_cfg.batch_size)
     peak = peak_memory_probe(device)
     clock = time.perf_counter()
     if step == "naive":

@@ -88,7 +88,10 @@ class AttackConfig:
     pgd_restarts: int = 1  # PGD runs per example; an example counts as fooled if any run fools it
     seed: int = 0  # seeds PGD's random starts (per source, ε and batch, so numbers do not depend on order)
     batch_size: int = 256  # test images crafted at once per source model
-    fuse_epsilons: bool = True  # craft every ε of an attack in one pass (same numbers, less time)
+    fuse_epsilons: bool = True  # craft the ε of an attack together, stacked in one pass (same numbers, less time)
+    # At most this many images in one stacked gradient pass (0 = batch_size): a memory budget. The default keeps the
+    # attack stage's peak memory at the naive loop's (one batch of activations); a GPU preset raises it to fuse more ε.
+    fuse_images: int = 0
     # The ε at which the transfer matrix is drawn and tabulated, and the report's headline ε. None: chosen once the
     # attacks ran, as the largest ε at which no model's white-box error reaches 100% (else the middle ε); a preset's
     # value that is not among a given ε list falls back to None, so --eps alone never needs --heatmap-eps.
@@ -207,7 +210,8 @@ PRESETS: dict[str, SuiteConfig] = {
         train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
                           schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
         clean=CleanConfig(methods=ABLATION),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000),
+        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
+                            fuse_images=4000),
         noise=NoiseConfig(levels=(0.5,), methods=ABLATION, epochs=24),
     ),
     # Real data on 2 CPU cores in about 10 minutes: a CIFAR-10 subset and a narrow residual net.
@@ -226,7 +230,8 @@ PRESETS: dict[str, SuiteConfig] = {
         data=DataConfig(name="cifar10"),
         train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
                           schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000),
+        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
+                            fuse_images=4000),
         noise=NoiseConfig(levels=(0.2, 0.5, 0.8), methods=("erm", "mixup:8"), epochs=24),
     ),
     # The paper's CIFAR-10 recipe: PreAct ResNet-18, SGD momentum 0.9, lr 0.1 ÷ 10 at epochs 100 and
@@ -237,7 +242,8 @@ PRESETS: dict[str, SuiteConfig] = {
         data=DataConfig(name="cifar10"),
         train=TrainConfig(arch="preact_resnet18", epochs=200, batch_size=128, lr=0.1, momentum=0.9,
                           weight_decay=1e-4, milestones=(0.5, 0.75), augment=True),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=500),
+        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=500,
+                            fuse_images=4000),
         noise=NoiseConfig(levels=(0.2, 0.5, 0.8),
                           methods=("erm", "dropout:0.5", "dropout:0.7", "dropout:0.8", "dropout:0.9",
                                    "mixup:1", "mixup:2", "mixup:8", "mixup:32"),
@@ -448,6 +454,8 @@ def check_attack(attack: AttackConfig) -> None:
         raise SuiteError("attack.attacks must not be empty; name at least one, e.g. attacks = [\"fgsm\"]")
     if not attack.eps:
         raise SuiteError("attack.eps must not be empty; give at least one radius, e.g. eps = [0, \"8/255\"]")
+    if attack.fuse_images < 0:
+        raise SuiteError("attack.fuse_images must be ≥ 0 (0 means attack.batch_size)")
     for key in ("ifgsm_steps", "pgd_steps", "pgd_restarts", "between_pairs", "batch_size"):
         if getattr(attack, key) < 1:
             raise SuiteError(f"attack.{key} must be at least 1")

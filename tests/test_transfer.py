@@ -5,7 +5,7 @@ import torch
 
 from attacks import make_attack
 from attacks.naive import naive_matrix
-from attacks.transfer import transfer_matrix
+from attacks.transfer import craft, transfer_matrix
 from robustness.config import AttackConfig
 from robustness.train import predict
 
@@ -97,3 +97,16 @@ def test_eps_zero_is_the_clean_batch_whether_fused_or_not(tiny_models, batch, fu
     result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
     for cell in (c for c in result["cells"] if c["eps"] == 0):
         assert cell["wrong"] == result["clean"][cell["target"]]["wrong"]
+
+
+@pytest.mark.parametrize("budget", [20, 40, 0])
+def test_fused_passes_keep_to_the_image_budget_and_the_numbers(tiny_models, batch, budget):
+    """ε are stacked only as far as ``fuse_images`` allows (FGSM's one gradient always serves all), same numbers."""
+    x, y = batch[0][:40], batch[1][:40]
+    cfg = AttackConfig(eps=(0.0, 0.05, 0.1, 0.15), ifgsm_steps=2, pgd_steps=2, batch_size=20, fuse_images=budget)
+    assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive_matrix(tiny_models, x, y, cfg, CPU)
+    model = tiny_models["erm_s0"]
+    for name, expected in [("ifgsm", {20: [1, 1, 1], 40: [2, 1], 0: [3]}[budget]), ("fgsm", [3])]:
+        groups = [len(g) for g, _, _ in craft(make_attack(name, cfg), model, "m", x[:20], y[:20], 0, cfg.eps, 0, True, budget)
+                  if g != [0.0]]
+        assert groups == expected, name
