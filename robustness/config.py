@@ -214,15 +214,18 @@ PRESETS: dict[str, SuiteConfig] = {
                             fuse_images=4000),
         noise=NoiseConfig(levels=(0.5,), methods=ABLATION, epochs=24),
     ),
-    # Real data on 2 CPU cores in about 10 minutes: a CIFAR-10 subset and a narrow residual net.
-    # Shows the real-data pipeline; the numbers are far from the paper's (few images, few epochs).
+    # Real data on 2 CPU cores in ≤ 15 minutes: the full CIFAR-10 training set, an airbench-shaped net for CPUs.
+    # Clean accuracy and attacks on a stratified 1,000-image test subset; the label-noise stage at 50% noise on a
+    # stratified 5,000-image training subset, 40 epochs, so that ERM memorizes and mixup does not. Measured on 2 cores:
+    # 11 min 8 s; ERM 81.4% clean accuracy; at 50% noise ERM fits 89% of the replaced labels, mixup 15% (docs/benchmarks.md).
     "cifar10-cpu": SuiteConfig(
         preset="cifar10-cpu",
-        data=DataConfig(name="cifar10", train_subset=2000, test_subset=500),
-        train=TrainConfig(arch="fast_resnet_small", epochs=10, batch_size=64, lr=0.1, weight_decay=5e-4,
-                          schedule="onecycle", nesterov=True, augment=True),
+        data=DataConfig(name="cifar10", train_subset=0, test_subset=1000),
+        train=TrainConfig(arch="airbench_cpu", epochs=4, batch_size=256, lr=0.2, weight_decay=5e-4,
+                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True, crop_padding=2,
+                          crop_padding_mode="reflect"),
         attack=AttackConfig(eps=(0.0, 2 / 255, 8 / 255), heatmap_eps=2 / 255, ifgsm_steps=5),
-        noise=NoiseConfig(levels=(0.2, 0.8), methods=("erm", "mixup:8"), epochs=8),
+        noise=NoiseConfig(levels=(0.5,), methods=("erm", "mixup:8"), epochs=40, train_subset=5000),
     ),
     # Full CIFAR-10 with the fast ResNet-9-style net on one GPU (target: ERM ≥ 93% clean, ≤ 15 min).
     "cifar10-fast": SuiteConfig(

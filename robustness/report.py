@@ -153,7 +153,8 @@ def setup_blocks(results: dict) -> list:
         ("h1", f"Robustness report: {results['run_id']}"),
         ("p", f"Preset **{cfg['preset']}** on **{data['name']}** ({data['n_train']} training, {data['n_test']} test images, "
               f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), model **{cfg['train']['arch']}**, "
-              f"{cfg['train']['epochs']} epochs clean, {cfg['noise']['epochs']} epochs under label noise "
+              f"{cfg['train']['epochs']} epochs clean, {cfg['noise']['epochs']} epochs under label noise"
+              f"{noise_subset(cfg['noise'])} "
               f"({training_setup(cfg, env)}), "
               f"seeds {cfg['clean']['seeds']} (label noise: {cfg['noise']['seeds']}, data split: "
               f"{cfg['data']['split_seed']}), device **{env['device']}** ({env['device_name']}), "
@@ -161,6 +162,12 @@ def setup_blocks(results: dict) -> list:
               + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + units_note(results["timing"]) + "."),
         ("p", replication + " Every number below is in `results.json` beside this file."),
     ]
+
+
+def noise_subset(noise_cfg: dict) -> str:
+    """' on a 5000-image training subset' when the label-noise runs train on fewer images than the clean models."""
+    size = noise_cfg.get("train_subset", 0)  # absent before schema 3's train_subset
+    return f" on a {size}-image training subset" if size else ""
 
 
 def clean_blocks(results: dict) -> list:

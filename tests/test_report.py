@@ -5,7 +5,7 @@ import json
 import pytest
 
 from robustness.formatting import eps_label, pm, spread
-from robustness.report import headline
+from robustness.report import headline, setup_blocks
 
 
 def test_pm_shows_a_spread_only_over_more_than_one_value():
@@ -35,3 +35,11 @@ def test_an_automatic_headline_eps_is_said(small_run):
                                      "Score-based black box (L∞)"])
 def test_the_report_has_its_sections(small_run, section):
     assert f"## {section}" in (small_run / "report.md").read_text()
+
+
+def test_the_setup_line_names_the_label_noise_training_subset(small_run):
+    results = json.loads((small_run / "results.json").read_text())
+    setup = setup_blocks(results)[1][1]
+    assert f"{results['config']['noise']['epochs']} epochs under label noise (" in setup  # no subset: nothing said
+    results["config"]["noise"]["train_subset"] = 5000
+    assert f"{results['config']['noise']['epochs']} epochs under label noise on a 5000-image training subset (" in setup_blocks(results)[1][1]
