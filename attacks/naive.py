@@ -53,6 +53,6 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
                     clean_wrong, _ = score(models[target], x, y)
                     tally.add(*score(models[target], adv, y), clean_wrong)
                     if target == source and spent and spent[0] is not None:
-                        tally.add_queries(torch.cat(spent), tally.wrong_flags[-1] & ~clean_wrong, maker.query_budget())
+                        tally.add_queries(torch.cat(spent), tally.latest_flags() & ~clean_wrong, maker.query_budget())
                     cells.append({"attack": attack, "eps": eps, "source": source, "target": target, **tally.cell_record()})
     return {"n": len(x), "clean": clean, "cells": cells}

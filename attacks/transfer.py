@@ -109,8 +109,8 @@ def transfer_matrix(
     names = list(models)
     sources = names if sources is None else list(sources)
     attacks = {name: make_attack(name, config, output_classes(models[names[0]], x[:1].to(device))) for name in config.attacks}
-    clean: dict[str, Tally] = defaultdict(Tally)
-    cells: dict[tuple, Tally] = defaultdict(Tally)
+    clean: dict[str, Tally] = defaultdict(lambda: Tally(len(x)))
+    cells: dict[tuple, Tally] = defaultdict(lambda: Tally(len(x)))
     starts = range(0, len(x), config.batch_size)
     bar = tqdm(total=len(starts) * len(config.attacks) * len(sources), desc="attacks", unit="craft", disable=not progress)
     with attack_mode(models, freeze_weights):
@@ -129,7 +129,7 @@ def transfer_matrix(
                         evaluate_targets(models, adv, yb, clean_wrong, [(attack, e, source) for e in eps_group], cells)
                         if queries is not None:  # a score-based attack: what it spent on the images it broke
                             cell = cells[attack, eps_group[0], source, source]
-                            broken = cell.wrong_flags[-1] & ~clean_wrong[source].cpu()
+                            broken = cell.latest_flags() & ~clean_wrong[source].cpu()
                             cell.add_queries(queries, broken, attacks[attack].query_budget())
                     bar.update()
     bar.close()

@@ -1,11 +1,12 @@
 """Benchmark of the attack stage: the naive loop against each optimisation step, same models and data.
 
     python bench/bench_attacks.py                     # quick preset's models and attack settings
-    python bench/bench_attacks.py --epochs 5 --big 10000 --repeat 1
+    python bench/bench_attacks.py --sizes 0 2000                     # the digits test split (540), then 2,000
+    python bench/bench_attacks.py --sizes 10000 --steps naive +frozen # one large point, as its own command
 
-Trains the preset's clean models once, then, on the digits test split and on a
-``--big``-image test set (the digits test images tiled and jittered by ±2/255),
-runs in a fresh subprocess each (so peak memory is measured cleanly):
+Trains the preset's clean models once, then, for each of ``--sizes`` (0: the digits test
+split; N: N images, the test images tiled and jittered by ±2/255), runs each variant in a
+fresh subprocess (so peak memory is measured cleanly):
 
     naive      a torchattacks attack per source × attack × ε over the whole test set,
                kept whole, then every target re-evaluated (clean predictions included)
@@ -16,8 +17,12 @@ runs in a fresh subprocess each (so peak memory is measured cleanly):
                batch of images per pass, so at batch 256 they craft one ε at a time)
     +frozen    no weight gradients (only ∇x): the suite's attack stage
     all-eps    +frozen with every ε stacked in one pass (no memory budget): what the budget costs
+    naive-nchw the naive loop on the same models in NCHW, as the suite held them before it kept
+               channels_last on the CPU too (a reference, not a step: its numbers may differ in rounding)
 
 The models are channels_last, as the suite holds trained models (the naive loop uses the same ones).
+``--repeat N`` runs every variant N times, interleaved, and keeps each one's fastest run and
+smallest peak (the resident set's peak varies from run to run with glibc's arenas).
 
 No variant crafts at ε = 0, the naive loop included: the ball holds only the clean image.
 
@@ -26,7 +31,10 @@ wall time and peak memory of each, and ratios against the naive loop and
 against the previous step, all measured in this run. Peak memory is the
 process's peak resident set above its level just before the stage (VmHWM −
 VmRSS from /proc/self/status; tracemalloc does not see torch's allocator), or
-torch.cuda.max_memory_allocated on CUDA. Other processes on the machine
+torch.cuda.max_memory_allocated on CUDA. ``--steady-memory`` runs the children with
+MALLOC_MMAP_THRESHOLD_=65536, so that glibc hands every large buffer back when torch frees it:
+the peaks then measure live memory and repeat to within a few percent, but every variant takes
+about twice as long (a page fault per large buffer), so time and memory come from separate runs. Other processes on the machine
 disturb wall times: compare ratios from one run, not absolute seconds.
 """
 
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,7 +60,7 @@ from robustness.data import load  # noqa: E402
 from robustness.methods import model_id, parse_method  # noqa: E402
 from robustness.models import build_model  # noqa: E402
 
-STEPS = ["naive", "streamed", "+fgsm", "+fused", "+frozen", "all-eps"]
+STEPS = ["naive-nchw", "naive", "streamed", "+fgsm", "+fused", "+frozen", "all-eps"]
 
 
 def test_set(split, size: int | None):
@@ -97,7 +106,8 @@ def child(step: str, size: int | None, model_file: str, out_file: str) -> None:
     for name, state in saved["models"].items():
         model = build_model(config.train.arch, split.input_shape, split.num_classes, split.mean, split.std)
         model.load_state_dict(state)
-        models[name] = model.to(device, memory_format=torch.channels_last).eval()  # as the suite holds trained models
+        fmt = torch.contiguous_format if step == "naive-nchw" else torch.channels_last  # as the suite holds trained models
+        models[name] = model.to(device, memory_format=fmt).eval()
     x, y = test_set(split, size)
     variants = {
         "streamed": dict(fuse=(), freeze_weights=False),
@@ -110,7 +120,7 @@ def child(step: str, size: int | None, model_file: str, out_file: str) -> None:
         attack_cfg = dataclasses.replace(attack_cfg, fuse_images=len(attack_cfg.eps) * attack_cfg.batch_size)
     peak = peak_memory_probe(device)
     clock = time.perf_counter()
-    if step == "naive":
+    if step in ("naive", "naive-nchw"):
         result = naive_matrix(models, x, y, attack_cfg, device)
     else:
         result = transfer_matrix(models, x, y, attack_cfg, device, progress=False, **variants[step])
@@ -133,10 +143,13 @@ def train_models(preset: str, epochs: int | None, device: torch.device) -> dict:
     return out
 
 
-def run_step(step: str, size: int | None, model_file: Path, work: Path) -> dict:
+def run_step(step: str, size: int | None, model_file: Path, work: Path, steady_memory: bool = False) -> dict:
     out = work / f"{step}-{size}.json"
     cmd = [sys.executable, __file__, "--threads", str(torch.get_num_threads()), "--child", step, "--size", str(size or 0), "--models", str(model_file), "--out", str(out)]
-    subprocess.run(cmd, check=True)
+    env = dict(os.environ)
+    if steady_memory:  # glibc returns each large buffer on free: the peak is live memory, the time is not the suite's
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    subprocess.run(cmd, check=True, env=env)
     return json.loads(out.read_text())
 
 
@@ -144,12 +157,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="quick", help="whose models, data and attack settings (default: quick)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the preset's; timing hardly depends on it)")
-    p.add_argument("--big", type=int, default=10_000, help="size of the tiled test set (0: skip it)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[0, 10_000],
+                   help="test-set sizes: 0 the digits test split, N that many tiled images (default: 0 10000)")
     p.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS, help="variants to run (naive always runs)")
     p.add_argument("--eps", nargs="+", help="override the preset's ε list, e.g. 0 2/255 0.1 (to shorten a run)")
     p.add_argument("--iter-steps", type=int, help="override I-FGSM's and PGD's steps (to shorten a run)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1: steadier timings on a shared machine)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--steady-memory", action="store_true",
+                   help="children with MALLOC_MMAP_THRESHOLD_=65536: steady peaks of live memory, times about 2× longer")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each variant, interleaved (fastest time, smallest peak kept)")
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -161,7 +178,7 @@ def main() -> None:
         return child(args.child, args.size or None, args.models, args.out)
 
     device = torch.device(args.device)
-    steps = ["naive"] + [s for s in args.steps if s != "naive"]
+    steps = [s for s in STEPS if s in args.steps or s == "naive"]  # naive always runs: the baseline
     config = PRESETS[args.preset]
     print(f"training {args.preset} preset models ({args.epochs or config.train.epochs} epochs) ...", flush=True)
     models = train_models(args.preset, args.epochs, device)
@@ -177,21 +194,30 @@ def main() -> None:
         config = dataclasses.replace(config, attack=dataclasses.replace(config.attack, **overrides))
         torch.save({"preset": args.preset, "device": str(device), "attack_overrides": overrides,
                     "models": {k: m.state_dict() for k, m in models.items()}}, model_file)
-        for size in [None] + ([args.big] if args.big else []):
+        for size in [s or None for s in args.sizes]:
             runs = {}
+            for _ in range(args.repeat):
+                for step in steps:
+                    run = run_step(step, size, model_file, work, args.steady_memory)
+                    best = runs.setdefault(step, run)
+                    best["seconds"] = min(best["seconds"], run["seconds"])
+                    best["peak_bytes"] = min(best["peak_bytes"], run["peak_bytes"])
             for step in steps:
-                runs[step] = run_step(step, size, model_file, work)
-                assert runs[step]["result"] == runs["naive"]["result"], f"{step} differs from the naive loop"
-                base, prev = runs["naive"], runs[steps[max(0, steps.index(step) - 1)]]
+                if step != "naive-nchw":  # NCHW rounds differently: a reference for time and memory only
+                    assert runs[step]["result"] == runs["naive"]["result"], f"{step} differs from the naive loop"
+                ladder = [s for s in steps if s != "naive-nchw"]  # the optimisation steps, in order
+                base = runs["naive"]
+                prev = runs[ladder[max(0, ladder.index(step) - 1)]] if step in ladder else base
                 row = {"test_images": runs[step]["result"]["n"], "step": step, "seconds": runs[step]["seconds"],
                        "peak_mib": runs[step]["peak_bytes"] / 2**20,
                        "speedup_vs_naive": base["seconds"] / runs[step]["seconds"],
                        "speedup_vs_previous": prev["seconds"] / runs[step]["seconds"],
                        "memory_vs_naive": runs[step]["peak_bytes"] / max(base["peak_bytes"], 1)}
                 rows.append(row)
-                print(f"{row['test_images']:>6} images  {step:<9} {row['seconds']:8.1f} s  ×{row['speedup_vs_naive']:5.2f} vs naive"
+                print(f"{row['test_images']:>6} images  {step:<10} {row['seconds']:8.1f} s  ×{row['speedup_vs_naive']:5.2f} vs naive"
                       f"  ×{row['speedup_vs_previous']:5.2f} vs previous  peak {row['peak_mib']:7.1f} MiB"
-                      f" (×{row['memory_vs_naive']:.2f} naive)  numbers identical", flush=True)
+                      f" (×{row['memory_vs_naive']:.2f} naive)  "
+                      + ("NCHW rounding" if step == "naive-nchw" else "numbers identical"), flush=True)
     cfg = config.attack
     print(f"models: {', '.join(models)}; attacks {cfg.attacks}, {len(cfg.eps)} ε, batch {cfg.batch_size}, "
           f"I-FGSM {cfg.ifgsm_steps} steps, PGD {cfg.pgd_steps} steps; device {device}, torch threads {torch.get_num_threads()}")

@@ -32,3 +32,17 @@ def test_tally_counts_flips_among_the_clean_correct():
     record = tally.cell_record()
     assert (record["wrong"], record["correct_clean"], record["flipped"]) == (2, 2, 1)
     assert record["success_rate"] == 0.5 and record["error"] == 0.5
+
+
+def test_a_sized_tally_counts_as_an_unsized_one():
+    """Tally(size) keeps the per-image flags in one preallocated tensor; the record must not change."""
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(n, generator=gen) < 0.4, torch.rand(n, generator=gen) < 0.1, torch.rand(n, generator=gen) < 0.2)
+               for n in (256, 256, 28)]
+    sized, unsized = Tally(540), Tally()
+    for wrong1, wrong5, clean in batches:
+        sized.add(wrong1, wrong5, clean)
+        unsized.add(wrong1, wrong5, clean)
+        assert torch.equal(sized.latest_flags(), wrong1) and torch.equal(unsized.latest_flags(), wrong1)
+    assert sized.cell_record() == unsized.cell_record()
+    assert torch.equal(sized.all_flags(), torch.cat([b[0] for b in batches]))
