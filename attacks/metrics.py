@@ -77,31 +77,24 @@ def query_summary(spent: list[int], budget: int) -> dict:
 
 
 class Tally:
-    """Running counts of one cell (or of one model's clean predictions) over batches.
+    """Running counts of one cell (or of one model's clean predictions) over the batches of ``size`` test images.
 
-    ``size``: the number of images the cell will count, when known. The per-image flags then go into one
-    tensor allocated at the first batch, instead of one small tensor per batch kept to the end: the
-    attack stage holds hundreds of cells, and their small blocks, allocated between each batch's large
-    activation buffers, kept glibc from reusing the freed memory (at 10,000 test images the resident
+    The per-image flags go into one tensor allocated up front, not one small tensor per batch kept to the
+    end: the attack stage holds hundreds of cells, and their small blocks, allocated between each batch's
+    large activation buffers, kept glibc from reusing the freed memory (at 10,000 test images the resident
     set grew to 1.1 GiB, and the stage ran slower than the naive loop).
     """
 
-    def __init__(self, size: int | None = None):
+    def __init__(self, size: int):
         self.n = self.wrong = self.flipped = self.correct_clean = 0
         self.top5_wrong: int | None = 0
-        self.size, self.flags = size, None  # with a size: every image's flag, in test-image order
-        self.wrong_flags: list[torch.Tensor] = []  # without a size: per batch, in order, which images are wrong
+        self.flags = torch.zeros(size, dtype=torch.bool)  # which images are wrong, in test-image order
         self.last = 0  # images in the latest batch
         self.spent: list[int] | None = None  # queries of each image a score-based attack broke (its white-box cell)
         self.budget = 0
 
     def add(self, wrong1: torch.Tensor, wrong5: torch.Tensor | None, clean_wrong1: torch.Tensor | None = None) -> None:
-        if self.size is None:
-            self.wrong_flags.append(wrong1.cpu())
-        else:
-            if self.flags is None:
-                self.flags = torch.zeros(self.size, dtype=torch.bool)
-            self.flags[self.n : self.n + len(wrong1)] = wrong1.cpu()
+        self.flags[self.n : self.n + len(wrong1)] = wrong1.cpu()
         self.last = len(wrong1)
         self.n += len(wrong1)
         self.wrong += int(wrong1.sum())
@@ -114,15 +107,11 @@ class Tally:
         err, top5 = rate(self.wrong, self.n), rate(self.top5_wrong, self.n)
         return {"error": err["rate"], "wrong": self.wrong, "error_ci": err["ci"],
                 "top5_error": top5["rate"], "top5_wrong": self.top5_wrong, "top5_error_ci": top5["ci"],
-                "wrong_bits": pack_bits(self.all_flags()) if self.n else ""}
-
-    def all_flags(self) -> torch.Tensor:
-        """Which of the images counted so far are wrong, in order."""
-        return torch.cat(self.wrong_flags) if self.size is None else self.flags[: self.n]
+                "wrong_bits": pack_bits(self.flags[: self.n]) if self.n else ""}
 
     def latest_flags(self) -> torch.Tensor:
         """Which images of the latest batch are wrong."""
-        return self.all_flags()[self.n - self.last :]
+        return self.flags[self.n - self.last : self.n]
 
     def add_queries(self, queries: torch.Tensor, broken: torch.Tensor, budget: int) -> None:
         """A score-based attack's queries per image of one batch, counted where it ``broken`` the image."""

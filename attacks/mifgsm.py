@@ -25,7 +25,7 @@ from attacks.registry import register_attack
 
 @register_attack("mifgsm")
 class MIFGSM(Attack):
-    strength = None  # a transfer attack: in white box it need not beat FGSM (DI-FGSM does not, on 8×8 digits)
+    strength = None  # a transfer attack: in white box it need not beat FGSM or I-FGSM
 
     def step_size(self, eps: float) -> float:
         return eps / self.settings.mifgsm_steps

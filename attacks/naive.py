@@ -28,7 +28,7 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
     x, y = x.to(device), y.to(device)
     clean = {}
     for target in names:
-        tally = Tally()
+        tally = Tally(len(x))
         tally.add(*score(models[target], x, y))
         clean[target] = tally.clean_record()
     cells = []
@@ -49,7 +49,7 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
                     spent.append(maker.queries(crafter))
                 adv = torch.cat(parts)
                 for target in names:
-                    tally = Tally()
+                    tally = Tally(len(x))
                     clean_wrong, _ = score(models[target], x, y)
                     tally.add(*score(models[target], adv, y), clean_wrong)
                     if target == source and spent and spent[0] is not None:

@@ -85,7 +85,7 @@ def union_record(flags: list[torch.Tensor], clean_wrong: torch.Tensor) -> dict:
     wrong = clean_wrong.clone()
     for f in flags:
         wrong |= f
-    tally = Tally()
+    tally = Tally(len(wrong))
     tally.add(wrong, None, clean_wrong)
     record = tally.cell_record()
     return {"n": tally.n, **{k: record[k] for k in ("wrong", "error", "error_ci", "correct_clean", "flipped",

@@ -88,7 +88,7 @@ class AttackConfig:
     pgd_restarts: int = 1  # PGD runs per example; an example counts as fooled if any run fools it
     seed: int = 0  # seeds PGD's random starts (per source, ε and batch, so numbers do not depend on order)
     batch_size: int = 256  # test images crafted at once per source model
-    fuse_epsilons: bool = True  # craft the ε of an attack together, stacked in one pass (same numbers, less time)
+    fuse_epsilons: bool = True  # craft the ε of an attack together, stacked in one pass (same numbers; meant for GPUs)
     # At most this many images in one stacked gradient pass (0 = batch_size): a memory budget. The default keeps the
     # attack stage's peak memory at the naive loop's (one batch of activations); a GPU preset raises it to fuse more ε.
     fuse_images: int = 0
@@ -120,7 +120,7 @@ class NoiseConfig:
     # One per family (ERM, ERM + dropout, mixup) plus the paper's two mixup picks; "mixup:8+dropout:0.5" trains with both.
     methods: tuple[str, ...] = ("erm", "dropout:0.8", "mixup:8", "mixup:32")  # specs, as clean.methods
     seeds: tuple[int, ...] = (0,)
-    epochs: int = 20  # longer than clean training: on digits ERM has fit the noise (all but 3-14% of it) by epoch 20
+    epochs: int = 20  # longer than clean training: on digits ERM has fit the noise (all but 2-14% of it) by epoch 20
     train_subset: int = 0  # train each label-noise run on a stratified, seeded subset of this many training images; 0 = all
 
 
@@ -157,7 +157,7 @@ ABLATION = (
 )
 
 PRESETS: dict[str, SuiteConfig] = {
-    # The default: digits on the CPU, the whole suite in well under 3 minutes. AutoAttack and Square (500 queries) white
+    # The default: digits on the CPU, the whole suite in about a minute. AutoAttack and Square (500 queries) white
     # box at the headline ε only, on a stratified subset of 50 test images: about 20 s on 2 cores for the 4 models, of
     # which ~9 s is AutoAttack's fixed cost (its Square's 5,000 rounds) whatever the subset (docs/benchmarks.md).
     "quick": SuiteConfig(preset="quick", attack=AttackConfig(worst_case_attacks=("autoattack", "square"),

@@ -103,7 +103,8 @@ def train_recipe(config: SuiteConfig, method: str, seed: int, noise_spec: str | 
         noise = {"spec": noise_spec, "seed": seed, "file_sha256": _noise_file_hash(noise_spec),
                  "train_subset": config.noise.train_subset}
     parsed = parse_method(method)
-    code = {"method_code": plugin_sources(parsed)} if plugin_sources(parsed) else {}  # a user's method: its file's hash
+    sources = plugin_sources(parsed)
+    code = {"method_code": sources} if sources else {}  # a user's method: its file's hash
     return _plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(config.data), "train": train,
                    "method": parsed.spec, "seed": seed, "noise": noise, **code})
 

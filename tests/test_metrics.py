@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks.metrics import Tally, score, wilson
+from attacks.metrics import Tally, pack_bits, score, wilson
 
 
 def test_wilson_interval_known_values():
@@ -19,13 +19,13 @@ def test_top5_only_with_more_than_five_classes():
     five = nn.Linear(4, 5)
     wrong1, wrong5 = score(five, torch.rand(8, 4), torch.zeros(8, dtype=torch.long))
     assert wrong5 is None and len(wrong1) == 8
-    tally = Tally()
+    tally = Tally(8)
     tally.add(wrong1, wrong5)
     assert tally.clean_record()["top5_error"] is None
 
 
 def test_tally_counts_flips_among_the_clean_correct():
-    tally = Tally()
+    tally = Tally(4)
     wrong = torch.tensor([True, True, False, False])
     clean_wrong = torch.tensor([True, False, False, True])
     tally.add(wrong, None, clean_wrong)
@@ -34,15 +34,15 @@ def test_tally_counts_flips_among_the_clean_correct():
     assert record["success_rate"] == 0.5 and record["error"] == 0.5
 
 
-def test_a_sized_tally_counts_as_an_unsized_one():
-    """Tally(size) keeps the per-image flags in one preallocated tensor; the record must not change."""
+def test_a_tally_counted_in_batches_equals_one_counted_at_once():
+    """The flags of each batch land in order in the tally's one tensor; the record does not depend on batching."""
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.rand(n, generator=gen) < 0.4, torch.rand(n, generator=gen) < 0.1, torch.rand(n, generator=gen) < 0.2)
                for n in (256, 256, 28)]
-    sized, unsized = Tally(540), Tally()
+    batched, whole = Tally(540), Tally(540)
     for wrong1, wrong5, clean in batches:
-        sized.add(wrong1, wrong5, clean)
-        unsized.add(wrong1, wrong5, clean)
-        assert torch.equal(sized.latest_flags(), wrong1) and torch.equal(unsized.latest_flags(), wrong1)
-    assert sized.cell_record() == unsized.cell_record()
-    assert torch.equal(sized.all_flags(), torch.cat([b[0] for b in batches]))
+        batched.add(wrong1, wrong5, clean)
+        assert torch.equal(batched.latest_flags(), wrong1)
+    whole.add(*(torch.cat([b[k] for b in batches]) for k in range(3)))
+    assert batched.cell_record() == whole.cell_record()
+    assert batched.cell_record()["wrong_bits"] == pack_bits(torch.cat([b[0] for b in batches]))
