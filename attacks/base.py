@@ -21,6 +21,7 @@ from typing import ClassVar, Sequence
 import torch
 from torch import nn
 
+from attacks.workers import INLINE, Workers
 from robustness.config import AttackConfig
 
 NORM_NAMES = {"linf": "Linf", "l2": "L2"}  # attack.norm -> torchattacks' and RobustBench's name of the threat model
@@ -60,8 +61,9 @@ class Attack:
         raise NotImplementedError
 
     def craft_every_eps(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float],
-                        seeds: Sequence[int]) -> torch.Tensor | None:
-        """E×N×… adversarial images, one stack per ε, bit-identical to ``build`` per ε; None: not fusable."""
+                        seeds: Sequence[int], workers: Workers = INLINE) -> torch.Tensor | None:
+        """E×N×… adversarial images, one stack per ε, bit-identical to ``build`` per ε; None: not fusable.
+        ``workers`` runs the gradient passes chunk by chunk (``attacks.workers``; default: whole, inline)."""
         return None
 
     def pass_images(self, n_eps: int, batch: int) -> int:

@@ -27,7 +27,8 @@ import torch
 import torchattacks
 
 from attacks.base import Attack
-from attacks.fused import input_grad_sign, per_example
+from attacks.fused import grad_sign, per_example
+from attacks.workers import INLINE, Workers
 from attacks.registry import register_attack
 
 
@@ -44,10 +45,11 @@ class FGSM(Attack):
     def pass_images(self, n_eps: int, batch: int) -> int:
         return batch  # one gradient serves every ε: the stack holds outputs, not activations
 
-    def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None) -> torch.Tensor | None:
+    def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None,
+                        workers: Workers = INLINE) -> torch.Tensor | None:
         """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε (L∞ only)."""
         if self.settings.norm != "linf":
             return None
-        sign = input_grad_sign(model, x, y, groups=1)
+        sign = grad_sign(model, x, y, workers)
         eps_t = per_example(eps, 1, x).unsqueeze(1)  # E×1×1×…: broadcasts over the batch
         return torch.clamp(x.unsqueeze(0) + eps_t * sign.unsqueeze(0), min=0, max=1)

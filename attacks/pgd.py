@@ -38,6 +38,7 @@ from attacks.base import Attack
 from attacks.fused import iterate
 from attacks.registry import register_attack
 from attacks.seeding import seeded
+from attacks.workers import INLINE, Workers
 
 
 def pgd_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -71,10 +72,11 @@ class PGD(Attack):
                 for _ in range(s.pgd_restarts)]
         return runs[0] if len(runs) == 1 else torchattacks.MultiAttack(runs)
 
-    def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds: Sequence[int]) -> torch.Tensor | None:
+    def craft_every_eps(self, model, x, y, eps: Sequence[float], seeds: Sequence[int],
+                        workers: Workers = INLINE) -> torch.Tensor | None:
         """Every ε at once; None with restarts (their subsets differ per ε: the caller uses torchattacks) or L2."""
         s = self.settings
         if s.pgd_restarts > 1 or s.norm != "linf":
             return None
         start = random_starts(x, eps, seeds) if s.pgd_random_start else None
-        return iterate(model, x, y, eps, [self.step_size(e) for e in eps], s.pgd_steps, start, pgd_project)
+        return iterate(model, x, y, eps, [self.step_size(e) for e in eps], s.pgd_steps, start, pgd_project, workers)

@@ -7,7 +7,9 @@ predictions are computed once; then each source crafts the batch once per
 attack (every ε in one pass where the attack allows it, see
 ``attacks.base.Attack.craft_every_eps``), every target is evaluated on it, and it is
 dropped. Memory stays bounded by one batch (× the number of ε when fused)
-whatever the test-set size; model weights get no gradients, only the inputs.
+whatever the test-set size; model weights get no gradients, only the inputs. On a CPU the fused
+attacks' gradient passes run in chunks of ``attack.chunk_images`` on one worker thread per core
+(``attacks.workers``): faster, same numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from attacks.base import Attack
 from attacks.metrics import Tally, score
 from attacks.registry import make_attack
 from attacks.seeding import craft_seed, seeded
+from attacks.workers import INLINE, Workers
 from robustness.config import AttackConfig
 
 
@@ -48,9 +51,10 @@ def attack_mode(models: dict[str, nn.Module], freeze_weights: bool = True):
 
 
 def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps_list, seed: int, fuse: bool,
-          pass_budget: int = 0) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None]]:
+          pass_budget: int = 0, workers: Workers = INLINE) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None]]:
     """Adversarial versions of one batch, as (ε values, E×B×… images, queries per image or None): fused, as
-    many ε per pass as ``pass_budget`` images allow (0: no limit), or one ε at a time.
+    many ε per pass as ``pass_budget`` images allow (0: no limit), or one ε at a time. Fused attacks run their
+    gradient passes through ``workers`` (chunk by chunk on a CPU, see ``attacks.workers``).
 
     ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what every attack
     returns there (the tests check it; PGD-L2 would divide 0 by 0, Square would spend its whole budget
@@ -66,11 +70,11 @@ def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps
         while per_pass > 1 and pass_budget and attack.pass_images(per_pass, len(xb)) > pass_budget:
             per_pass -= 1
         groups = [moving[k : k + per_pass] for k in range(0, len(moving), per_pass)]
-        first = attack.craft_every_eps(model, xb, yb, groups[0], [seeds[e] for e in groups[0]])
+        first = attack.craft_every_eps(model, xb, yb, groups[0], [seeds[e] for e in groups[0]], workers)
         if first is not None:
             yield groups[0], first, None
             for group in groups[1:]:
-                yield group, attack.craft_every_eps(model, xb, yb, group, [seeds[e] for e in group]), None
+                yield group, attack.craft_every_eps(model, xb, yb, group, [seeds[e] for e in group], workers), None
             return
     for eps in moving:
         with seeded(seeds[eps], xb.device) if attack.random else nullcontext():
@@ -113,23 +117,25 @@ def transfer_matrix(
     cells: dict[tuple, Tally] = defaultdict(lambda: Tally(len(x)))
     starts = range(0, len(x), config.batch_size)
     bar = tqdm(total=len(starts) * len(config.attacks) * len(sources), desc="attacks", unit="craft", disable=not progress)
-    with attack_mode(models, freeze_weights):
+    workers = Workers.for_device(device, config.chunk_images)
+    # In chunks, a gradient pass holds one chunk whatever the number of ε stacked: the budget is for whole batches.
+    pass_budget = 0 if workers.chunk else config.fuse_images or config.batch_size
+    with attack_mode(models, freeze_weights), workers:
         for start in starts:
             xb = x[start : start + config.batch_size].to(device)
             yb = y[start : start + config.batch_size].to(device)
-            clean_wrong = {}
+            clean_scores = {target: score(models[target], xb, yb, workers) for target in names}
             for target in names:
-                clean_wrong[target], wrong5 = score(models[target], xb, yb)
-                clean[target].add(clean_wrong[target], wrong5)
+                clean[target].add(*clean_scores[target])
             for attack in config.attacks:
                 for source in sources:
                     crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed,
-                                    attack in fuse, config.fuse_images or config.batch_size)
+                                    attack in fuse, pass_budget, workers)
                     for eps_group, adv, queries in crafted:
-                        evaluate_targets(models, adv, yb, clean_wrong, [(attack, e, source) for e in eps_group], cells)
+                        evaluate_targets(models, adv, yb, clean_scores, [(attack, e, source) for e in eps_group], cells, workers)
                         if queries is not None:  # a score-based attack: what it spent on the images it broke
                             cell = cells[attack, eps_group[0], source, source]
-                            broken = cell.latest_flags() & ~clean_wrong[source].cpu()
+                            broken = cell.latest_flags() & ~clean_scores[source][0].cpu()
                             cell.add_queries(queries, broken, attacks[attack].query_budget())
                     bar.update()
     bar.close()
@@ -153,15 +159,18 @@ def output_classes(model: nn.Module, x: torch.Tensor) -> int:
         model.train(model_training)
 
 
-def evaluate_targets(models, adv: torch.Tensor, yb, clean_wrong: dict, keys: list[tuple], cells: dict) -> None:
-    """Score every target on an E×B×… stack of adversarial batches, in one pass per target."""
+def evaluate_targets(models, adv: torch.Tensor, yb, clean_scores: dict, keys: list[tuple], cells: dict,
+                     workers: Workers = INLINE) -> None:
+    """Score every target on an E×B×… stack of adversarial batches (``keys``: (attack, ε, source) per stack), in
+    one pass per target. At ε = 0 the stack is the clean batch, scored again on purpose: a model whose two
+    forward passes disagree (randomness) shows there, and the ε = 0 check warns."""
     groups = len(keys)
     labels = yb.repeat(groups)
     for target, model in models.items():
-        wrong1, wrong5 = score(model, adv.flatten(0, 1), labels)
+        wrong1, wrong5 = score(model, adv.flatten(0, 1), labels, workers)
         for g, key in enumerate(keys):
             part = slice(g * len(yb), (g + 1) * len(yb))
-            cells[(*key, target)].add(wrong1[part], None if wrong5 is None else wrong5[part], clean_wrong[target])
+            cells[(*key, target)].add(wrong1[part], None if wrong5 is None else wrong5[part], clean_scores[target][0])
 
 
 def input_gradient_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -123,6 +123,8 @@ def attack_recipe(config: SuiteConfig, attack: str, source: str, models: dict[st
     settings = to_dict(config.attack)
     for elsewhere in ("attacks", "heatmap_eps", "worst_case_attacks", "worst_case_images"):  # the unit's own attack is below
         settings.pop(elsewhere)
+    for speed_only in ("fuse_epsilons", "fuse_images", "chunk_images"):  # how the work is split, never the numbers
+        settings.pop(speed_only)
     return _plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(config.data), "attack": attack,
                    "settings": settings, "source": source, "models": models})
 

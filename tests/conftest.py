@@ -90,17 +90,22 @@ def example_specs(tmp_path):
 
 
 @contextmanager
+def torch_threads(count: int):
+    """Torch on ``count`` intra-op threads inside, the caller's count again after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def single_thread():
     """One intra-op thread while training small nets: they gain nothing from two, and on a shared, loaded
     machine two threads spinning against each other made one test 30× slower (165 s vs 5 s). Float sums
     depend on the thread count, so a fixture that trains numbers a test later compares must train inside
     this itself: a function-scoped fixture runs after the module-scoped ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return torch_threads(1)
 
 
 @pytest.fixture

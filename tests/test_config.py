@@ -32,6 +32,8 @@ def test_config_is_frozen():
         ({"attack": {"norm": "l1"}}, "unknown attack.norm 'l1'; choose one of: linf, l2"),
         ({"attack": {"square_queries": 0}}, "attack.square_queries must be at least 1"),
         ({"attack": {"worst_case_images": -5}}, "attack.worst_case_images must be ≥ 0"),
+        ({"attack": {"chunk_images": -1}}, "attack.chunk_images must be ≥ 0 (0 means whole batches)"),
+        ({"attack": {"fuse_images": -1}}, "attack.fuse_images must be ≥ 0"),
         ({"attack": {"heatmap_eps": 0.123}}, "is not one of attack.eps"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"clean": {"seeds": [-1]}}, "clean.seeds must be ≥ 0, not -1"),

@@ -34,6 +34,8 @@ def test_keys_change_with_what_determines_a_unit_and_only_with_that():
     assert unit_key(attack_recipe(config, "fgsm", "erm_s0", retrained)) != unit_key(cell)  # its model changed
     shown = replace(config, attack=replace(config.attack, heatmap_eps=0.0))
     assert unit_key(attack_recipe(shown, "fgsm", "erm_s0", models)) == unit_key(cell)
+    split_otherwise = replace(config, attack=replace(config.attack, chunk_images=0, fuse_images=4000, fuse_epsilons=False))
+    assert unit_key(attack_recipe(split_otherwise, "fgsm", "erm_s0", models)) == unit_key(cell)  # speed only: same numbers
     more_eps = replace(config, attack=replace(config.attack, eps=(0.0, 0.05, 0.1), heatmap_eps=0.1))
     assert unit_key(attack_recipe(more_eps, "fgsm", "erm_s0", models)) != unit_key(cell)
 
