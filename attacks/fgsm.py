@@ -28,8 +28,8 @@ import torchattacks
 
 from attacks.base import Attack
 from attacks.fused import grad_sign, per_example
-from attacks.workers import INLINE, Workers
 from attacks.registry import register_attack
+from attacks.workers import INLINE, Workers
 
 
 @register_attack("fgsm")

@@ -39,7 +39,7 @@ class Workers:
         self.chunk = chunk
         self.threads = torch.get_num_threads() if threads is None else threads
         self.pool: ThreadPoolExecutor | None = None
-        self.saved_threads = torch.get_num_threads()
+        self.saved_threads = 0  # the caller's torch thread count, read on entry
 
     @classmethod
     def for_device(cls, device: torch.device, chunk: int) -> Self:
@@ -48,6 +48,7 @@ class Workers:
 
     def __enter__(self) -> Self:
         if self.chunk and self.threads > 1:
+            self.saved_threads = torch.get_num_threads()
             self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="craft",
                                            initializer=torch.set_num_threads, initargs=(1,))
         return self

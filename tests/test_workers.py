@@ -44,9 +44,13 @@ def test_chunks_are_even_across_the_workers_and_never_larger_than_asked():
 
 def test_workers_run_torch_on_one_thread_and_give_the_callers_count_back(two_threads):
     with Workers(chunk=1, threads=2) as workers:
-        counts = workers.map(lambda rows: torch.get_num_threads(), 4)
+        counts = workers.map(lambda rows: (torch.ones(64, 64).mm(torch.ones(64, 64)), torch.get_num_threads())[1], 4)
     assert counts == [1, 1, 1, 1]
-    assert torch.get_num_threads() == 2
+    later = []  # a thread started after the pool: torch's default for new threads must be the caller's again
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert (torch.get_num_threads(), later) == (2, [2])
 
 
 def test_without_chunks_one_call_runs_on_the_calling_thread():
