@@ -58,8 +58,9 @@ def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps
 
     ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what every attack
     returns there (the tests check it; PGD-L2 would divide 0 by 0, Square would spend its whole budget
-    on it); targets are still evaluated on it. Attacks that draw random numbers run under their seed:
-    torch's global generator (``seeded``) and torchattacks' own ``seed`` argument alike.
+    on it); targets are still scored on it, once per batch (see ``record``). Attacks that draw random
+    numbers run under their seed: torch's global generator (``seeded``) and torchattacks' own ``seed``
+    argument alike.
     """
     seeds = {e: craft_seed(seed, attack.name, e, source, start) for e in eps_list}
     moving = [e for e in eps_list if e > 0]
@@ -112,7 +113,8 @@ def transfer_matrix(
     fuse = set(config.attacks if config.fuse_epsilons else ()) if fuse is None else set(fuse)
     names = list(models)
     sources = names if sources is None else list(sources)
-    attacks = {name: make_attack(name, config, output_classes(models[names[0]], x[:1].to(device))) for name in config.attacks}
+    classes = output_classes(models[names[0]], x[:1].to(device))
+    attacks = {name: make_attack(name, config, classes) for name in config.attacks}
     clean: dict[str, Tally] = defaultdict(lambda: Tally(len(x)))
     cells: dict[tuple, Tally] = defaultdict(lambda: Tally(len(x)))
     starts = range(0, len(x), config.batch_size)
@@ -127,12 +129,18 @@ def transfer_matrix(
             clean_scores = {target: score(models[target], xb, yb, workers) for target in names}
             for target in names:
                 clean[target].add(*clean_scores[target])
+            again = None  # every target's second look at the clean batch: what each attack returns at ε = 0
             for attack in config.attacks:
                 for source in sources:
                     crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed,
                                     attack in fuse, pass_budget, workers)
                     for eps_group, adv, queries in crafted:
-                        evaluate_targets(models, adv, yb, clean_scores, [(attack, e, source) for e in eps_group], cells, workers)
+                        keys = [(attack, e, source) for e in eps_group]
+                        if all(e == 0 for e in eps_group):  # the clean batch: scored once per batch, not per attack and source
+                            again = again or {target: score(models[target], xb, yb, workers) for target in names}
+                            record(again, len(yb), clean_scores, keys, cells)
+                        else:
+                            evaluate_targets(models, adv, yb, clean_scores, keys, cells, workers)
                         if queries is not None:  # a score-based attack: what it spent on the images it broke
                             cell = cells[attack, eps_group[0], source, source]
                             broken = cell.latest_flags() & ~clean_scores[source][0].cpu()
@@ -162,14 +170,21 @@ def output_classes(model: nn.Module, x: torch.Tensor) -> int:
 def evaluate_targets(models, adv: torch.Tensor, yb, clean_scores: dict, keys: list[tuple], cells: dict,
                      workers: Workers = INLINE) -> None:
     """Score every target on an E×B×… stack of adversarial batches (``keys``: (attack, ε, source) per stack), in
-    one pass per target. At ε = 0 the stack is the clean batch, scored again on purpose: a model whose two
-    forward passes disagree (randomness) shows there, and the ε = 0 check warns."""
-    groups = len(keys)
-    labels = yb.repeat(groups)
-    for target, model in models.items():
-        wrong1, wrong5 = score(model, adv.flatten(0, 1), labels, workers)
+    one pass per target."""
+    labels = yb.repeat(len(keys))
+    scores = {target: score(model, adv.flatten(0, 1), labels, workers) for target, model in models.items()}
+    record(scores, len(yb), clean_scores, keys, cells)
+
+
+def record(scores: dict, batch: int, clean_scores: dict, keys: list[tuple], cells: dict) -> None:
+    """Add each target's scores on a stack of ``len(keys)`` batches of ``batch`` images to the cells ``keys`` name.
+
+    At ε = 0 the scores are a second forward pass over the clean batch, taken on purpose (once per batch,
+    whatever the attacks and sources): a model whose two passes disagree (randomness) shows there, and the
+    ε = 0 check warns."""
+    for target, (wrong1, wrong5) in scores.items():
         for g, key in enumerate(keys):
-            part = slice(g * len(yb), (g + 1) * len(yb))
+            part = slice(g * batch, (g + 1) * batch)
             cells[(*key, target)].add(wrong1[part], None if wrong5 is None else wrong5[part], clean_scores[target][0])
 
 

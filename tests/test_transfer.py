@@ -1,5 +1,7 @@
 """The transfer matrix (attacks/transfer.py) against the naive loop (attacks/naive.py) and by hand."""
 
+import threading
+
 import pytest
 import torch
 
@@ -97,6 +99,34 @@ def test_eps_zero_is_the_clean_batch_whether_fused_or_not(tiny_models, batch, fu
     result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
     for cell in (c for c in result["cells"] if c["eps"] == 0):
         assert cell["wrong"] == result["clean"][cell["target"]]["wrong"]
+
+
+class CleanLooks(torch.nn.Module):
+    """A model that counts the clean images it scores (forward passes without gradients), chunked or not
+    (chunks of 8: no chunk is a lone image)."""
+
+    def __init__(self, model: torch.nn.Module, clean: torch.Tensor):
+        super().__init__()
+        self.model, self.clean, self.rows, self.lock = model, clean.flatten(1), 0, threading.Lock()
+
+    def forward(self, x):
+        if not torch.is_grad_enabled() and len(x) > 1:  # not the one-image probe of the class count
+            clean_rows = int((x.flatten(1)[:, None] == self.clean[None]).all(-1).any(1).sum())
+            with self.lock:  # chunks are scored on worker threads
+                self.rows += clean_rows
+        return self.model(x)
+
+
+@pytest.mark.parametrize("chunk", [0, 8])
+def test_clean_batch_is_scored_twice_whatever_the_attacks_and_sources(tiny_models, batch, chunk):
+    """Once for the clean predictions, once more for every attack's and source's ε = 0 cells (a model whose
+    two passes disagree shows there); the cells still equal the naive loop's."""
+    x, y = batch[0][:32], batch[1][:32]
+    cfg = AttackConfig(eps=(0.0, 0.1), ifgsm_steps=2, pgd_steps=2, chunk_images=chunk)
+    models = {name: CleanLooks(model, x) for name, model in tiny_models.items()}
+    result = transfer_matrix(models, x, y, cfg, CPU, progress=False)
+    assert result == naive_matrix(tiny_models, x, y, cfg, CPU)
+    assert [m.rows for m in models.values()] == [2 * len(x)] * len(models)
 
 
 @pytest.mark.parametrize("budget", [20, 40, 0])
