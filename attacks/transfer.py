@@ -15,8 +15,8 @@ attacks' gradient passes run in chunks of ``attack.chunk_images`` on one worker 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Collection, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -58,9 +58,9 @@ def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps
 
     ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what every attack
     returns there (the tests check it; PGD-L2 would divide 0 by 0, Square would spend its whole budget
-    on it); targets are still scored on it, once per batch (see ``record``). Attacks that draw random
-    numbers run under their seed: torch's global generator (``seeded``) and torchattacks' own ``seed``
-    argument alike.
+    on it); targets are still scored on it, once per batch (see ``record_scores``). Attacks that draw
+    random numbers run under their seed: torch's global generator (``seeded``) and torchattacks' own
+    ``seed`` argument alike.
     """
     seeds = {e: craft_seed(seed, attack.name, e, source, start) for e in eps_list}
     moving = [e for e in eps_list if e > 0]
@@ -136,9 +136,9 @@ def transfer_matrix(
                                     attack in fuse, pass_budget, workers)
                     for eps_group, adv, queries in crafted:
                         keys = [(attack, e, source) for e in eps_group]
-                        if all(e == 0 for e in eps_group):  # the clean batch: scored once per batch, not per attack and source
+                        if all(e == 0 for e in eps_group):  # the clean batch: scored once per batch, for every attack
                             again = again or {target: score(models[target], xb, yb, workers) for target in names}
-                            record(again, len(yb), clean_scores, keys, cells)
+                            record_scores(again, len(yb), clean_scores, keys, cells)
                         else:
                             evaluate_targets(models, adv, yb, clean_scores, keys, cells, workers)
                         if queries is not None:  # a score-based attack: what it spent on the images it broke
@@ -173,10 +173,10 @@ def evaluate_targets(models, adv: torch.Tensor, yb, clean_scores: dict, keys: li
     one pass per target."""
     labels = yb.repeat(len(keys))
     scores = {target: score(model, adv.flatten(0, 1), labels, workers) for target, model in models.items()}
-    record(scores, len(yb), clean_scores, keys, cells)
+    record_scores(scores, len(yb), clean_scores, keys, cells)
 
 
-def record(scores: dict, batch: int, clean_scores: dict, keys: list[tuple], cells: dict) -> None:
+def record_scores(scores: dict, batch: int, clean_scores: dict, keys: list[tuple], cells: dict) -> None:
     """Add each target's scores on a stack of ``len(keys)`` batches of ``batch`` images to the cells ``keys`` name.
 
     At ε = 0 the scores are a second forward pass over the clean batch, taken on purpose (once per batch,
