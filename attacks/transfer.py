@@ -56,16 +56,13 @@ def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps
     many ε per pass as ``pass_budget`` images allow (0: no limit), or one ε at a time. Fused attacks run their
     gradient passes through ``workers`` (chunk by chunk on a CPU, see ``attacks.workers``).
 
-    ε = 0 costs nothing: the ball of radius 0 holds only the clean batch, which is what every attack
+    Only ε > 0 is crafted: the ball of radius 0 holds only the clean batch, which is what every attack
     returns there (the tests check it; PGD-L2 would divide 0 by 0, Square would spend its whole budget
-    on it); targets are still scored on it, once per batch (see ``record_scores``). Attacks that draw
-    random numbers run under their seed: torch's global generator (``seeded``) and torchattacks' own
-    ``seed`` argument alike.
+    on it), so ``transfer_matrix`` scores ε = 0 without crafting. Attacks that draw random numbers run
+    under their seed: torch's global generator (``seeded``) and torchattacks' own ``seed`` argument alike.
     """
     seeds = {e: craft_seed(seed, attack.name, e, source, start) for e in eps_list}
     moving = [e for e in eps_list if e > 0]
-    if len(moving) < len(eps_list):
-        yield [e for e in eps_list if e == 0], xb.unsqueeze(0), None
     if fuse and moving:
         per_pass = len(moving)
         while per_pass > 1 and pass_budget and attack.pass_images(per_pass, len(xb)) > pass_budget:
@@ -119,6 +116,7 @@ def transfer_matrix(
     cells: dict[tuple, Tally] = defaultdict(lambda: Tally(len(x)))
     starts = range(0, len(x), config.batch_size)
     bar = tqdm(total=len(starts) * len(config.attacks) * len(sources), desc="attacks", unit="craft", disable=not progress)
+    zero_eps = [e for e in config.eps if e == 0]
     workers = Workers.for_device(device, config.chunk_images)
     # In chunks, a gradient pass holds one chunk whatever the number of ε stacked: the budget is for whole batches.
     pass_budget = 0 if workers.chunk else config.fuse_images or config.batch_size
@@ -129,18 +127,18 @@ def transfer_matrix(
             clean_scores = {target: score(models[target], xb, yb, workers) for target in names}
             for target in names:
                 clean[target].add(*clean_scores[target])
-            again = None  # every target's second look at the clean batch: what each attack returns at ε = 0
+            # At ε = 0 every attack returns the clean batch: each target looks at it a second time, once per batch,
+            # and every attack's and source's ε = 0 cells count that look. On purpose: a model whose two passes
+            # disagree (randomness) shows there, and the ε = 0 check warns.
+            again = {target: score(models[target], xb, yb, workers) for target in names} if zero_eps else {}
             for attack in config.attacks:
                 for source in sources:
+                    record_scores(again, len(yb), clean_scores, [(attack, e, source) for e in zero_eps], cells)
                     crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed,
                                     attack in fuse, pass_budget, workers)
                     for eps_group, adv, queries in crafted:
-                        keys = [(attack, e, source) for e in eps_group]
-                        if all(e == 0 for e in eps_group):  # the clean batch: scored once per batch, for every attack
-                            again = again or {target: score(models[target], xb, yb, workers) for target in names}
-                            record_scores(again, len(yb), clean_scores, keys, cells)
-                        else:
-                            evaluate_targets(models, adv, yb, clean_scores, keys, cells, workers)
+                        evaluate_targets(models, adv, yb, clean_scores, [(attack, e, source) for e in eps_group], cells,
+                                         workers)
                         if queries is not None:  # a score-based attack: what it spent on the images it broke
                             cell = cells[attack, eps_group[0], source, source]
                             broken = cell.latest_flags() & ~clean_scores[source][0].cpu()
@@ -177,11 +175,8 @@ def evaluate_targets(models, adv: torch.Tensor, yb, clean_scores: dict, keys: li
 
 
 def record_scores(scores: dict, batch: int, clean_scores: dict, keys: list[tuple], cells: dict) -> None:
-    """Add each target's scores on a stack of ``len(keys)`` batches of ``batch`` images to the cells ``keys`` name.
-
-    At ε = 0 the scores are a second forward pass over the clean batch, taken on purpose (once per batch,
-    whatever the attacks and sources): a model whose two passes disagree (randomness) shows there, and the
-    ε = 0 check warns."""
+    """Add each target's scores on a stack of ``len(keys)`` batches of ``batch`` images to the cells ``keys`` name
+    (at ε = 0 the stack is the clean batch itself, every key counting the same scores)."""
     for target, (wrong1, wrong5) in scores.items():
         for g, key in enumerate(keys):
             part = slice(g * batch, (g + 1) * batch)
