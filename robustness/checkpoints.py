@@ -25,10 +25,19 @@ loader opens the file. Training checkpoints are looked through: a model or
 state_dict under ``net``/``model``/``module``/``state_dict``/``model_state_dict``
 and DataParallel's ``.module`` (recorded as ``unwrapped``, e.g. ``"net.module"``).
 Every failure is a one-line ``SuiteError`` naming the model and the fix.
+
+Before any loader opens a zip archive, its central directory (read without decompressing anything) is held to
+``ZIP_LIMITS``: a member may declare at most 16 GiB, all members 64 GiB, a compressed member at most 100 times its
+compressed size (torch stores members uncompressed; a zip bomb declares gigabytes in a few megabytes). These limits hold
+with ``--trust-checkpoint`` too: trust is about running code, not about memory. A ``torch.export`` archive's JSON is then
+checked against what ``torch.export.save`` writes (``check_export_text``): ``torch.export.load`` evaluates its symbolic
+shapes with ``sympy.sympify`` (Python ``eval``), resolves operator names by attribute chains under ``torch``, and
+``ExportedProgram.module()`` ``exec``s its ``guards_code``; any other text is refused unless trusted.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import inspect
@@ -36,6 +45,7 @@ import io
 import json
 import pickle
 import re
+import types
 import warnings
 import zipfile
 import zlib
@@ -186,26 +196,393 @@ def _native_member(archive: zipfile.ZipFile) -> str | None:
     return None
 
 
+# --- zip archives: declared sizes, before anything is decompressed ------------------------
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """What a checkpoint archive may declare in its central directory; checked before any member is read.
+
+    torch.save, torch.jit.save and torch.export.save store members uncompressed (ratio 1); a deflated tensor gains ~1.1×
+    and JSON ~10×, while a zip bomb declares 1000× (2 GiB in 2 MB). Sizes in bytes."""
+
+    member_bytes: int = 16 * 2**30  # one member: a 4-billion-parameter float32 tensor
+    total_bytes: int = 64 * 2**30  # all members together
+    ratio: float = 100.0  # declared size / compressed size, for a compressed member ...
+    ratio_from_bytes: int = 2**20  # ... that declares more than 1 MiB (tiny members compress arbitrarily well)
+    members: int = 100_000  # names in the directory
+
+
+ZIP_LIMITS = ZipLimits()
+
+
+def _size(n: int) -> str:
+    """Bytes for messages: ``_size(3 * 2**30) == "3.0 GiB"``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _bomb(name: str, path: Path, what: str) -> SuiteError:
+    """A refusal for an archive that declares more than a checkpoint can: no trust flag lifts it."""
+    return SuiteError(f"model {name!r}: {path} {what}; a checkpoint torch wrote does not look like this (a zip bomb, "
+                      "or a damaged archive): do not use this file, get the checkpoint again from where it came from")
+
+
+def _broken_archive(name: str, path: Path, what: str) -> SuiteError:
+    return SuiteError(f"model {name!r}: {path} is truncated or not a PyTorch checkpoint (a corrupt zip archive: {what}); "
+                      "save or copy it again")
+
+
+def check_zip_limits(name: str, path: Path, archive: zipfile.ZipFile, limits: ZipLimits = ZIP_LIMITS) -> None:
+    """Refuse an archive whose directory declares too much, lies about a stored member or repeats a name.
+
+    Only ``infolist()`` is used: the central directory, which zipfile reads on opening; nothing is decompressed."""
+    infos = archive.infolist()
+    if len(infos) > limits.members:
+        raise _bomb(name, path, f"declares {len(infos)} members, over the limit of {limits.members}")
+    length, seen, total = path.stat().st_size, set(), 0
+    for info in infos:
+        if info.filename in seen:
+            raise _broken_archive(name, path, f"two members are named {info.filename}, so loaders disagree on which is read")
+        seen.add(info.filename)
+        if info.file_size > limits.member_bytes:
+            raise _bomb(name, path, f"declares member {info.filename} as {_size(info.file_size)}, over the limit of "
+                                    f"{_size(limits.member_bytes)} for one member")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise _broken_archive(name, path, f"stored member {info.filename} declares {info.file_size} bytes in {info.compress_size}")
+        if (info.compress_type != zipfile.ZIP_STORED and info.file_size > limits.ratio_from_bytes
+                and info.file_size > limits.ratio * max(info.compress_size, 1)):
+            raise _bomb(name, path, f"declares member {info.filename} as {_size(info.file_size)} unpacked from "
+                                    f"{_size(info.compress_size)} ({info.file_size / max(info.compress_size, 1):.0f}×), "
+                                    f"over the limit of {limits.ratio:.0f}×")
+        if info.header_offset + info.compress_size > length:
+            raise _broken_archive(name, path, f"member {info.filename} ends past the end of the file")
+        total += info.file_size
+    if total > limits.total_bytes:
+        raise _bomb(name, path, f"declares {_size(total)} in all, over the limit of {_size(limits.total_bytes)}")
+
+
+# --- torch.export archives: the text that torch.export.load evaluates or resolves ------------------------------------
+# torch 2.14's deserializer (torch/_export/serde/serialize.py) turns archive text into Python objects in three ways:
+#   1. every "expr_str" (symbolic sizes, strides and storage offsets in tensor_values and the weights/constants
+#      configs; sym_int_values, sym_float_values, sym_bool_values) goes through sympy.sympify, i.e. Python eval;
+#   2. every node "target" is resolved by getattr along its dotted name under torch, _operator or math (torch.os.system
+#      resolves; torch's verifier then refuses a callable that is not an operator, but the suite does not rely on it),
+#      and metadata "source_fn_stack" names the same way;
+#   3. "guards_code" strings are pasted into a function that ExportedProgram.module() exec()s and the model calls on
+#      every forward.
+# Everything else is json, int(), registry lookups (pytree types, verifiers, "#ns:op" extension handlers) or pickles
+# (data/*.pt, use_pickle members: _check_export_pickles). The checks below admit only what torch.export.save writes.
+
+EXPR_TEXT_LIMIT = 10_000  # characters in one expression or guard: torch writes tens to hundreds
+EXPR_DEPTH_LIMIT = 64  # nesting of calls and operators
+# sympy constructors that srepr writes for the expressions torch's shape environment builds, and torch's own
+# functions (the deserializer's sympy_functions): the only names an expression may call.
+SYMPY_CALLS = frozenset({
+    "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Max", "Min", "Abs",
+    "Equality", "Unequality", "StrictLessThan", "LessThan", "StrictGreaterThan", "GreaterThan",
+    "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Piecewise", "ExprCondPair",
+    "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
+    "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator",
+    "TruncToFloat", "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity",
+})
+SYMPY_NAMES = frozenset({"oo", "int_oo", "zoo", "nan", "true", "false"})
+SYMBOL_KEYWORDS = frozenset({"positive", "negative", "nonnegative", "nonpositive", "integer", "real", "finite", "zero", "nonzero"})
+POWERS = frozenset({"Pow", "PowByNatural", "FloatPow"})
+POWER_LIMIT = 64  # a literal exponent above this is a denial of service (sympy would compute 10**10**9), not a shape
+SYMBOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+INFIX_SYMBOL = re.compile(r"[a-z]{1,4}\d+")  # s0, s77, u3, zuf0: the prefixes of torch's SymT, then a number
+INFIX_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.Div, ast.Pow, ast.USub, ast.UAdd,
+                   ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+NUMBER_TEXT = re.compile(r"-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?|[-+]?inf|nan", re.IGNORECASE)
+# Guards are Python over the inputs' sizes, e.g. "(L['x'].size()[0] % 2) == 0" (torch's shape_env python printer).
+GUARD_CALLS = SYMPY_CALLS | {"floor", "ceiling", "TrueDiv", "cast_symbool_to_symint_guardless"}
+GUARD_METHODS = frozenset({"size", "stride", "storage_offset", "numel", "dim"})
+MATH_FUNCTIONS = frozenset({"floor", "ceil", "trunc", "sqrt"})
+# Operator names as torch.export.save writes them (serialize_operator: f"{module}.{name}", torch._ops -> torch.ops):
+# OpOverloads and higher-order operators under torch.ops, and the non-operator callables torch's verifier admits.
+OPERATOR_NAME = re.compile(r"torch\.ops\.(?!_*__)[A-Za-z_]\w*\.(?!__)[A-Za-z_]\w*(\.(?!__)[A-Za-z_]\w*)?")
+CALLABLE_TARGETS = frozenset(
+    [f"_operator.{op}" for op in ("getitem", "add", "mul", "sub", "truediv", "ge", "le", "gt", "lt", "eq", "ne", "floordiv",
+                                  "mod", "and_", "or_", "not_", "pow", "neg", "pos", "abs", "lshift", "rshift")]
+    + [f"math.{fn}" for fn in ("ceil", "floor", "trunc")] + ["builtins.round"]
+    + [f"torch.{fn}" for fn in ("sym_int", "sym_float", "sym_ite", "sym_max", "sym_min", "sym_not", "_sym_sqrt", "sym_sum")]
+    + ["torch.autograd.grad_mode.set_grad_enabled", "torch._C._set_grad_enabled",
+       "torch.amp.autocast_mode._enter_autocast", "torch.amp.autocast_mode._exit_autocast",
+       "torch.fx.experimental.symbolic_shapes.cast_symbool_to_symint_guardless",
+       "torch.export.custom_ops._call_custom_autograd_function_in_pre_dispatch"]
+    + [f"torch._functorch.predispatch.{fn}" for fn in (
+        "_add_batch_dim", "_remove_batch_dim", "_vmap_increment_nesting", "_vmap_decrement_nesting",
+        "lazy_load_decompositions", "_make_dual", "_unpack_dual", "_jvp_increment_nesting", "_jvp_decrement_nesting",
+        "_unwrap_for_grad", "_enter_dual_level", "_exit_dual_level")]
+)
+DOTTED_NAME = re.compile(r"(?!__)[A-Za-z_]\w*(\.(?!__)[A-Za-z_]\w*)*")
+# Modules that are attributes of torch without being part of it (torch.os, torch.sys, ...): a name through them
+# leaves torch, whatever follows.
+FOREIGN_MODULES = frozenset(k for k, v in vars(torch).items() if isinstance(v, types.ModuleType) and not v.__name__.startswith("torch"))
+
+
+class ExportTextError(ValueError):
+    """A string in an export archive that torch.export.save would not have written."""
+
+
+def _depth_ok(node: ast.AST, depth: int = 0) -> bool:
+    return depth <= EXPR_DEPTH_LIMIT and all(_depth_ok(child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _parsed(text: Any, what: str) -> ast.expr:
+    """``text`` as a Python expression tree, parsed (never evaluated), bounded in length and depth."""
+    if not isinstance(text, str):
+        raise ExportTextError(f"{what} is a {type(text).__name__}, not text")
+    if len(text) > EXPR_TEXT_LIMIT:
+        raise ExportTextError(f"{what} is {len(text)} characters long (limit {EXPR_TEXT_LIMIT})")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ExportTextError(f"{what} is not an expression torch writes: {text[:80]!r}") from None
+    if not _depth_ok(tree.body):
+        raise ExportTextError(f"{what} nests deeper than {EXPR_DEPTH_LIMIT}: {text[:80]!r}")
+    return tree.body
+
+
+def _literal_int(node: ast.expr) -> int | None:
+    """``3`` or ``-3`` written as a literal, else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal_int(node.operand)
+        return None if value is None else -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
+def _check_int(node: ast.expr, text: str) -> None:
+    value = _literal_int(node)
+    if value is None or abs(value) >= 2**128:  # shape sizes and their bounds are 64-bit; 2**128 leaves room for products
+        raise ExportTextError(f"an integer literal is out of range or not one: {text[:80]!r}")
+
+
+def _check_sympy_call(node: ast.Call, text: str) -> None:
+    """One srepr call: its name is known, its arguments are literals or further such calls."""
+    if not isinstance(node.func, ast.Name) or node.func.id not in SYMPY_CALLS:
+        raise ExportTextError(f"calls {ast.unparse(node.func)[:40]}, which torch does not write: {text[:80]!r}")
+    fn = node.func.id
+    if fn == "Symbol":
+        if len(node.args) != 1 or not (isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                                       and SYMBOL_NAME.fullmatch(node.args[0].value)):
+            raise ExportTextError(f"a Symbol's name is not an identifier: {text[:80]!r}")
+        for keyword in node.keywords:
+            if keyword.arg not in SYMBOL_KEYWORDS or not (isinstance(keyword.value, ast.Constant) and type(keyword.value.value) is bool):
+                raise ExportTextError(f"a Symbol has an assumption torch does not write: {text[:80]!r}")
+        return
+    if node.keywords and not (fn == "Float" and [k.arg for k in node.keywords] == ["precision"]):
+        raise ExportTextError(f"{fn} has keyword arguments torch does not write: {text[:80]!r}")
+    if fn in ("Integer", "Rational"):
+        for arg in node.args:
+            _check_int(arg, text)
+        return
+    if fn == "Float":
+        if len(node.args) != 1 or not (isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                                       and NUMBER_TEXT.fullmatch(node.args[0].value)):
+            raise ExportTextError(f"a Float is not written as a number: {text[:80]!r}")
+        for keyword in node.keywords:
+            _check_int(keyword.value, text)
+        return
+    if fn in POWERS and len(node.args) == 2:
+        exponent = node.args[1]
+        literal = (exponent.args[0] if isinstance(exponent, ast.Call) and isinstance(exponent.func, ast.Name)
+                   and exponent.func.id == "Integer" and exponent.args else None)
+        value = _literal_int(literal) if literal is not None else None
+        if value is not None and abs(value) > POWER_LIMIT:
+            raise ExportTextError(f"a power's exponent is above {POWER_LIMIT}: {text[:80]!r}")
+    for arg in node.args:
+        _check_sympy(arg, text)
+
+
+def _check_sympy(node: ast.expr, text: str) -> None:
+    """srepr calls, and the infix form older torch versions wrote (``s0 + 2*s1``, ``Mod(s0, 3)``, ``s0 >= 2``)."""
+    if isinstance(node, ast.Call):
+        _check_sympy_call(node, text)
+    elif isinstance(node, ast.Name):
+        if node.id not in SYMPY_NAMES and not INFIX_SYMBOL.fullmatch(node.id):
+            raise ExportTextError(f"names {node.id}, which torch does not write: {text[:80]!r}")
+    elif isinstance(node, ast.Constant):
+        _check_int(node, text) if type(node.value) is not float else None
+    elif isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+        ops = [node.op] if isinstance(node, (ast.BinOp, ast.UnaryOp)) else node.ops
+        if not all(isinstance(op, INFIX_OPERATORS) for op in ops):
+            raise ExportTextError(f"uses an operator torch does not write: {text[:80]!r}")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            value = _literal_int(node.right)
+            if value is not None and abs(value) > POWER_LIMIT:
+                raise ExportTextError(f"a power's exponent is above {POWER_LIMIT}: {text[:80]!r}")
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                _check_sympy(child, text)
+    else:
+        raise ExportTextError(f"is not a sympy expression as torch writes it (srepr): {text[:80]!r}")
+
+
+def check_sym_expr(text: Any) -> None:
+    """A symbolic size as ``torch.export.save`` writes it (sympy's srepr), e.g.
+    ``Add(FloorDiv(Symbol('s77', positive=True, integer=True), Integer(2)), Integer(1))``; else ExportTextError.
+
+    Only calls of SYMPY_CALLS with literal or nested-call arguments pass: no attribute, subscript, lambda, operator,
+    tuple or other name can reach sympify's eval."""
+    _check_sympy(_parsed(text, "a symbolic expression"), text)
+
+
+GUARD_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.Div, ast.Pow, ast.BitAnd, ast.BitOr,
+                   ast.USub, ast.UAdd, ast.Not, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
+def _check_input_path(node: ast.expr, text: str) -> None:
+    """``L['x']``, ``L['x'][0]``, ``L['kw']['k']``: an input, by the names and indices of its path."""
+    while isinstance(node, ast.Subscript):
+        if not (isinstance(node.slice, ast.Constant) and type(node.slice.value) in (str, int)):
+            raise ExportTextError(f"a guard indexes an input by something other than a name or number: {text[:80]!r}")
+        node = node.value
+    if not (isinstance(node, ast.Name) and node.id == "L"):
+        raise ExportTextError(f"a guard reads something other than the inputs L[...]: {text[:80]!r}")
+
+
+def _check_guard(node: ast.expr, text: str) -> None:
+    if isinstance(node, ast.Constant):
+        if type(node.value) not in (int, float, bool):
+            raise ExportTextError(f"a guard holds a {type(node.value).__name__} literal: {text[:80]!r}")
+        return
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in GUARD_METHODS:
+        if node.keywords or any(_literal_int(a) is None for a in node.args):  # L['x'].size() or .size(0)
+            raise ExportTextError(f"a guard calls {node.func.attr} with arguments torch does not write: {text[:80]!r}")
+        _check_input_path(node.func.value, text)
+        return
+    if isinstance(node, ast.Call):
+        func = node.func
+        known = (isinstance(func, ast.Name) and func.id in GUARD_CALLS) or (
+            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math" and func.attr in MATH_FUNCTIONS)
+        if not known or node.keywords:
+            raise ExportTextError(f"a guard calls {ast.unparse(func)[:40]}, which torch does not write: {text[:80]!r}")
+        for arg in node.args:
+            _check_guard(arg, text)
+        return
+    if isinstance(node, ast.Subscript):  # L['x'].size()[0]
+        if _literal_int(node.slice) is None or not (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)):
+            raise ExportTextError(f"a guard indexes something other than a size: {text[:80]!r}")
+        _check_guard(node.value, text)
+        return
+    if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare)):
+        ops = [node.op] if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.BoolOp)) else node.ops
+        if not all(isinstance(op, GUARD_OPERATORS) for op in ops):
+            raise ExportTextError(f"a guard uses an operator torch does not write: {text[:80]!r}")
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                _check_guard(child, text)
+        return
+    raise ExportTextError(f"a guard is not an expression over input sizes: {text[:80]!r}")
+
+
+def check_guard(text: Any) -> None:
+    """A shape guard as torch's Python printer writes it, e.g. ``(L['x'].size()[0] % 2) == 0``; else ExportTextError.
+
+    ``ExportedProgram.module()`` exec()s these inside the model's forward: only arithmetic and comparisons over
+    literals and the inputs' ``size()``/``stride()`` pass."""
+    _check_guard(_parsed(text, "a guard"), text)
+
+
+def check_operator_name(text: Any) -> None:
+    """A node's target as torch.export.save writes it: ``torch.ops.aten.conv2d.default``, ``torch.ops.higher_order.cond``,
+    or one of the few non-operator callables torch's verifier admits (``_operator.add``, ``torch.sym_max``, ...)."""
+    if not isinstance(text, str) or not (OPERATOR_NAME.fullmatch(text) or text in CALLABLE_TARGETS):
+        raise ExportTextError(f"names operator {str(text)[:80]!r}, which is not a torch operator")
+
+
+def check_source_name(text: Any) -> None:
+    """A ``source_fn_stack`` entry's module or function path (resolved by getattr, never called), e.g.
+    ``torch.nn.modules.conv.Conv2d``: a dotted name under torch, _operator or math without dunders or foreign modules."""
+    parts = text.split(".") if isinstance(text, str) else []
+    if not (isinstance(text, str) and DOTTED_NAME.fullmatch(text) and parts[0] in ("torch", "_operator", "math")
+            and not (parts[0] == "torch" and len(parts) > 1 and parts[1] in FOREIGN_MODULES)):
+        raise ExportTextError(f"names {str(text)[:80]!r} as a source function, which is not one under torch")
+
+
+def _check_source_stack(value: Any) -> None:
+    """``"conv2d,torch.nn.modules.conv.Conv2d;relu,torch.relu"``: node name, then the function (serialize_metadata)."""
+    if not isinstance(value, str):
+        raise ExportTextError("source_fn_stack is not text")
+    for entry in value.split(";"):
+        _, _, target = entry.partition(",")
+        check_source_name(target) if not OPERATOR_NAME.fullmatch(target) else None
+
+
+def _check_json_text(node: Any, key: str | None = None) -> None:
+    """Walk one parsed JSON document; check each string the deserializer evaluates or resolves, by its key."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_json_text(v, k)
+    elif isinstance(node, list):
+        for item in node:
+            _check_json_text(item, key)
+    elif key == "expr_str":
+        check_sym_expr(node)
+    elif key == "target":
+        check_operator_name(node)
+    elif key == "guards_code":
+        check_guard(node)
+    elif key == "source_fn_stack":
+        _check_source_stack(node)
+
+
+def check_export_text(name: str, path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse (unless trusted) an export archive whose JSON holds text torch.export.save does not write.
+
+    Runs after ``check_zip_limits``, so each JSON member read here declared a bounded size."""
+    for info in archive.infolist():
+        if not info.filename.endswith(".json"):
+            continue
+        try:
+            document = json.loads(archive.read(info))
+            _check_json_text(document)
+        except ExportTextError as err:
+            raise SuiteError(f"model {name!r}: {path} holds text in {info.filename} that torch.export.save does not write "
+                             f"and the loader would run as Python ({err}); re-export the model with torch.export.save, "
+                             "or pass --trust-checkpoint only if you trust where the file came from") from None
+        except (ValueError, RecursionError) as err:  # json's own errors, and nesting beyond Python's stack
+            raise _broken_archive(name, path, f"member {info.filename} is not JSON: {one_line(err, 60)}") from None
+
+
 RESAVE = {"export": "re-export the model as a plain program (torch.export.save, not aoti_compile_and_package)",
           "torchscript": "save the model again with torch.jit.save", "torch.save": "save model.state_dict() with torch.save"}
 
 
-def checked_format(name: str, path: Path, trust: bool) -> str:
-    """``file_format``, after refusing (unless trusted) a member that runs native code on loading.
+def _zip_in_name_only(path: Path) -> bool:
+    """Starts with a zip signature ("PK") but has no readable central directory: cut short or damaged."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"PK" and not zipfile.is_zipfile(path)
 
-    This reads only the zip's member list and heads, before any torch loader opens the file: ``torch.export.load``
-    dlopens an AOTInductor library (running its constructors) before it fails on anything else."""
-    fmt = file_format(path)
-    if trust or not zipfile.is_zipfile(path):
-        return fmt
+
+def checked_format(name: str, path: Path, trust: bool) -> str:
+    """``file_format``, after refusing an archive that declares more than a checkpoint can (always), and (unless
+    trusted) a member that runs native code on loading or, in an export archive, text the deserializer would evaluate.
+
+    This reads only the zip's directory, member heads and JSON members, before any torch loader opens the file:
+    ``torch.export.load`` dlopens an AOTInductor library (running its constructors) before it fails on anything else."""
+    if _zip_in_name_only(path):
+        raise _broken_archive(name, path, "it starts like one but its directory cannot be read")
+    if not zipfile.is_zipfile(path):
+        return "torch.save"  # the legacy non-zip format, or a broken file that torch.load will name
     try:
         with zipfile.ZipFile(path) as archive:
-            member = _native_member(archive)
+            check_zip_limits(name, path, archive)
+            fmt = file_format(path)
+            member = None if trust else _native_member(archive)
+            if member:
+                raise SuiteError(f"model {name!r}: {path} holds {member}, native code that would run as the file loads; "
+                                 f"{RESAVE[fmt]}, or pass --trust-checkpoint only if you trust where the file came from")
+            if fmt == "export" and not trust:
+                check_export_text(name, path, archive)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as err:
         raise _corrupt(name, path, err) from None
-    if member:
-        raise SuiteError(f"model {name!r}: {path} holds {member}, native code that would run as the file loads; "
-                         f"{RESAVE[fmt]}, or pass --trust-checkpoint only if you trust where the file came from")
     return fmt
 
 
@@ -317,7 +694,11 @@ class ExportedModel(nn.Module):
 
 def _check_export_pickles(name: str, path: Path) -> None:
     """torch.export.load falls back to full unpickling for some members; refuse those unless trusted."""
-    archive = zipfile.ZipFile(path)
+    with zipfile.ZipFile(path) as archive:
+        _check_export_members(name, path, archive)
+
+
+def _check_export_members(name: str, path: Path, archive: zipfile.ZipFile) -> None:
     for member in archive.namelist():
         if member.endswith("_config.json") and "/data/" in member:
             payloads = json.loads(archive.read(member)).get("config", {}).values()
@@ -350,6 +731,8 @@ def _check_export_input(name: str, program: torch.export.ExportedProgram, input_
 
 
 def load_exported(name: str, path: Path, input_shape: tuple[int, ...], trust: bool) -> nn.Module:
+    """An exported program, after ``checked_format`` (sizes, native code, evaluated text) and, unless trusted, a look
+    at every pickle torch.export.load would fall back to."""
     if not trust:
         _check_export_pickles(name, path)
     try:
