@@ -408,7 +408,8 @@ def _check_sympy(node: ast.expr, text: str) -> None:
         if node.id not in SYMPY_NAMES and not INFIX_SYMBOL.fullmatch(node.id):
             raise ExportTextError(f"names {node.id}, which torch does not write: {text[:80]!r}")
     elif isinstance(node, ast.Constant):
-        _check_int(node, text) if type(node.value) is not float else None
+        if type(node.value) is not float:
+            _check_int(node, text)
     elif isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
         ops = [node.op] if isinstance(node, (ast.BinOp, ast.UnaryOp)) else node.ops
         if not all(isinstance(op, INFIX_OPERATORS) for op in ops):
@@ -512,7 +513,8 @@ def _check_source_stack(value: Any) -> None:
         raise ExportTextError("source_fn_stack is not text")
     for entry in value.split(";"):
         _, _, target = entry.partition(",")
-        check_source_name(target) if not OPERATOR_NAME.fullmatch(target) else None
+        if not OPERATOR_NAME.fullmatch(target):
+            check_source_name(target)
 
 
 def _check_json_text(node: Any, key: str | None = None) -> None:

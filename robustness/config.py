@@ -365,6 +365,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SuiteError(f"config file {path} is not valid TOML ({err}); fix the syntax") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise SuiteError(f"config file {path} is not valid TOML (nested too deeply to parse); fix the syntax") from None
 
 
 def preset(name: str) -> SuiteConfig:

@@ -271,7 +271,7 @@ CACHE_KEYS = tuple(f"{part}{suffix}" for part in PARTS for suffix in ("", "_unre
 # open(): UnidentifiedImageError (an OSError) at open; OSError ("image file is truncated", "Truncated File
 # Read", "broken data stream ...") while decoding; SyntaxError ("broken PNG file") from its PNG reader when
 # a later chunk is damaged. Nothing else is caught, so a bug still raises.
-UNREADABLE = (OSError, SyntaxError)
+UNREADABLE = (OSError, SyntaxError, Image.DecompressionBombError)  # the last: more than 2×MAX_IMAGE_PIXELS
 
 
 @register_dataset("imagefolder")
