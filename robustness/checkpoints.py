@@ -363,6 +363,23 @@ def _check_int(node: ast.expr, text: str) -> None:
         raise ExportTextError(f"an integer literal is out of range or not one: {text[:80]!r}")
 
 
+def _is_power(node: ast.AST) -> bool:
+    return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)) or (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in POWERS)
+
+
+def _check_power(base: ast.expr, exponent: ast.expr, text: str) -> None:
+    """Exponents written as literals stay at most POWER_LIMIT, and a power's base holds no further power: sympy
+    evaluates numbers eagerly, and a tower of small powers is already a number of gigabytes."""
+    if isinstance(exponent, ast.Call) and isinstance(exponent.func, ast.Name) and exponent.func.id == "Integer" and exponent.args:
+        exponent = exponent.args[0]
+    value = _literal_int(exponent)
+    if value is not None and abs(value) > POWER_LIMIT:
+        raise ExportTextError(f"a power's exponent is above {POWER_LIMIT}: {text[:80]!r}")
+    if any(_is_power(inner) for inner in ast.walk(base)):
+        raise ExportTextError(f"a power's base holds another power: {text[:80]!r}")
+
+
 def _check_sympy_call(node: ast.Call, text: str) -> None:
     """One srepr call: its name is known, its arguments are literals or further such calls."""
     if not isinstance(node.func, ast.Name) or node.func.id not in SYMPY_CALLS:
@@ -390,12 +407,7 @@ def _check_sympy_call(node: ast.Call, text: str) -> None:
             _check_int(keyword.value, text)
         return
     if fn in POWERS and len(node.args) == 2:
-        exponent = node.args[1]
-        literal = (exponent.args[0] if isinstance(exponent, ast.Call) and isinstance(exponent.func, ast.Name)
-                   and exponent.func.id == "Integer" and exponent.args else None)
-        value = _literal_int(literal) if literal is not None else None
-        if value is not None and abs(value) > POWER_LIMIT:
-            raise ExportTextError(f"a power's exponent is above {POWER_LIMIT}: {text[:80]!r}")
+        _check_power(node.args[0], node.args[1], text)
     for arg in node.args:
         _check_sympy(arg, text)
 
@@ -415,9 +427,7 @@ def _check_sympy(node: ast.expr, text: str) -> None:
         if not all(isinstance(op, INFIX_OPERATORS) for op in ops):
             raise ExportTextError(f"uses an operator torch does not write: {text[:80]!r}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            value = _literal_int(node.right)
-            if value is not None and abs(value) > POWER_LIMIT:
-                raise ExportTextError(f"a power's exponent is above {POWER_LIMIT}: {text[:80]!r}")
+            _check_power(node.left, node.right, text)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
                 _check_sympy(child, text)

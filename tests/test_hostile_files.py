@@ -202,6 +202,7 @@ def test_the_expression_grammar_admits_what_torch_writes(text):
 @pytest.mark.parametrize("text", [
     f"({payload(Path('/tmp/x'))}, {SYMBOL})[1]", "Symbol('s0').__class__", "Symbol(s0)", "Symbol('s0', **{'positive': True})",
     "Symbol('a b')", "lambda: 1", "Integer(2)**Integer(10**9)", "Pow(Integer(10), Integer(1000000000))",
+    "Pow(Pow(Pow(Integer(2), Integer(64)), Integer(64)), Integer(64))", "((2**64)**64)**64", "PowByNatural(Add(Pow(s0, 2), 1), 3)",
     "eval('1')", "exec", "Integer('1')", "[Integer(1)]", "Symbol('s0', positive=print)", "Float('nan; import os')",
     "-" * 100 + "s0", "(" * 1000 + "1" + ")" * 1000, "Add(" * 100 + "1" + ")" * 100, "s0 if s0 else s1", 42, None,
 ])
