@@ -13,7 +13,8 @@ forget_rate 0 every example is kept, and the first network trains bit for bit as
 (tested), when the architecture draws no dropout: the second network's dropout shares torch's global
 generator, so dropout's draws interleave. The second network's weights come from seed + 4,000,037 (robustness/train.py), its
 optimizer state is its own (one SGD over both networks' parameters: the update of a parameter depends
-only on its own gradient), and the learning-rate schedule is shared. It costs two networks' training time.
+only on its own gradient), and the learning-rate schedule is shared. The history's ``loss`` is the two
+networks' losses summed. It costs two networks' training time.
 
 Parameter: forget_rate in [0, 1), the share of each batch dropped once ramped up (default 0.2; the paper
 sets it to the noise rate, e.g. 0.2 or 0.5 for 20 % and 50 % symmetric noise, 0.45 for 45 % pair flip).
@@ -66,9 +67,9 @@ class CoTeaching(Method):
             raise SuiteError(f"coteaching option k (epochs of the ramp, the paper's T_k) must be ≥ 1, not {self.options['k']}")
 
     def trainee_loss(self, logits: torch.Tensor, batch: Batch, trainee: Trainee) -> torch.Tensor:
-        if not trainee.peers:
-            raise SuiteError("coteaching needs its second network; train it with robustness.train.fit")
-        peer_logits = forward(trainee.peers[0], batch)
+        # fit always builds the peer; a caller without one (the suite's one-batch probe of every method before
+        # anything trains, robustness/validation.py) gets the first network as its own peer: the same code path.
+        peer_logits = forward(trainee.peers[0], batch) if trainee.peers else logits
         rate = forget_rate_at(trainee.epoch, self.param, self.options["k"])
         n = len(batch.inputs)
         keep = int((1.0 - rate) * n)

@@ -4,8 +4,8 @@ Networks with Noisy Labels", NeurIPS 2018.
 The loss of an example with label y is L_q = (1 − p_y^q) / q, p = softmax(logits). Its gradient is
 p_y^q times cross-entropy's, so examples the model finds unlikely (often the mislabelled ones) pull less:
 q → 0 is cross-entropy (lim (1 − p^q)/q = −log p), q = 1 is the mean absolute error's 1 − p_y (half of
-‖e_y − p‖₁), robust to noise but slow to fit. p_y^q is computed as exp(q · log_softmax) so it never
-takes the log of a rounded-to-zero probability. The paper's truncated variant (L_q with a threshold k and
+‖e_y − p‖₁), robust to noise but slow to fit. 1 − p_y^q is computed as −expm1(q · log_softmax), so it
+never takes the log of a rounded-to-zero probability and small q loses no digits. The paper's truncated variant (L_q with a threshold k and
 pruning rounds) is not implemented.
 
 Parameter: q in (0, 1], no unit (default 0.7, the paper's CIFAR choice). No option, nothing random.
@@ -27,7 +27,7 @@ from robustness.methods.registry import register_method
 def gce_loss(logits: torch.Tensor, labels: torch.Tensor, q: float) -> torch.Tensor:
     """Mean over the batch of (1 − p_y^q) / q."""
     log_p = F.log_softmax(logits.float(), dim=1).gather(1, labels[:, None]).squeeze(1)
-    return ((1.0 - torch.exp(q * log_p)) / q).mean()
+    return (-torch.expm1(q * log_p) / q).mean()  # expm1: no cancellation in 1 − p^q when q is small
 
 
 @register_method("gce")
