@@ -15,7 +15,7 @@ from robustness.methods.forward_correction import estimate_matrix
 from robustness.methods.gce import gce_loss
 from robustness.methods.sce import reverse_cross_entropy
 from robustness.models import build_model, mix_points
-from robustness.train import fit
+from robustness.train import DevicePlan, fit
 
 CPU = torch.device("cpu")
 NOISY = ("gce", "sce", "bootstrap", "forward", "coteaching", "elr")
@@ -282,3 +282,12 @@ def test_elr_keeps_a_temporal_ensemble_per_example_and_regularizes_towards_it(di
         elr = fit("digits_cnn", parse_method("elr:3"), digits, 3, ONE_EPOCH, CPU)
         erm = fit("digits_cnn", parse_method("erm"), digits, 3, ONE_EPOCH, CPU)
     assert not all(torch.equal(a, b) for a, b in zip(weights(elr), weights(erm)))
+
+
+@pytest.mark.parametrize("spec", ["gce", "sce", "bootstrap:0.8,mode=hard", "forward", "coteaching:0.5,k=1", "elr"])
+def test_each_method_trains_under_bf16_autocast_and_channels_last(digits, spec):
+    """The CUDA step's plan (bf16 autocast, channels_last), run on the CPU."""
+    plan = DevicePlan(autocast_dtype=torch.bfloat16, memory_format=torch.channels_last)
+    with single_thread():
+        trained = fit("digits_cnn", parse_method(spec), digits, 0, TWO_EPOCHS, CPU, plan=plan)
+    assert all(np.isfinite(row["loss"]) for row in trained.history) and trained.history[-1]["test_error"] < 0.5
