@@ -24,8 +24,9 @@ from robustness.errors import SuiteError
 from robustness.methods.base import (Batch, Combined, HiddenMix, Method, MethodStreams, Trainee, forward,
                                      weighted_cross_entropy)
 from robustness.methods.registry import METHODS, register_method
-from robustness.methods import (bootstrap, coteaching, cutmix, dropout, elr, erm, forward_correction, gaussian_noise,  # noqa: F401, I001
-                                gce, label_smoothing, manifold_mixup, mixup, pgd_at, sce)  # each registers one method
+from robustness.methods import (bootstrap, coteaching, cutmix, dropout, elr, erm,  # noqa: F401, I001
+                                forward_correction, gaussian_noise, gce, label_smoothing, manifold_mixup, mixup, pgd_at,
+                                sce)  # each registers one method
 
 MODULE_PATTERN = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 

@@ -56,19 +56,24 @@ def load_matrix(path: str) -> np.ndarray:
     """A C×C row-stochastic transition matrix from a .npy file, or a one-line SuiteError."""
     file = Path(path)
     if not file.is_file():
-        raise SuiteError(f"forward: no transition-matrix file {path!r}; give a .npy file of a C×C matrix, or write forward:estimate")
+        raise SuiteError(f"forward: no transition-matrix file {path!r}; give a .npy file of a C×C matrix, "
+                         "or write forward:estimate")
     try:
         matrix = np.load(file, allow_pickle=False)
     except (ValueError, OSError) as err:
-        raise SuiteError(f"forward: {path} is not a .npy array ({str(err).splitlines()[0][:120]}); save T with numpy.save") from None
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2 or not np.issubdtype(matrix.dtype, np.number):
-        raise SuiteError(f"forward: {path} holds a {matrix.dtype} array of shape {matrix.shape}; T must be a C×C float matrix")
+        raise SuiteError(f"forward: {path} is not a .npy array ({str(err).splitlines()[0][:120]}); "
+                         "save T with numpy.save") from None
+    square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] >= 2
+    if not square or not np.issubdtype(matrix.dtype, np.number):
+        raise SuiteError(f"forward: {path} holds a {matrix.dtype} array of shape {matrix.shape}; "
+                         "T must be a C×C float matrix")
     matrix = matrix.astype(np.float64)
     if not np.isfinite(matrix).all() or (matrix < 0).any():
         raise SuiteError(f"forward: {path} has negative or non-finite entries; T[i, j] = P(noisy j | true i) ≥ 0")
     worst = np.abs(matrix.sum(1) - 1).max()
     if worst > ROW_TOLERANCE:
-        raise SuiteError(f"forward: the rows of {path} must sum to 1 (one is off by {worst:.3g}); T[i] is P(noisy label | true class i)")
+        raise SuiteError(f"forward: the rows of {path} must sum to 1 (one is off by {worst:.3g}); "
+                         "T[i] is P(noisy label | true class i)")
     return matrix / matrix.sum(1, keepdims=True)
 
 
@@ -91,7 +96,8 @@ def train_probabilities(trainee: Trainee) -> np.ndarray:
     model, images = trainee.model, trainee.train_images
     was_training = model.training
     model.eval()
-    chunks = [F.softmax(model(as_pixels(images[i : i + PREDICT_BATCH])).float(), dim=1) for i in range(0, len(images), PREDICT_BATCH)]
+    chunks = [F.softmax(model(as_pixels(images[i : i + PREDICT_BATCH])).float(), dim=1)
+              for i in range(0, len(images), PREDICT_BATCH)]
     model.train(was_training)
     return torch.cat(chunks).cpu().double().numpy()
 

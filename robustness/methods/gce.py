@@ -4,9 +4,9 @@ Networks with Noisy Labels", NeurIPS 2018.
 The loss of an example with label y is L_q = (1 − p_y^q) / q, p = softmax(logits). Its gradient is
 p_y^q times cross-entropy's, so examples the model finds unlikely (often the mislabelled ones) pull less:
 q → 0 is cross-entropy (lim (1 − p^q)/q = −log p), q = 1 is the mean absolute error's 1 − p_y (half of
-‖e_y − p‖₁), robust to noise but slow to fit. 1 − p_y^q is computed as −expm1(q · log_softmax), so it
-never takes the log of a rounded-to-zero probability and small q loses no digits. The paper's truncated variant (L_q with a threshold k and
-pruning rounds) is not implemented.
+‖e_y − p‖₁), robust to noise but slow to fit. 1 − p_y^q is computed as −expm1(q · log_softmax), so
+it never takes the log of a rounded-to-zero probability and small q loses no digits. The paper's
+truncated variant (L_q with a threshold k and pruning rounds) is not implemented.
 
 Parameter: q in (0, 1], no unit (default 0.7, the paper's CIFAR choice). No option, nothing random.
 Composes with mixup, cutmix, dropout, input noise and PGD-AT (under mixed targets the loss is
