@@ -32,6 +32,7 @@ from robustness.data import Split, as_pixels
 from robustness.methods import Batch, Method, MethodStreams, Trainee
 from robustness.models import build_model, mix_points
 
+PEER_SEED_OFFSET = 4_000_037  # the k-th extra network's weights: seed + k · this, a seed no other stream uses
 EVAL_BATCH = 256  # images per forward pass when only predicting (1024 was 1.5× slower per image on a CPU: cache)
 
 
@@ -154,10 +155,14 @@ def fit(
         model = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std, **method.model_options)
         model.to(device, memory_format=plan.memory_format)
         forward = torch.compile(model) if plan.compile else model  # shares the weights with `model`
-        trainee = Trainee(forward, mix_points(model), train_x, noisy_y)
+        peers = peer_models(arch, split, method, seed, device, plan)
+        trainee = Trainee(forward, mix_points(model), train_x, noisy_y, peers=tuple(compiled for _, compiled in peers),
+                          epochs=epochs)
         streams = Streams.from_seed(seed, method)
+        # One SGD over every network: a parameter's update depends only on its own gradient and state.
+        parameters = list(model.parameters()) + [w for peer, _ in peers for w in peer.parameters()]
         optimizer = torch.optim.SGD(
-            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+            parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
             nesterov=config.nesterov,
         )
         per_epoch, per_batch = lr_schedule(optimizer, config, epochs, math.ceil(len(train_x) / config.batch_size))
@@ -165,11 +170,15 @@ def fit(
         history = []
         for epoch in range(1, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
+            trainee.epoch = epoch
             loss = train_epoch(trainee, optimizer, method, config, plan, streams, per_batch)
+            method.end_epoch(trainee)
             row = {"epoch": epoch, "lr": lr, "loss": loss}
             seen = slice(None) if epoch == epochs or sample is None else sample  # the last epoch: every image
             row.update(epoch_errors(model, train_x[seen], true_y[seen], noisy_y[seen], test_x, test_y,
                                     None if replaced is None else replaced[seen]))
+            for k, (peer, _) in enumerate(peers, start=2):  # co-teaching's second network: its clean error too
+                row[f"peer{k if k > 2 else ''}_test_error"] = error_rate(predict(peer, test_x), test_y)
             history.append(row)
             if per_epoch:
                 per_epoch.step()
@@ -179,6 +188,20 @@ def fit(
         torch.random.set_rng_state(cpu_state)
     model.eval()
     return TrainedModel(model, history, time.perf_counter() - start)
+
+
+def peer_models(arch: str, split: Split, method: Method, seed: int, device: torch.device, plan: DevicePlan) -> list:
+    """(model, compiled) for each network beyond the first (``method.networks``), each from its own seed; the
+    global generator is left where building the first model left it, so the first trains as it would alone."""
+    peers = []
+    state = torch.random.get_rng_state()
+    for k in range(1, method.networks):
+        torch.manual_seed(seed + PEER_SEED_OFFSET * k)
+        peer = build_model(arch, split.input_shape, split.num_classes, split.mean, split.std, **method.model_options)
+        peer.to(device, memory_format=plan.memory_format)
+        peers.append((peer, torch.compile(peer) if plan.compile else peer))
+    torch.random.set_rng_state(state)
+    return peers
 
 
 def eval_sample(n: int, size: int, seed: int, device) -> torch.Tensor | None:
@@ -219,6 +242,8 @@ def train_epoch(
     """One pass over the training set in shuffled batches; returns the mean training loss."""
     x, y = trainee.train_images, trainee.train_labels
     trainee.model.train()
+    for peer in trainee.peers:
+        peer.train()
     order = torch.randperm(len(x), generator=streams.shuffle).to(x.device)
     total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device: no sync per batch
     for i in range(0, len(x), config.batch_size):

@@ -4,6 +4,7 @@
     parse_method("mixup:1,partners=same_class")  # an option of the paper's ablation
     parse_method("mixup:8+dropout:0.5")          # two methods trained together
     parse_method("my_tricks:make_cutout:8")      # your own: a factory in an importable module
+    parse_method("forward:estimate")             # a method whose parameter is a word (its ``text_param`` option)
 
 A spec is ``name[:param][,key=value…]``; ``+`` joins methods (robustness/methods/base.py says how they
 combine). A name that is not registered, followed by ``:factory``, is a module to import: ``factory(param,
@@ -23,8 +24,9 @@ from robustness.errors import SuiteError
 from robustness.methods.base import (Batch, Combined, HiddenMix, Method, MethodStreams, Trainee, forward,
                                      weighted_cross_entropy)
 from robustness.methods.registry import METHODS, register_method
-from robustness.methods import (cutmix, dropout, erm, gaussian_noise, label_smoothing, manifold_mixup,  # noqa: F401, I001
-                                mixup, pgd_at)  # each registers one method
+from robustness.methods import (bootstrap, coteaching, cutmix, dropout, elr, erm,  # noqa: F401, I001
+                                forward_correction, gaussian_noise, gce, label_smoothing, manifold_mixup, mixup, pgd_at,
+                                sce)  # each registers one method
 
 MODULE_PATTERN = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
@@ -44,7 +46,10 @@ def parse_one(text: str) -> Method:
     options = dict(_option(text, option) for option in option_texts)
     name, _, rest = head.partition(":")
     if name in METHODS:
-        return METHODS[name](_number(text, rest) if rest else None, **options)
+        cls = METHODS[name]
+        if rest and cls.text_param and not _is_number(rest):  # forward:estimate, forward:T.npy
+            return cls(None, **({cls.text_param: rest} | options))
+        return cls(_number(text, rest) if rest else None, **options)
     factory, _, param = rest.partition(":")
     if rest and MODULE_PATTERN.fullmatch(name) and factory.isidentifier():
         return plugin(name, factory, _number(text, param) if param else None, options, text)
@@ -57,6 +62,14 @@ def _option(text: str, option: str) -> tuple[str, str]:
     if not sep or not key or not value:
         raise SuiteError(f"training method {text!r}: option {option!r} is not key=value, e.g. mixup:1,partners=same_class")
     return key.strip(), value.strip()
+
+
+def _is_number(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str, raw: str) -> float:

@@ -7,7 +7,10 @@ A method is built from its spec, ``name[:param][,key=value…]`` (``"mixup:8"``,
 - *transform* the batch: its inputs, its targets (a weighted list of label sets: the
   loss is Σ weight · CE(logits, labels)), or a mixing of hidden states at one of the
   architecture's declared mix points (``robustness.models.mix_points``),
-- set *loss options* (``label_smoothing``), or compute the loss itself (``custom_loss``).
+- set *loss options* (``label_smoothing``), or compute the loss itself (``custom_loss``, or ``trainee_loss``
+  when it needs per-run state: ELR's per-example targets, co-teaching's second network),
+- ask for *more networks* trained alongside in the same unit (``networks = 2``: co-teaching), and act at the end
+  of an epoch (``end_epoch``: forward correction estimates its transition matrix there).
 
 Methods compose by one rule (``"mixup:8+dropout:0.5"``): model and loss options are
 merged (two methods may not set the same one), transforms run in the order written,
@@ -20,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -83,7 +86,10 @@ class Trainee:
     mix_points: tuple[str, ...]  # where hidden states may be mixed ("input" first); robustness.models.mix_points
     train_images: torch.Tensor  # the whole training set on the device (uint8 or float pixels)
     train_labels: torch.Tensor  # the labels trained on (noisy ones under label noise)
-    cache: dict = dataclasses.field(default_factory=dict)  # per-run precomputations (nearest neighbours)
+    cache: dict = dataclasses.field(default_factory=dict)  # per-run precomputations and state (nearest neighbours)
+    peers: tuple[nn.Module, ...] = ()  # the other networks of a method with ``networks > 1``, in training mode
+    epoch: int = 0  # the epoch being trained, from 1 (0: outside the training loop)
+    epochs: int = 0  # how many epochs this run trains
 
 
 def fmt(value: Any) -> str:
@@ -103,6 +109,8 @@ class Method:
     defaults: ClassVar[dict[str, Any]] = {}  # the ,key=value options and their defaults (their types, too)
     random: ClassVar[bool] = False  # draws random numbers: gets MethodStreams
     add_on: ClassVar[bool] = False  # an add-on to ERM's objective (dropout, label smoothing, input noise): "ERM + …"
+    networks: ClassVar[int] = 1  # networks trained together in one unit; the first is the one returned (co-teaching: 2)
+    text_param: ClassVar[str | None] = None  # the option a spec's non-numeric parameter sets ("forward:estimate")
     source: str | None = None  # "package.module:factory" of a user's method (set when it is loaded); None: built in
 
     def __init__(self, param: float | None = None, **options: Any):
@@ -188,6 +196,16 @@ class Method:
         """The loss, for a method that computes its own; None: the weighted cross-entropy of the targets."""
         return None
 
+    def trainee_loss(self, logits: torch.Tensor, batch: Batch, trainee: Trainee) -> torch.Tensor | None:
+        """``custom_loss`` for a method that also needs the run's state (``trainee.cache``, ``peers``, ``epoch``)."""
+        return self.custom_loss(logits, batch)
+
+    def end_epoch(self, trainee: Trainee) -> None:
+        """Called by the training loop after each epoch's last step (``trainee.epoch`` is the epoch just trained)."""
+
+    def computes_loss(self) -> bool:
+        return type(self).custom_loss is not Method.custom_loss or type(self).trainee_loss is not Method.trainee_loss
+
     def streams(self, seed: int) -> list[MethodStreams]:
         """One set of streams per random step, in order."""
         return [MethodStreams.for_method(seed, k) for k in range(sum(step.random for step in self.steps()))]
@@ -199,7 +217,7 @@ class Method:
             batch = step.transform(batch, trainee, next(random_streams) if step.random else None)
         logits = forward(trainee.model, batch)
         for step in self.steps():
-            custom = step.custom_loss(logits, batch)
+            custom = step.trainee_loss(logits, batch, trainee)
             if custom is not None:
                 return custom
         return weighted_cross_entropy(logits, batch.targets, **self.loss_options)
@@ -225,9 +243,14 @@ class Combined(Method):
             raise SuiteError(f"training method {spec!r} names {sorted(n for n in names if names.count(n) > 1)[0]} twice")
         self._model_options = merged(parts, "model_options", spec)
         self._loss_options = merged(parts, "loss_options", spec)
-        if sum(type(p).custom_loss is not Method.custom_loss for p in parts) > 1:
+        own_loss = [p for p in parts if p.computes_loss()]
+        if len(own_loss) > 1:
             raise SuiteError(f"training method {spec!r} joins two methods that each compute their own loss")
+        if own_loss and self._loss_options:  # its loss is not the cross-entropy those options change
+            raise SuiteError(f"training method {spec!r}: {own_loss[0].name} computes its own loss, so "
+                             f"{', '.join(self._loss_options)} cannot change it; drop one of the two")
         self.param, self.options = None, {}
+        self.networks = max(p.networks for p in parts)
 
     name = "combined"
     spec = property(lambda self: "+".join(p.spec for p in self.parts))
@@ -245,6 +268,10 @@ class Combined(Method):
 
     def steps(self) -> tuple[Method, ...]:
         return self.parts
+
+    def end_epoch(self, trainee: Trainee) -> None:
+        for part in self.parts:
+            part.end_epoch(trainee)
 
 
 def merged(parts: list[Method], kind: str, spec: str) -> dict[str, Any]:
@@ -277,6 +304,17 @@ def weighted_cross_entropy(logits: torch.Tensor, targets, label_smoothing: float
     loss = None
     for weight, labels in targets:
         term = weight * F.cross_entropy(logits, labels, **options)
+        loss = term if loss is None else loss + term
+    return loss
+
+
+def weighted_loss(loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], logits: torch.Tensor,
+                  targets) -> torch.Tensor:
+    """Σ weight · loss_of(logits, labels) over the targets: a custom loss under mixup's mixed targets, as
+    ``weighted_cross_entropy`` is for the cross-entropy (the loss of each label set, weighted)."""
+    loss = None
+    for weight, labels in targets:
+        term = weight * loss_of(logits, labels)
         loss = term if loss is None else loss + term
     return loss
 
