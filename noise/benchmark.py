@@ -66,7 +66,7 @@ def summarize_noise(runs: list[dict]) -> list[dict]:
 def attack_summary(group: list[dict]) -> dict | None:
     """{"eps", attack: {mean, std, n} of its white-box test error} over the seeds of one spec × method,
     or None when the runs were not attacked (``noise.attack`` off)."""
-    if any("under_attack" not in r for r in group):
+    if any(r.get("under_attack") is None for r in group):
         return None
     attacks = [key for key in group[0]["under_attack"] if key != "eps"]
     return {"eps": group[0]["under_attack"]["eps"]} | {a: stat([r["under_attack"][a]["error"] for r in group]) for a in attacks}

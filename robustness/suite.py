@@ -236,15 +236,14 @@ def noise_stage(config: SuiteConfig, split, store, executor, device, progress: b
     recipes = noise_recipes(config)
     named = {f"{spec} {model_id(parse_method(m), seed)}": r for (spec, m, seed), r in recipes.items()}
     trained = train_units(named, store, executor, split, device, "label noise", progress)
-    runs = [noise_run_record(spec, nominal_rate(spec), parse_method(method).fields(), seed, unit["noise"],
-                             unit["history"], unit["seconds"])
-            for (spec, method, seed), unit in zip(recipes, trained.values())]
-    attack = None
+    attack, attacked = None, {}
     if nc.attack:
         eps, rule = noise_attack_eps(config, headline)
         attack = {"attacks": list(NOISE_ATTACKS), "eps": eps, "eps_rule": rule}
         attacked = noise_attack_stage(config, named, trained, split, store, executor, device, progress, eps)
-        runs = [run | {"under_attack": attacked[name]} for run, name in zip(runs, named)]
+    runs = [noise_run_record(spec, nominal_rate(spec), parse_method(method).fields(), seed, unit["noise"],
+                             unit["history"], unit["seconds"], attacked.get(name))
+            for (spec, method, seed), (name, unit) in zip(recipes, trained.items())]
     return assemble_noise(nc, runs, noisy) | {"attack": attack}
 
 
