@@ -13,6 +13,7 @@ import pytest
 from attacks.transfer import transfer_matrix
 from conftest import CPU, single_thread
 from noise import noise_specs
+from noise.__main__ import overrides, parser
 from robustness.config import NOISE_METHODS_COMPARED, NOISY_LABEL_METHODS, PRESETS, override
 from robustness.executors import InProcess
 from robustness.methods import model_id, parse_method
@@ -128,3 +129,8 @@ def test_noise_methods_end_to_end_report_and_leaderboard(tmp_path):
     assert done.returncode == 0, done.stderr
     board = (tmp_path / "out" / "leaderboard.html").read_text()
     assert all(f"{model}" in board for model in results["models"])
+
+
+def test_python_m_noise_attack_flag_sets_noise_attack():
+    assert overrides(parser().parse_args(["--attack"]))["noise"]["attack"] is True
+    assert "attack" not in overrides(parser().parse_args([]))["noise"]  # the preset's value stands
