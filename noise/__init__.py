@@ -7,7 +7,7 @@
 
 from noise import labels_file, matrix, pairflip, symmetric, uniform  # noqa: F401  (each registers one model)
 from noise.benchmark import assemble_noise, noise_specs
-from noise.core import NOISE_MODELS, NoisyLabels, check_spec, corrupt, nominal_rate, register_noise
+from noise.core import NOISE_MODELS, NoisyLabels, check_spec, corrupt, nominal_rate, register_noise, spec_file
 
 __all__ = ["NOISE_MODELS", "NoisyLabels", "assemble_noise", "check_spec", "corrupt", "noise_specs", "nominal_rate",
-           "register_noise"]
+           "register_noise", "spec_file"]

@@ -4,6 +4,7 @@
     python -m noise --preset noise-grid                # the paper's whole grid
     python -m noise --levels 0.5 --methods erm mixup:32 dropout:0.8 --seeds 0 1
     python -m noise --specs pairflip:0.4 labels:cifar10n_worse.npy --levels
+    python -m noise --preset cifar10-fast --levels --specs labels:CIFAR-10_human.pt:worse_label --attack
     python -m noise --resume reports/noise-quick-20261125-120000   # finish an interrupted run
 
 Precedence: preset < --config TOML (its [noise], [train] and [data] sections) < flags.
@@ -42,11 +43,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--levels", type=float, nargs="*", metavar="P",
                    help="rates of --noise-model, e.g. 0 0.2 0.5 0.8 (give none to run only --specs)")
     p.add_argument("--specs", nargs="+", metavar="SPEC",
-                   help="further noise specs: symmetric:P, pairflip:P, matrix:FILE, labels:FILE (.npy/.pt/.csv)")
+                   help="further noise specs: symmetric:P, pairflip:P, matrix:FILE, labels:FILE (.npy/.pt/.csv), "
+                   "labels:FILE:KEY (a dict of label arrays, e.g. CIFAR-10_human.pt:worse_label)")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
                    help="training methods: erm, dropout:P, mixup:ALPHA, mixup:ALPHA+dropout:P")
     p.add_argument("--seeds", type=int, nargs="+", metavar="N", help="one model per method, spec and seed")
     p.add_argument("--epochs", type=int, help="epochs of each run")
+    p.add_argument("--attack", action="store_true", default=None,
+                   help="also attack every model white box with FGSM and PGD at the headline ε (noise.attack)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -57,7 +61,7 @@ def overrides(args: argparse.Namespace) -> dict:
         ("out",): args.out, ("device",): args.device,
         ("noise", "noise_model"): args.noise_model, ("noise", "levels"): args.levels,
         ("noise", "specs"): args.specs, ("noise", "methods"): args.methods,
-        ("noise", "seeds"): args.seeds, ("noise", "epochs"): args.epochs,
+        ("noise", "seeds"): args.seeds, ("noise", "epochs"): args.epochs, ("noise", "attack"): args.attack,
     })
 
 

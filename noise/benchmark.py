@@ -58,8 +58,18 @@ def summarize_noise(runs: list[dict]) -> list[dict]:
                "realized_rate": mean(r["noise"]["realized_rate"] for r in group),
                "replaced_share": mean(r["noise"]["replaced_share"] for r in group)}
         row.update({col: stat([r[col] for r in group]) for col in NOISE_COLUMNS})
+        row["under_attack"] = attack_summary(group)
         summary.append(row)
     return summary
+
+
+def attack_summary(group: list[dict]) -> dict | None:
+    """{"eps", attack: {mean, std, n} of its white-box test error} over the seeds of one spec × method,
+    or None when the runs were not attacked (``noise.attack`` off)."""
+    if any(r.get("under_attack") is None for r in group):
+        return None
+    attacks = [key for key in group[0]["under_attack"] if key != "eps"]
+    return {"eps": group[0]["under_attack"]["eps"]} | {a: stat([r["under_attack"][a]["error"] for r in group]) for a in attacks}
 
 
 def best_of_grid(summary: list[dict]) -> list[dict]:

@@ -51,6 +51,25 @@ def check_spec(spec: str) -> None:
     lookup(NOISE_MODELS, name, "noise model")(None, param, 0, None)
 
 
+def file_and_key(param: str) -> tuple[str, str | None]:
+    """A file-based spec's parameter as (path, key): "h.pt:worse_label" -> ("h.pt", "worse_label"), "y.npy" ->
+    ("y.npy", None). A parameter naming an existing file is a path whole, colons and all."""
+    if ":" not in param or Path(param).is_file():
+        return param, None
+    path, _, key = param.rpartition(":")
+    return path, key
+
+
+def spec_file(spec: str) -> Path | None:
+    """The file a noise spec reads ("matrix:T.npy", "labels:h.pt:worse_label"), or None for a rate-based one."""
+    name, param = split_spec(spec)
+    if name == "matrix":
+        return Path(param)
+    if name == "labels":
+        return Path(file_and_key(param)[0])
+    return None
+
+
 def nominal_rate(spec: str) -> float | None:
     """The spec's rate parameter ("uniform:0.5" -> 0.5), or None for file-based models."""
     try:

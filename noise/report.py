@@ -55,7 +55,8 @@ def table2_blocks(noise: dict) -> list:
         ("p", f"The paper's rows come from **{paper.TABLE2_SETUP}** ({paper.PAPER}); this run's from "
               "the data set and model named at the top, so compare directions, not absolute errors. "
               "'Best of grid' is, per method family, the grid entry with the lowest mean best test error "
-              "(the paper reports the best model of each grid). Training error on corrupted labels is measured "
+              "(the paper reports the best model of each grid); a family the paper did not run (e.g. a noisy-label "
+              "method such as GCE or co-teaching) gets this run's row alone. Training error on corrupted labels is measured "
               "over the examples whose label was replaced, against the replaced label: high means the noise "
               "was not memorized (under `uniform`, about 90% with 10 classes is the ceiling, since a tenth of "
               "the replacements land on the true class). Errors in %, mean ± std over seeds."),
@@ -92,6 +93,27 @@ def rate_blocks(noise: dict) -> list:
     ]
 
 
+def attack_blocks(results: dict, fig_dir: Path) -> list:
+    """Models trained on noisy labels under white-box attack (``noise.attack``): a table and a figure; [] when off."""
+    noise = results["noise"]
+    attack = noise.get("attack")
+    if not attack:
+        return []
+    names = [a.upper() for a in attack["attacks"]]
+    header = ["noise", "method", "seeds", "test last (clean)", *(f"{n} at ε = {attack['eps']:g}" for n in names)]
+    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), pm(r["last_test_error"]),
+             *(pm(r["under_attack"][a]) for a in attack["attacks"])] for r in noise["summary"]]
+    return [
+        ("h2", "Corrupted labels under attack"),
+        ("p", f"Every label-noise model (its last epoch), attacked white box on all test images at ε = "
+              f"{attack['eps']:g} ({attack['eps_rule']}) with the attack stage's {' and '.join(names)} settings. "
+              "Test error in %, mean ± std over seeds; the clean column is the same models without attack."),
+        ("table", header, rows),
+        ("figure", figures.noise_under_attack(results, fig_dir / "noise_under_attack.png"),
+         "Test error under white-box attack against training-label noise, per method (mean ± std over seeds)"),
+    ]
+
+
 def noise_blocks(results: dict, fig_dir: Path) -> list:
     """Everything the report shows about label noise; [] when the benchmark did not run."""
     noise = results["noise"]
@@ -105,6 +127,7 @@ def noise_blocks(results: dict, fig_dir: Path) -> list:
             "Best and last test error, whole grid (mean ± std over seeds)")]
         + grid_blocks(noise)
         + [("figure", figures.noise_curves(results, fig_dir / "noise_curves.png"), "Training curves, whole grid")]
+        + attack_blocks(results, fig_dir)
         + rate_blocks(noise)
         + [("figure", figures.noise_confusion(results, fig_dir / "noise_confusion.png"),
             "Realized true → noisy label transitions (first seed)")]

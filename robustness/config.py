@@ -127,6 +127,9 @@ class NoiseConfig:
     seeds: tuple[int, ...] = (0,)
     epochs: int = 20  # longer than clean training: on digits ERM has fit the noise (all but 2-14% of it) by epoch 20
     train_subset: int = 0  # train each label-noise run on a stratified, seeded subset of this many training images; 0 = all
+    # Also attack every label-noise model white box with FGSM and PGD (attack.* settings) at the headline ε (the attack
+    # stage's; without one, attack.heatmap_eps or the middle ε): does training on noisy labels change robustness?
+    attack: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,16 @@ ABLATION = (
     "label_smoothing:0.1",  # ERM with label smoothing
 )
 
+# The noisy-label training methods of the noise-methods presets (robustness/methods/, issue 24), each at its
+# paper's setting: GCE q = 0.7 (Zhang & Sabuncu 2018), SCE α = 0.1, β = 1 (Wang et al. 2019), soft bootstrapping
+# β = 0.95 (Reed et al. 2015), forward correction with T estimated from the model (Patrini et al. 2017), co-teaching
+# forgetting 20% (Han et al. 2018), ELR λ = 3 (Liu et al. 2020). One place to correct a spelling.
+NOISY_LABEL_METHODS = ("gce:0.7", "sce:0.1,beta=1", "bootstrap:0.95", "forward:estimate", "coteaching:0.2", "elr:3")
+# ERM and mixup (α = 8, the quick preset's label-noise pick) against them.
+NOISE_METHODS_COMPARED = ("erm", "mixup:8", *NOISY_LABEL_METHODS)
+NOISE_METHODS_LEVELS = (0.2, 0.5, 0.8)  # uniform noise rates, as the paper's Table 2
+NOISE_METHODS_SPECS = ("pairflip:0.4",)  # class-dependent noise, the noisy-label papers' usual second setting
+
 PRESETS: dict[str, SuiteConfig] = {
     # The default: digits on the CPU, the whole suite in about a minute. AutoAttack and Square (500 queries) white
     # box at the headline ε only, on a stratified subset of 50 test images: about 20 s on 2 cores for the 4 models, of
@@ -180,6 +193,7 @@ PRESETS: dict[str, SuiteConfig] = {
     "thorough": SuiteConfig(
         preset="thorough",
         attack=AttackConfig(attacks=("fgsm", "ifgsm", "pgd", "mifgsm", "difgsm", "autoattack", "square")),
+        noise=NoiseConfig(attack=True),
     ),
     # The paper's section 3.4 grid on digits (python -m noise --preset noise-grid): 88 runs, about 15 min on an idle 2-core CPU (5,280 epochs).
     "noise-grid": SuiteConfig(
@@ -199,6 +213,30 @@ PRESETS: dict[str, SuiteConfig] = {
         preset="methods",
         clean=CleanConfig(methods=METHODS_COMPARED),
         noise=NoiseConfig(levels=(0.5,), methods=METHODS_COMPARED),
+    ),
+    # Mixup against the noisy-label methods (digits, CPU, meant for ≤ 5 minutes on 2 cores): ERM, mixup and
+    # NOISY_LABEL_METHODS at 20/50/80% uniform noise and 40% pair-flip, 2 noise seeds, each label-noise model also
+    # attacked white box (FGSM, PGD) at the headline ε; the clean models of the same methods feed the attack stage
+    # (FGSM and PGD at 4 ε, to leave the time to the 64 label-noise runs) and the leaderboard.
+    "noise-methods": SuiteConfig(
+        preset="noise-methods",
+        clean=CleanConfig(methods=NOISE_METHODS_COMPARED, seeds=(0,)),
+        attack=AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 0.05, 0.1, 0.2)),
+        noise=NoiseConfig(levels=NOISE_METHODS_LEVELS, specs=NOISE_METHODS_SPECS, methods=NOISE_METHODS_COMPARED,
+                          seeds=(0, 1), attack=True),
+    ),
+    # The same comparison on full CIFAR-10 with the fast ResNet-9 recipe of cifar10-fast: a GPU preset (64 label-noise
+    # runs of 24 epochs plus 8 clean models: hours on one GPU).
+    "noise-methods-cifar10": SuiteConfig(
+        preset="noise-methods-cifar10",
+        data=DataConfig(name="cifar10"),
+        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
+                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
+        clean=CleanConfig(methods=NOISE_METHODS_COMPARED, seeds=(0,)),
+        attack=AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255,
+                            batch_size=1000, fuse_images=4000),
+        noise=NoiseConfig(levels=NOISE_METHODS_LEVELS, specs=NOISE_METHODS_SPECS, methods=NOISE_METHODS_COMPARED,
+                          seeds=(0, 1), epochs=24, attack=True),
     ),
     # The mixup paper's ablation of mixup (partners from all classes or the same class; random or k-nearest
     # partners; inputs only, labels only; mixing at a layer) and its ERM, input-noise and label-smoothing rows,

@@ -290,3 +290,32 @@ def noise_confusion(results: dict, path: Path) -> Path:
         ax.set(title=title, xlabel="noisy label", ylabel="true label")
     fig.colorbar(image, ax=list(axes[0]), fraction=0.02, label="% of the true class")
     return _save(fig, path)
+
+
+def noise_under_attack(results: dict, path: Path) -> Path:
+    """White-box error under each of ``noise.attack``'s attacks against the noise spec, one line per method (mean
+    over seeds, bars: ± std), clean last-epoch test error in the first panel: does training on noisy labels
+    change robustness, and does a method's advantage there survive the attack?"""
+    noise = results["noise"]
+    specs = _noise_specs(noise)
+    attacks, eps = noise["attack"]["attacks"], noise["attack"]["eps"]
+    methods = list(dict.fromkeys(r["method"] for r in noise["summary"]))
+    panels = [("last_test_error", "clean (last epoch)")] + [(a, f"{a.upper()} at ε = {eps:g}") for a in attacks]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False, sharey=True)
+    x = np.arange(len(specs))
+    for ax, (key, title) in zip(axes[0], panels):
+        for k, method in enumerate(methods):
+            rows = {r["spec"]: r for r in noise["summary"] if r["method"] == method}
+            stats = [(rows[s][key] if key == "last_test_error" else rows[s]["under_attack"][key]) if s in rows else None
+                     for s, _ in specs]
+            mean = [np.nan if v is None else 100 * v["mean"] for v in stats]
+            std = [np.nan if v is None else 100 * v["std"] for v in stats]
+            first = next(iter(rows.values()))
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=2, label=first["display"],
+                        color=method_colour(first, k, len(methods)))
+        ax.set_xticks(x, [t for _, t in specs], rotation=20)
+        ax.set(title=title, xlabel="training-label noise", ylabel="test error (%)" if key == "last_test_error" else None)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

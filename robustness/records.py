@@ -69,6 +69,7 @@ class NoiseRunRecord(MethodFields):
     last_train_error_clean: float | None
     history: list[dict]
     train_seconds: float
+    under_attack: dict | None  # noise.attack: {"eps", "fgsm": record, "pgd": record} white box; None when off
 
 
 def trained_model_record(method: MethodFields, seed: int, arch: str, unit: str, history: list[dict],
@@ -86,7 +87,7 @@ def custom_model_record(family: str, source: CheckpointSource, probe: ProbeRecor
 
 
 def noise_run_record(spec: str, level: float | None, method: MethodFields, seed: int, noise: dict,
-                     history: list[dict], seconds: float) -> NoiseRunRecord:
+                     history: list[dict], seconds: float, under_attack: dict | None = None) -> NoiseRunRecord:
     """One label-noise run: Table 2's columns at the best and the last epoch, and the whole history."""
     best = min(history, key=lambda row: row["test_error"])
     last = history[-1]
@@ -95,4 +96,5 @@ def noise_run_record(spec: str, level: float | None, method: MethodFields, seed:
         best_test_error=best["test_error"], best_epoch=best["epoch"], last_test_error=last["test_error"],
         last_train_error_real=last["train_error_real"], last_train_error_corrupted=last.get("train_error_corrupted"),
         last_train_error_clean=last.get("train_error_uncorrupted"), history=history, train_seconds=seconds,
+        under_attack=under_attack,
     )

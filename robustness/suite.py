@@ -56,6 +56,9 @@ from robustness.units import (
 )
 from robustness.validation import check_data_fits, check_methods, validate
 
+NOISE_ATTACKS = ("fgsm", "pgd")  # noise.attack: the attack stage's white-box pair, on every label-noise model
+ATTACK_FIELDS = ("error", "wrong", "error_ci", "success_rate", "success_rate_ci")  # kept per run in results.json
+
 
 @dataclass(frozen=True)
 class Devices:
@@ -209,21 +212,72 @@ def noise_recipes(config: SuiteConfig) -> dict[tuple, dict]:
             for spec in noise_specs(nc) for method in nc.methods for seed in nc.seeds}
 
 
-def noise_stage(config: SuiteConfig, split, store, executor, device, progress: bool) -> dict:
+def noise_split(config: SuiteConfig, split):
+    """The training split of the label-noise runs: ``noise.train_subset`` of the training images when set."""
+    return datasets.training_subset(split, config.noise.train_subset, config.data.split_seed)
+
+
+def noisy_labels(config: SuiteConfig, split) -> dict:
+    """(spec, seed) -> NoisyLabels on the noise runs' split: a bad file, class id or label order (a CIFAR-N
+    file's clean_label) fails here, which ``run_suite`` calls before anything trains or is written."""
+    nc, split = config.noise, noise_split(config, split)
+    return {(spec, seed): corrupt(split.train_y, spec, split.num_classes, seed)
+            for spec in noise_specs(nc) for seed in nc.seeds}
+
+
+def noise_stage(config: SuiteConfig, split, store, executor, device, progress: bool,
+                headline: float | None = None) -> dict:
     """The corrupted-label benchmark (noise.benchmark's summaries), one cached unit per run, on
-    ``noise.train_subset`` of the training images when set."""
+    ``noise.train_subset`` of the training images when set. With ``noise.attack`` every run's model is
+    also attacked white box (``noise_attack_stage``) at ``headline`` (the attack stage's headline ε)."""
     nc = config.noise
-    split = datasets.training_subset(split, nc.train_subset, config.data.split_seed)
-    # Corrupt once up front: a bad file or class id fails before the first model trains.
-    noisy = {(spec, seed): corrupt(split.train_y, spec, split.num_classes, seed)
-             for spec in noise_specs(nc) for seed in nc.seeds}
+    noisy = noisy_labels(config, split)
+    split = noise_split(config, split)
     recipes = noise_recipes(config)
     named = {f"{spec} {model_id(parse_method(m), seed)}": r for (spec, m, seed), r in recipes.items()}
-    units = dict(zip(recipes, train_units(named, store, executor, split, device, "label noise", progress).values()))
+    trained = train_units(named, store, executor, split, device, "label noise", progress)
+    attack, attacked = None, {}
+    if nc.attack:
+        eps, rule = noise_attack_eps(config, headline)
+        attack = {"attacks": list(NOISE_ATTACKS), "eps": eps, "eps_rule": rule}
+        attacked = noise_attack_stage(config, named, trained, split, store, executor, device, progress, eps)
     runs = [noise_run_record(spec, nominal_rate(spec), parse_method(method).fields(), seed, unit["noise"],
-                             unit["history"], unit["seconds"])
-            for (spec, method, seed), unit in units.items()]
-    return assemble_noise(nc, runs, noisy)
+                             unit["history"], unit["seconds"], attacked.get(name))
+            for (spec, method, seed), (name, unit) in zip(recipes, trained.items())]
+    return assemble_noise(nc, runs, noisy) | {"attack": attack}
+
+
+def noise_attack_eps(config: SuiteConfig, headline: float | None) -> tuple[float, str]:
+    """The ε at which label-noise models are attacked, and why: the attack stage's headline ε when it ran,
+    else ``attack.heatmap_eps``, else the middle ε > 0 of ``attack.eps`` (no white-box sweep to choose from)."""
+    if headline is not None:
+        return headline, "the attack stage's headline ε"
+    if config.attack.heatmap_eps is not None:
+        return config.attack.heatmap_eps, "attack.heatmap_eps"
+    moving = sorted(e for e in config.attack.eps if e > 0) or [0.0]
+    return moving[len(moving) // 2], "the middle ε > 0 of attack.eps (the attack stage did not run)"
+
+
+def noise_attack_stage(config: SuiteConfig, named: dict[str, dict], trained: dict[str, dict], split, store, executor,
+                       device, progress: bool, eps: float) -> dict[str, dict]:
+    """Run name -> {attack: its white-box test error record} for every label-noise model: the attack stage's
+    FGSM and PGD (``NOISE_ATTACKS``, its settings: steps, step size, random start, seed) at ``eps`` on all test
+    images, one cached unit per attack × model (the attack stage's unit: ``attack_recipe`` / ``attack_unit``)."""
+    identities = {name: trained_identity(recipe) for name, recipe in named.items()}
+    models = {name: model_from_state(named[name], trained[name]["state_dict"], split, device) for name in named}
+    recipes = {}
+    for name in named:
+        for attack in NOISE_ATTACKS:
+            recipe = attack_recipe(config, attack, name, {name: identities[name]})
+            recipe["settings"]["eps"] = [eps]
+            recipes[f"{attack} on {name} at ε={eps:g}"] = recipe
+    parts = compute_units(recipes, lambda label, r: Unit(unit_key(r), label, attack_unit, (r, models, split, device)),
+                          store, executor, f"label-noise models under attack at ε={eps:g}", progress)
+    records: dict[str, dict] = {name: {"eps": eps} for name in named}
+    for part in parts.values():
+        (cell,) = [c for c in part["cells"] if c["eps"] == eps]
+        records[cell["source"]][cell["attack"]] = {key: cell[key] for key in ATTACK_FIELDS}
+    return records
 
 
 def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool = True, executor=None,
@@ -256,7 +310,8 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
     timing["attacks"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    noise = noise_stage(config, split, store, executor, devices.units, progress) if config.noise.enabled else None
+    headline = evaluation["attacks"]["heatmap_eps"] if evaluation["attacks"] else None
+    noise = noise_stage(config, split, store, executor, devices.units, progress, headline) if config.noise.enabled else None
     timing["label_noise"] = time.perf_counter() - clock
     timing["total"] = time.perf_counter() - started
     return {
@@ -341,6 +396,8 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     data_seconds = time.perf_counter() - clock
     check_data_fits(config, split)
     check_methods(config, split)
+    if config.noise.enabled:
+        noisy_labels(config, split)  # a label file in another order than the split stops here, before anything trains
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
     run_dir = Path(run_dir) if run_dir else open_run_dir(config.out, (prefix or "{preset}").format(preset=config.preset), run_id)
     with run_lock(run_dir):

@@ -41,7 +41,7 @@ from torch import nn
 from attacks.metrics import pack_bits
 from attacks.transfer import transfer_matrix
 from attacks.worst import headline_images
-from noise import corrupt
+from noise import corrupt, spec_file
 from robustness.config import AttackConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.errors import SuiteError, warn
 from robustness.methods import parse_method, plugin_sources
@@ -110,10 +110,8 @@ def train_recipe(config: SuiteConfig, method: str, seed: int, noise_spec: str | 
 
 
 def _noise_file_hash(noise_spec: str) -> str | None:
-    name, _, param = noise_spec.partition(":")
-    if name not in ("matrix", "labels"):
-        return None
-    return hashlib.sha256(Path(param).read_bytes()).hexdigest()
+    file = spec_file(noise_spec)  # "labels:h.pt:worse_label" reads h.pt
+    return None if file is None else hashlib.sha256(file.read_bytes()).hexdigest()
 
 
 def attack_recipe(config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> dict:

@@ -10,10 +10,10 @@ from robustness.results import REQUIRED_KEYS, SCHEMA_VERSION, read_results, with
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{}", "has schema version None, but this suite reads version 3"),
+    ("{}", f"has schema version None, but this suite reads version {SCHEMA_VERSION}"),
     ("[1, 2]", "holds a JSON list, not a results object"),
-    ('{"schema_version": 1}', "has schema version 1, but this suite reads version 3; rerun the run"),
-    ('{"schema_version": 3, "config": {}}', "lacks run_id, environment, data"),
+    ('{"schema_version": 1}', f"has schema version 1, but this suite reads version {SCHEMA_VERSION}; rerun the run"),
+    (f'{{"schema_version": {SCHEMA_VERSION}, "config": {{}}}}', "lacks run_id, environment, data"),
     ("{not json", "is not valid JSON"),
 ])
 def test_a_results_file_this_suite_cannot_read_is_a_one_line_error(tmp_path, content, message, capsys):
