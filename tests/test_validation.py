@@ -20,7 +20,7 @@ def test_every_preset_is_valid_and_named_after_itself(name):
     [
         ({"data": {"name": "imagenet1k"}}, "unknown data set 'imagenet1k'; choose one of: cifar10"),
         ({"train": {"arch": "vgg"}}, "unknown model 'vgg'; choose one of:"),
-        ({"clean": {"methods": ["cutmixx"]}}, "unknown training method 'cutmixx'; choose one of: cutmix, dropout, erm"),
+        ({"clean": {"methods": ["cutmixx"]}}, "unknown training method 'cutmixx'; choose one of: bootstrap, coteaching, cutmix, dropout"),
         ({"attack": {"attacks": ["cw"]}}, "unknown attack 'cw'; choose one of: apgd_ce, apgd_dlr, autoattack"),
         ({"noise": {"noise_model": "gauss"}}, "unknown noise model 'gauss'"),
         ({"noise": {"specs": ["uniform:1.5"]}}, "noise uniform:1.5 has p outside [0, 1]"),
