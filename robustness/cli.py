@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from robustness.config import PRESETS, check_run_id, check_run_path, nest
-from robustness.errors import SuiteError
-from robustness.report import headline
+from robustness.errors import SuiteError, warn
+from robustness.report import chance_warnings, headline
 from robustness.results import read_results
 from robustness.suite import run_suite, saved_config
 from robustness.validation import load_config
@@ -105,6 +105,8 @@ def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | No
     except SuiteError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    for line in chance_warnings(results):
+        warn(line)
     print(f"report: {run_dir / 'report.md'} (and report.html)")
     for line in headline(results):
         print("  " + line)
