@@ -296,6 +296,8 @@ def _fraction(text: str) -> float:
     numerator, slash, denominator = text.partition("/")
     if not slash:
         return float(Fraction(text))
+    if "/" in denominator:
+        raise ValueError(f"{text!r} has more than one '/'")
     return float(Fraction(numerator.strip()) / Fraction(denominator.strip()))
 
 
