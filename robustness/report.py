@@ -448,13 +448,14 @@ def reading_blocks(results: dict) -> list:
 def method_reading(results: dict) -> list[str]:
     """One sentence per method family other than ERM and mixup (which the lines above cover): how it fares
     against ERM under FGSM and PGD at the headline ε."""
-    rows = {row["family"]: row for row in comparison.family_rows(results)}
-    erm = rows.get("erm")
+    rows = comparison.family_rows(results)  # given checkpoints of two formats: two rows of one family
+    erm = next((row for row in rows if row["family"] == "erm"), None)
     if not erm or erm["pgd"] is None or erm["fgsm"] is None:
         return []
     eps = eps_label(results["attacks"]["heatmap_eps"])
     lines = []
-    for family, row in rows.items():
+    for row in rows:
+        family = row["family"]
         if family in ("erm", "mixup") or row["pgd"] is None or row["fgsm"] is None:
             continue
         fgsm_gain, pgd_gain = erm["fgsm"] - row["fgsm"], erm["pgd"] - row["pgd"]
