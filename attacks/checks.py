@@ -8,12 +8,45 @@ cause is understood.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 TOLERANCE = 0.01  # errors may differ by this much (1 point) before a check warns: sampling slack
 # The share of images a weaker attack may break that a stronger one misses before a check warns (on the default
 # run, PGD-10 with one random start misses up to 2% of what I-FGSM breaks: it is not a strict superset).
 FLAG_TOLERANCE = 0.03
+# A model guessing at random gets each of n test images right with chance 1/K, so its accuracy has mean 1/K and
+# standard deviation sqrt((1/K)(1 - 1/K)/n). An accuracy within CHANCE_Z of those deviations above 1/K cannot be told
+# from guessing (one-sided, p ≈ 0.0013 at 3): digits' 540 test images, 10 classes: clean error ≥ 86.1%.
+CHANCE_Z = 3.0
+
+
+def chance_error_threshold(num_classes: int, n: int) -> float:
+    """The clean error at or above which a model is near chance: 1 − 1/K − z·sqrt((1/K)(1 − 1/K)/n).
+
+    Example: ``chance_error_threshold(10, 540)`` is 0.861 (digits: 10 classes, 540 test images)."""
+    chance = 1.0 / num_classes
+    return 1.0 - chance - CHANCE_Z * math.sqrt(chance * (1.0 - chance) / n)
+
+
+def check_above_chance(attacks: dict, models: list[str], num_classes: int) -> list[dict]:
+    """A model's clean error must be clearly below chance's, or its attack numbers say nothing (a model that never
+    learned: a broken augmentation, a learning rate far off, shuffled labels)."""
+    n = attacks["n"]
+    threshold = chance_error_threshold(num_classes, n)
+    if threshold <= 0:  # so few test images that not even a perfect model is told from guessing: no claim either way
+        return []
+    out = []
+    for model in models:
+        error = attacks["clean"][model]["error"]
+        if error >= threshold:
+            detail = (f"clean error {100 * error:.1f}% is near chance ({100 * (1 - 1 / num_classes):.1f}% for "
+                      f"{num_classes} classes; not {CHANCE_Z:g} standard deviations better on {n} test images)")
+            out.append(_result("clean error below chance", model, detail,
+                               "the model did not learn: check its training (augmentation, learning rate, labels) or checkpoint"))
+        else:
+            out.append(_result("clean error below chance", model))
+    return out
 
 
 def _index(cells: list[dict]) -> dict:
@@ -209,11 +242,12 @@ def _result(check: str, model: str, detail: str = "", cause: str = "") -> dict:
     return {"check": check, "model": model, "status": "warn" if detail else "pass", "detail": detail, "likely_cause": cause}
 
 
-def run_checks(attacks: dict, diagnostics: dict) -> list[dict]:
-    """Every check for every model, in a fixed order."""
+def run_checks(attacks: dict, diagnostics: dict, num_classes: int | None = None) -> list[dict]:
+    """Every check for every model, in a fixed order (the chance check when the class count is given)."""
     models = list(attacks["clean"])
     return (
-        check_zero_eps(attacks, models)
+        (check_above_chance(attacks, models, num_classes) if num_classes and attacks.get("n") else [])
+        + check_zero_eps(attacks, models)
         + check_gradients(diagnostics, models)
         + check_monotone_in_eps(attacks, models)
         + check_stronger_dominates(attacks, models)

@@ -36,7 +36,7 @@ def evaluate_matrix(matrix: dict, models: dict[str, nn.Module], families: dict[s
                "worst_case": worst_case(matrix, headline, config, families, chosen["heatmap_eps"]),
                "score_based": score_based(matrix, headline)}
     diagnostics = diagnose(models, split, device)
-    return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics),
+    return {"attacks": attacks, "diagnostics": diagnostics, "checks": run_checks(attacks, diagnostics, split.num_classes),
             "between_points": between_points(models, families, split, config, device)}
 
 

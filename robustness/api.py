@@ -22,11 +22,11 @@ from robustness import data as datasets
 from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, parse_eps
 from robustness.data import Split, check_pixels
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, warn
 from robustness.methods import model_id, parse_method
 from robustness.probe import probe_model
 from robustness.records import CheckpointSource
-from robustness.report import build_report
+from robustness.report import build_report, chance_warnings
 from robustness.results import write_json
 from robustness.suite import Devices, compute_results, resolve_device
 from robustness.units import UnitStore
@@ -39,8 +39,9 @@ def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[fl
     """The keyword arguments as build_config flags (overrides first, so the named arguments win)."""
     flags = copy.deepcopy(dict(overrides or {}))
     attack = flags.setdefault("attack", {})
-    if attacks is not None:
+    if attacks is not None:  # only what was asked: not the preset's worst-case extras (AutoAttack, Square) too
         attack["attacks"] = list(attacks)
+        attack.setdefault("worst_case_attacks", [])
     if eps is not None:
         attack["eps"] = [parse_eps(e) for e in eps]  # a preset's heatmap ε not in this list is then chosen later
     if isinstance(dataset, str):
@@ -99,7 +100,10 @@ def evaluate(
             normalized input), or name -> a checkpoint SPEC as for ``--model`` (e.g. ``"net.pt2"``,
             ``"digits_cnn:erm_s0.pt"``). Each is moved to ``device``, put in eval mode and probed first.
         dataset: a registered data set name (``robustness.data.DATASETS``) or a ``Split`` of your own.
-        attacks: attack names (``attacks.ATTACKS``); default: the preset's (``fgsm``, ``ifgsm``, ``pgd``).
+        attacks: attack names (``attacks.ATTACKS``); exactly these run. Default: the preset's (``fgsm``, ``ifgsm``,
+            ``pgd``) and its worst-case attacks at the headline ε (quick: AutoAttack and Square on 50 images,
+            most of the time). With ``attacks`` given, worst-case attacks run only when asked for, in ``attacks``
+            (at every ε) or as ``overrides={"attack": {"worst_case_attacks": ["autoattack"]}}`` (headline ε only).
         eps: L∞ radii in [0, 1] or as strings such as ``"4/255"``; default: the preset's. The transfer
             matrix is tabulated at the preset's ``heatmap_eps`` if listed, else at the ε the attack stage
             chooses (``results["attacks"]["heatmap_eps"]``: the largest ε whose white-box error stays below 100%).
@@ -144,6 +148,8 @@ def evaluate(
         raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")
     results = compute_results(config, split, UnitStore(None), progress, devices=devices, custom=custom)
     results["run_id"] = f"api-{datetime.now():%Y%m%d-%H%M%S}"
+    for line in chance_warnings(results):
+        warn(line)
     return json.loads(json.dumps(results))  # exactly what results.json would hold (tuples become lists)
 
 

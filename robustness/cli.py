@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustness.config import PRESETS, check_run_id, nest
-from robustness.errors import SuiteError
-from robustness.report import headline
+from robustness.config import PRESETS, check_run_id, check_run_path, nest
+from robustness.errors import SuiteError, warn
+from robustness.report import chance_warnings, headline
 from robustness.results import read_results
 from robustness.suite import run_suite, saved_config
 from robustness.validation import load_config
@@ -99,11 +99,14 @@ def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | No
             run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume, **options)
         else:
             config = load_config(args.preset, args.config, overrides)
+            check_run_path(config.out, args.run_id)
             run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, prefix=prefix, **options)
         results = read_results(run_dir)
     except SuiteError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    for line in chance_warnings(results):
+        warn(line)
     print(f"report: {run_dir / 'report.md'} (and report.html)")
     for line in headline(results):
         print("  " + line)

@@ -84,12 +84,18 @@ def model_row(results: dict, name: str) -> dict:
     return {key: row.get(key) for key in ("model", "family", "display", "method")} | {k: row.get(k) for k, _ in COLUMNS}
 
 
+def group(row: dict) -> tuple[str, str | None]:
+    """A trained model's row joins its family's; a given checkpoint's joins only those of its family saved in the same
+    format ("custom (export)" and "custom (torchscript)" are two rows, not one lumped under the first's name)."""
+    return row["family"], row["display"] if row["method"] == "custom" else None
+
+
 def family_rows(results: dict) -> list[dict]:
     """One row per family, in the order models appear: the mean over its models (seeds) of each column."""
     rows = [model_row(results, name) for name in results["models"]]
     out = []
-    for family in dict.fromkeys(r["family"] for r in rows):
-        members = [r for r in rows if r["family"] == family]
+    for family, display in dict.fromkeys(group(r) for r in rows):
+        members = [r for r in rows if group(r) == (family, display)]
         out.append({"family": family, "display": members[0]["display"], "method": members[0]["method"],
                     "models": len(members)} | {key: _mean([m[key] for m in members]) for key, _ in COLUMNS})
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -302,16 +303,40 @@ PRESETS: dict[str, SuiteConfig] = {
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")  # a plain folder name: never a path that leaves --out
 
 
+# Ceilings no real run needs to reach (docs/configuration.md): 10⁹ epochs or steps would otherwise start without a word
+# and never finish. The paper trains 200 epochs; Croce & Hein's APGD runs 100 steps, Square 5,000-10,000 queries.
+MAX_EPOCHS = 10_000
+MAX_STEPS = 100_000  # iterations of one attack (I-FGSM, PGD, APGD, FAB, MI-FGSM, DI-FGSM)
+MAX_QUERIES = 1_000_000  # Square's forward passes per image
+MAX_RESTARTS = 1_000  # PGD runs per example
+MAX_SEED = 2**32 - 1  # numpy's legacy seeds and torch's generators both take any seed in [0, 2³² − 1]
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
+PATH_MAX = 4096  # bytes in a whole path (Linux)
+DEFAULT_RUN_ID_ROOM = 48  # bytes of a generated run id: <preset>-<date>-<time>[-k]
+RUN_FILE_ROOM = 128  # bytes the longest file the suite writes inside a run adds (units/attack-<hash>.json, figures/...)
+
+
 def parse_eps(value: Any) -> float:
-    """An ε given as a number ≥ 0 or as a pixel fraction string such as "4/255". Its upper bound depends on
-    the threat model (attack.norm), so ``check_attack`` checks it once the whole configuration is known."""
+    """An ε given as a number ≥ 0 or as a pixel fraction string a/b, e.g. "4/255" or "25.5/255" (the report prints
+    ε that way). Its upper bound depends on the threat model (attack.norm), so ``check_attack`` checks it once the
+    whole configuration is known."""
     try:
-        eps = float(Fraction(str(value).strip())) if isinstance(value, str) else float(value)
-    except (ValueError, ZeroDivisionError, TypeError):
+        eps = _fraction(value.strip()) if isinstance(value, str) else float(value)
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
         raise SuiteError(f"ε {value!r} is not a number; write it as 0.03 or as \"8/255\"") from None
     if not eps >= 0.0 or not math.isfinite(eps):
         raise SuiteError(f"ε {value!r} is not a radius ≥ 0; write a distance such as 0.03 or \"8/255\"")
     return eps
+
+
+def _fraction(text: str) -> float:
+    """ "25.5/255" -> 0.1, "0.03" -> 0.03: Fraction alone reads "8/255" but not a decimal numerator."""
+    numerator, slash, denominator = text.partition("/")
+    if not slash:
+        return float(Fraction(text))
+    if "/" in denominator:
+        raise ValueError(f"{text!r} has more than one '/'")
+    return float(Fraction(numerator.strip()) / Fraction(denominator.strip()))
 
 
 def _number(value: Any, kind: type, where: str) -> int | float:
@@ -443,16 +468,37 @@ def fit_heatmap_eps(config: SuiteConfig, given: bool) -> SuiteConfig:
 
 
 def check_run_id(run_id: str) -> str:
-    """A run id names one folder inside --out: letters, digits, '_', '.', '-', not starting with '.'."""
+    """A run id names one folder inside --out: letters, digits, '_', '.', '-', not starting with '.', and at most
+    NAME_MAX bytes (the file system refuses longer names with "File name too long")."""
     if not RUN_ID_PATTERN.fullmatch(run_id):
         raise SuiteError(f"run id {run_id!r} must be a plain folder name (letters, digits, '_', '.', '-'); "
                          "use --out to choose where runs go")
+    if len(os.fsencode(run_id)) > NAME_MAX:
+        raise SuiteError(f"run id {run_id[:20]}… is {len(os.fsencode(run_id))} bytes long, more than the {NAME_MAX} a "
+                         "file name may have; pass a shorter --run-id")
     return run_id
+
+
+def check_run_path(out: str | Path, run_id: str | None) -> None:
+    """The run directory's path, with room for the files the suite writes inside it, fits in PATH_MAX bytes and
+    every folder name of --out in NAME_MAX: checked before anything is written."""
+    name = check_run_id(run_id) if run_id else DEFAULT_RUN_ID_ROOM * "x"
+    path = Path(os.path.abspath(Path(out) / name))
+    long_part = next((part for part in Path(out).parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if long_part is not None:
+        raise SuiteError(f"--out has a folder name of {len(os.fsencode(long_part))} bytes, more than the {NAME_MAX} a "
+                         "file name may have; pass a shorter --out")
+    if len(os.fsencode(str(path))) + RUN_FILE_ROOM > PATH_MAX:
+        raise SuiteError(f"the run directory's path is {len(os.fsencode(str(path)))} bytes long and the files inside "
+                         f"it would pass the {PATH_MAX} bytes a path may have; pass a shorter --out or --run-id")
 
 
 def _seeds(seeds: tuple[int, ...], where: str) -> None:
     if any(s < 0 for s in seeds):
         raise SuiteError(f"{where} must be ≥ 0, not {min(seeds)}; seeds are 0, 1, 2, ...")
+    if any(s > MAX_SEED for s in seeds):
+        raise SuiteError(f"{where} must be at most {MAX_SEED} (2³² − 1, what numpy and torch accept), not "
+                         f"{max(seeds)}; seeds are 0, 1, 2, ...")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise SuiteError(f"{where} lists seed {repeated[0]} twice; give each seed once (the spread over seeds needs distinct ones)")
@@ -466,8 +512,12 @@ def check_values(config: SuiteConfig) -> None:
         raise SuiteError("clean.methods and clean.seeds must not be empty")
     _seeds(config.clean.seeds, "clean.seeds")
     _seeds(config.noise.seeds, "noise.seeds")
+    _seeds((config.data.split_seed,), "data.split_seed")
+    _seeds((config.attack.seed,), "attack.seed")
     if config.train.epochs < 1 or config.noise.epochs < 1:
         raise SuiteError("epochs must be at least 1")
+    for where, epochs in (("train.epochs", config.train.epochs), ("noise.epochs", config.noise.epochs)):
+        _ceiling(where, epochs, MAX_EPOCHS, "the paper trains 200")
     if config.noise.train_subset < 0:
         raise SuiteError("noise.train_subset must be ≥ 0 (0 means every training image)")
     for p in config.noise.levels:
@@ -475,6 +525,13 @@ def check_values(config: SuiteConfig) -> None:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
     check_training(config.train, config.data)
     check_attack(config.attack)
+
+
+def _ceiling(where: str, value: int, ceiling: int, reference: str) -> None:
+    """Refuse a count no real run needs (10⁹ epochs would start without a word and never end)."""
+    if value > ceiling:
+        raise SuiteError(f"{where} is {value}, above the ceiling of {ceiling:,} ({reference}); give a smaller "
+                         "number (docs/configuration.md lists the ceilings)")
 
 
 def check_training(train: TrainConfig, data: DataConfig) -> None:
@@ -503,6 +560,9 @@ def check_attack(attack: AttackConfig) -> None:
         raise SuiteError("attack.attacks must not be empty; name at least one, e.g. attacks = [\"fgsm\"]")
     if not attack.eps:
         raise SuiteError("attack.eps must not be empty; give at least one radius, e.g. eps = [0, \"8/255\"]")
+    repeated = sorted({e for e in attack.eps if attack.eps.count(e) > 1})
+    if repeated:
+        raise SuiteError(f"attack.eps lists ε {repeated[0]:g} twice; give each radius once")
     if attack.fuse_images < 0:
         raise SuiteError("attack.fuse_images must be ≥ 0 (0 means attack.batch_size)")
     if attack.chunk_images < 0:
@@ -523,6 +583,10 @@ def check_attack(attack: AttackConfig) -> None:
     for key in ("apgd_steps", "fab_steps", "square_queries", "mifgsm_steps", "difgsm_steps"):
         if getattr(attack, key) < 1:
             raise SuiteError(f"attack.{key} must be at least 1")
+    for key in ("ifgsm_steps", "pgd_steps", "apgd_steps", "fab_steps", "mifgsm_steps", "difgsm_steps"):
+        _ceiling(f"attack.{key}", getattr(attack, key), MAX_STEPS, "Croce & Hein's APGD runs 100")
+    _ceiling("attack.square_queries", attack.square_queries, MAX_QUERIES, "Square's reference budget is 5,000")
+    _ceiling("attack.pgd_restarts", attack.pgd_restarts, MAX_RESTARTS, "AutoAttack's APGD restarts once to 5 times")
     if attack.worst_case_images < 0:
         raise SuiteError("attack.worst_case_images must be ≥ 0 (0 means every test image)")
     if not 0.0 <= attack.difgsm_diversity_prob <= 1.0:

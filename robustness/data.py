@@ -316,7 +316,13 @@ def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
         if classes is not None and folder.classes != classes:
             raise SuiteError(f"image folder {root}: train/ and test/ have different class folders; make them match")
         samples[part], classes = folder.samples, folder.classes
-    return samples, classes
+    return samples, [printable(name) for name in classes]
+
+
+def printable(name: str) -> str:
+    """A file name as a message, results.json and the report can hold it: one that is not valid UTF-8 (its bytes
+    reach Python as surrogates, which no UTF-8 text can encode) shows its odd bytes as \\xff escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def decoded_folder(root: Path, samples: dict[str, list]) -> dict[str, np.ndarray]:
@@ -342,7 +348,7 @@ def decoded_folder(root: Path, samples: dict[str, list]) -> dict[str, np.ndarray
 
 def unreadable_images(root: Path, samples: dict[str, list], arrays: dict[str, np.ndarray]) -> list[tuple[str, str]]:
     """(path relative to ``root``, reason) of every image that could not be read, train/ first."""
-    return [(os.path.relpath(samples[part][k][0], root), reason)
+    return [(printable(os.path.relpath(samples[part][k][0], root)), reason)
             for part in PARTS
             for k, reason in zip(arrays[f"{part}_unreadable"].tolist(), arrays[f"{part}_reasons"].tolist())]
 
@@ -377,7 +383,8 @@ def folder_fingerprint(root: Path, samples: dict[str, list]) -> str:
     for part in PARTS:
         for path, label in samples[part]:
             stat = os.stat(path)
-            digest.update(f"{os.path.relpath(path, root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            # os.fsencode: a file name that is not valid UTF-8 reaches Python with surrogates, which .encode() refuses
+            digest.update(os.fsencode(os.path.relpath(path, root)) + f"|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 from pathlib import Path
@@ -30,6 +31,20 @@ OTHER_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02
 SEED_STYLES = ["-", "--", ":", "-."]
 
 
+def literal_text(draw):
+    """Draw a figure with matplotlib's mathtext off, so every label shows its text as written.
+
+    Model, method, attack and noise names come from the user (``--model 'm$\\badcmd$=...'``); with mathtext on, a
+    name holding two '$' is parsed as TeX and an unknown command ends the drawing in ParseFatalException, after the
+    attacks ran. No figure here uses math, so nothing is lost; each Text keeps the setting it was created with.
+    """
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return drawn
+
+
 def family_colour(family: str) -> str:
     """The family's colour, the same in every figure of every run."""
     return FAMILY_COLOURS.get(family) or OTHER_COLOURS[zlib.crc32(family.encode()) % len(OTHER_COLOURS)]
@@ -52,6 +67,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+@literal_text
 def whitebox_curves(results: dict, path: Path) -> Path:
     """Error vs ε per model, one panel per attack, white box (each model attacks itself)."""
     cells = [c for c in results["attacks"]["cells"] if c["source"] == c["target"]]
@@ -73,6 +89,7 @@ def whitebox_curves(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+@literal_text
 def worst_case_curves(results: dict, path: Path) -> Path:
     """How much FGSM overstates robustness: one panel per model, error against ε under FGSM (dashed), PGD
     (dotted) and the worst case over every attack run at every ε (solid), the gap between FGSM and the worst
@@ -127,6 +144,7 @@ def worst_case_curves(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+@literal_text
 def between_points(results: dict, path: Path) -> Path:
     """The paper's Figure 2 on test pairs: miss share and input-gradient norm along λ, per family (mean ± std over seeds)."""
     section = results["between_points"]
@@ -145,6 +163,7 @@ def between_points(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+@literal_text
 def transfer_heatmap(results: dict, attack: str, eps: float, path: Path) -> Path:
     """Annotated source × target error matrix at one ε; the diagonal is white box."""
     names = list(results["models"])
@@ -177,6 +196,7 @@ def _noise_specs(noise: dict) -> list[tuple[str, str]]:
     return [(spec, noise_label(spec, levels[spec], noise["noise_model"])) for spec in dict.fromkeys(levels)]
 
 
+@literal_text
 def noise_best_last(results: dict, path: Path) -> Path:
     """Best and last test error per method and noise spec, mean ± std over seeds (the whole grid)."""
     summary = results["noise"]["summary"]
@@ -212,6 +232,7 @@ def _curve(runs: list[dict], key: str) -> np.ndarray:
     return np.array([[np.nan if h.get(key) is None else h[key] for h in r["history"]] for r in runs], dtype=float)
 
 
+@literal_text
 def noise_curves(results: dict, path: Path) -> Path:
     """The whole grid per epoch: test error and training error on the corrupted labels (mean over seeds)."""
     runs = results["noise"]["runs"]
@@ -245,6 +266,7 @@ MEMORIZATION_ROWS = (
 )
 
 
+@literal_text
 def memorization_curves(results: dict, path: Path) -> Path:
     """Memorization curves (Arpit et al. 2017; Zhang et al. 2018): the best method of each family per
     noise spec, one column per spec; mean over seeds with a ±std band.
@@ -278,6 +300,7 @@ def memorization_curves(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+@literal_text
 def noise_confusion(results: dict, path: Path) -> Path:
     """The realized transition between true and noisy labels (row-normalized, first seed), one panel per spec."""
     noise = results["noise"]

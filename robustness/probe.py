@@ -4,8 +4,10 @@ A custom model passes when, on a batch of the data set's test images (pixels
 in [0, 1], N×C×H×W), it returns finite N×K logits with K the data set's class
 count and a non-zero input gradient of the cross-entropy. Rows that are
 non-negative and sum to 1 are flagged as probabilities (attacks still run;
-the loss then sees softmax twice, which weakens gradient attacks). The model
-is left in eval mode. Every failure is a one-line ``SuiteError`` naming the
+the loss then sees softmax twice, which weakens gradient attacks), and a model
+whose outputs differ between two passes over the same images in eval mode
+(dropout left on, a random layer) is flagged as random, each with a warning
+in the console at probe time. The model is left in eval mode. Every failure is a one-line ``SuiteError`` naming the
 model and what to fix.
 """
 
@@ -17,9 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, warn
 
 PROBE_BATCH = 32  # test images the probe runs on
+# Two eval-mode passes over the same images may differ by float reordering on some devices, never by more than
+# this; dropout changes logits by a large fraction of their size.
+SAME_OUTPUT_RTOL, SAME_OUTPUT_ATOL = 1e-4, 1e-5
 
 
 def one_line(err: BaseException, limit: int = 160) -> str:
@@ -69,6 +74,17 @@ def _input_gradient(name: str, out: torch.Tensor, x: torch.Tensor, y: torch.Tens
     return norm
 
 
+def is_random(model: nn.Module, x: torch.Tensor, first: torch.Tensor, device: torch.device) -> bool:
+    """True when a second eval-mode pass over ``x`` gives other outputs than ``first`` (dropout left on).
+
+    The second pass draws from forked generators, so probing does not move the run's random streams."""
+    devices = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        second = model(x.detach())
+    return not (isinstance(second, torch.Tensor) and second.shape == first.shape
+                and torch.allclose(second.float(), first.detach().float(), rtol=SAME_OUTPUT_RTOL, atol=SAME_OUTPUT_ATOL))
+
+
 def probe_model(name: str, model: nn.Module, split, device: torch.device, batch: int = PROBE_BATCH) -> dict:
     """Put ``model`` in eval mode and check it on ``batch`` test images; returns what it found.
 
@@ -82,8 +98,13 @@ def probe_model(name: str, model: nn.Module, split, device: torch.device, batch:
         _check_output(name, out, len(x), split.num_classes)
         probabilities = looks_like_probabilities(out)
         norm = _input_gradient(name, out, x, y)
+    random = is_random(model, x, out, torch.device(device))
     if probabilities:
         print(f"warning: model {name!r} returns probabilities (rows sum to 1), not logits; attacks see softmax twice "
               "and may underestimate its error, so return the logits if you can", file=sys.stderr)
+    if random:
+        warn(f"model {name!r} gives different outputs for the same images in eval mode (dropout or another random "
+             "layer left on in eval?); its errors change from pass to pass and gradient attacks aim at a moving "
+             "target, so make its forward deterministic in eval mode")
     return {"batch": len(x), "output_shape": list(out.shape), "outputs": "probabilities" if probabilities else "logits",
-            "input_grad_norm": norm}
+            "input_grad_norm": norm, "random_in_eval": random}

@@ -39,6 +39,7 @@ class ProbeRecord(TypedDict):
     output_shape: list[int]
     outputs: str  # "logits" or "probabilities"
     input_grad_norm: float
+    random_in_eval: bool  # two eval-mode passes over the same images disagree (dropout left on); absent in older runs
 
 
 class ModelRecord(MethodFields):

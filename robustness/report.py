@@ -152,16 +152,29 @@ def setup_blocks(results: dict) -> list:
     return [
         ("h1", f"Robustness report: {results['run_id']}"),
         ("p", f"Preset **{cfg['preset']}** on **{data['name']}** ({data['n_train']} training, {data['n_test']} test images, "
-              f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), model **{cfg['train']['arch']}**, "
-              f"{cfg['train']['epochs']} epochs clean, {cfg['noise']['epochs']} epochs under label noise"
-              f"{noise_subset(cfg['noise'])} "
-              f"({training_setup(cfg, env)}), "
-              f"seeds {cfg['clean']['seeds']} (label noise: {cfg['noise']['seeds']}, data split: "
-              f"{cfg['data']['split_seed']}), device **{env['device']}** ({env['device_name']}), "
+              f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), {what_ran(results)}, "
+              f"device **{env['device']}** ({env['device_name']}), "
               + ", ".join(f"{lib} {env[lib]}" for lib in VERSIONS if lib in env) + ". Stage wall times (s): "
               + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + units_note(results["timing"]) + "."),
         ("p", replication + " Every number below is in `results.json` beside this file."),
     ]
+
+
+def what_ran(results: dict) -> str:
+    """The header's account of the models: what was trained (epochs, seeds) and which checkpoints were evaluated,
+    only what this run did (a --no-train run names no epochs or seeds of models it did not train)."""
+    cfg, env = results["config"], results["environment"]
+    clean, noise = cfg["clean"].get("enabled", True), bool(results.get("noise"))
+    epochs = ([f"{cfg['train']['epochs']} epochs clean"] if clean else []) + (
+        [f"{cfg['noise']['epochs']} epochs under label noise{noise_subset(cfg['noise'])}"] if noise else [])
+    split = f"data split: {cfg['data']['split_seed']}"
+    seeds = (f"seeds {cfg['clean']['seeds']} (label noise: {cfg['noise']['seeds']}, {split})" if clean and noise
+             else f"seeds {cfg['clean']['seeds']} ({split})" if clean else f"label-noise seeds {cfg['noise']['seeds']} ({split})")
+    parts = [f"model **{cfg['train']['arch']}**, {', '.join(epochs)} ({training_setup(cfg, env)}), {seeds}"] if epochs else []
+    custom = [f"{name} ({rec['display']})" for name, rec in results["models"].items() if rec.get("method") == "custom"]
+    if custom:
+        parts.append(f"{len(custom)} given model{'s' * (len(custom) > 1)} evaluated: {', '.join(custom)}")
+    return "; ".join(parts if epochs else ["no model trained"] + parts)
 
 
 def noise_subset(noise_cfg: dict) -> str:
@@ -172,7 +185,15 @@ def noise_subset(noise_cfg: dict) -> str:
 
 def clean_blocks(results: dict) -> list:
     rows = [[name, rec["display"], "–" if rec["seed"] is None else rec["seed"], pct(rec["clean_error"])] for name, rec in results["models"].items()]
-    return [("h2", "Clean models"), ("table", ["model", "method", "seed", "test error (%)"], rows)]
+    warnings = [("p", f"**Warning**: {line}.") for line in chance_warnings(results)]
+    return [("h2", "Clean models"), *warnings, ("table", ["model", "method", "seed", "test error (%)"], rows)]
+
+
+def chance_warnings(results: dict) -> list[str]:
+    """One sentence per model whose clean error is near chance (attacks/checks.py's check): printed by run_all.py
+    and robustness.evaluate, and at the top of the report's clean models, since its robustness numbers mean nothing."""
+    return [f"model {c['model']}: {c['detail']}, so its robustness numbers mean nothing; {c['likely_cause']}"
+            for c in results.get("checks") or [] if c["check"] == "clean error below chance" and c["status"] == "warn"]
 
 
 def attack_recipe(cfg: dict, attacks: list[str] | None = None) -> str:
@@ -427,13 +448,14 @@ def reading_blocks(results: dict) -> list:
 def method_reading(results: dict) -> list[str]:
     """One sentence per method family other than ERM and mixup (which the lines above cover): how it fares
     against ERM under FGSM and PGD at the headline ε."""
-    rows = {row["family"]: row for row in comparison.family_rows(results)}
-    erm = rows.get("erm")
+    rows = comparison.family_rows(results)  # given checkpoints of two formats: two rows of one family
+    erm = next((row for row in rows if row["family"] == "erm"), None)
     if not erm or erm["pgd"] is None or erm["fgsm"] is None:
         return []
     eps = eps_label(results["attacks"]["heatmap_eps"])
     lines = []
-    for family, row in rows.items():
+    for row in rows:
+        family = row["family"]
         if family in ("erm", "mixup") or row["pgd"] is None or row["fgsm"] is None:
             continue
         fgsm_gain, pgd_gain = erm["fgsm"] - row["fgsm"], erm["pgd"] - row["pgd"]
