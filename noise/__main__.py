@@ -16,10 +16,12 @@ figures, report.md and report.html.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from robustness.cli import start
 from robustness.config import PRESETS, nest
+from robustness.threads import passive_openmp
 
 ONLY_NOISE = {("noise", "enabled"): True, ("clean", "enabled"): False, ("models",): []}  # the other stages off
 
@@ -47,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
                    help="training methods: erm, dropout:P, mixup:ALPHA, mixup:ALPHA+dropout:P")
     p.add_argument("--seeds", type=int, nargs="+", metavar="N", help="one model per method, spec and seed")
     p.add_argument("--epochs", type=int, help="epochs of each run")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -54,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
 def overrides(args: argparse.Namespace) -> dict:
     """The given flags as config overrides, with only the label-noise stage on."""
     return nest(ONLY_NOISE | {
-        ("out",): args.out, ("device",): args.device,
+        ("out",): args.out, ("device",): args.device, ("threads",): args.threads,
         ("noise", "noise_model"): args.noise_model, ("noise", "levels"): args.levels,
         ("noise", "specs"): args.specs, ("noise", "methods"): args.methods,
         ("noise", "seeds"): args.seeds, ("noise", "epochs"): args.epochs,
@@ -66,5 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     return start(args, overrides(args), "python -m noise", prefix="noise-{preset}")
 
 
+def with_passive_openmp() -> None:
+    """``python -m noise`` imports the noise package, and so torch, before this file runs, too late for
+    libgomp to read a wait policy: set it (robustness/threads.py) and start again, once (then it is set)."""
+    if passive_openmp():
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
 if __name__ == "__main__":
+    with_passive_openmp()
     sys.exit(main())

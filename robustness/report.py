@@ -14,6 +14,7 @@ from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_
 from robustness import comparison, figures, paper
 from robustness.formatting import attack_name, eps_label, pct, pm, spread, threat_model_label, with_ci
 from robustness.results import read_results, write_atomic
+from robustness.threads import describe
 
 VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
 
@@ -157,11 +158,16 @@ def setup_blocks(results: dict) -> list:
               f"{noise_subset(cfg['noise'])} "
               f"({training_setup(cfg, env)}), "
               f"seeds {cfg['clean']['seeds']} (label noise: {cfg['noise']['seeds']}, data split: "
-              f"{cfg['data']['split_seed']}), device **{env['device']}** ({env['device_name']}), "
+              f"{cfg['data']['split_seed']}), device **{env['device']}** ({env['device_name']}{threads_note(env)}), "
               + ", ".join(f"{lib} {env[lib]}" for lib in VERSIONS if lib in env) + ". Stage wall times (s): "
               + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + units_note(results["timing"]) + "."),
         ("p", replication + " Every number below is in `results.json` beside this file."),
     ]
+
+
+def threads_note(env: dict) -> str:
+    """'; 2 threads (2 CPUs in this process's affinity mask)', or nothing for runs older than the record."""
+    return f"; {describe(env['threads'])}" if "threads" in env else ""
 
 
 def noise_subset(noise_cfg: dict) -> str:
