@@ -52,13 +52,15 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, gpus_per_task: float = 0, num_cpus: int | None = None):
+    def __init__(self, address: str | None = None, gpus_per_task: float = 0, num_cpus: int | None = None,
+                 cpus_per_task: int = 1):
         try:
             import ray
         except ImportError:
             raise SuiteError(RAY_INSTALL_HINT) from None
         self.ray = ray
         self.gpus_per_task = gpus_per_task
+        self.cpus_per_task = cpus_per_task  # each task runs torch on this many threads (``_call``)
         if not ray.is_initialized():
             # The driver's own code travels to the workers, so a cluster needs no install of this suite.
             root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +83,7 @@ class RayExecutor:
 
     def run(self, units: list[Unit], on_done: Callable[[Unit, Any], None], desc: str, progress: bool = True) -> dict[str, str]:
         ray = self.ray
-        task = ray.remote(_call).options(num_cpus=1, num_gpus=self.gpus_per_task, max_retries=1, retry_exceptions=True)
+        task = ray.remote(_call).options(num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task, max_retries=1, retry_exceptions=True)
         shared: dict[int, Any] = {}  # large arguments (the data split) go to the object store once
 
         def ship(arg):
