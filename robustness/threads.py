@@ -19,7 +19,7 @@ This module imports no torch, so that an entry point can use it before torch loa
 Example::
 
     passive_openmp()                  # first, before `import torch`
-    choice = choose_threads(0)        # ThreadChoice(count=2, source="affinity", reason="2 CPUs in this process's affinity mask")
+    choice = choose_threads(0)        # ThreadChoice(count=2, source="affinity", reason="2 CPUs in ...", openmp_wait="PASSIVE")
     torch.set_num_threads(choice.count)
 """
 
@@ -44,10 +44,11 @@ class ThreadChoice:
     count: int
     source: str  # "threads setting", "OMP_NUM_THREADS", "cgroup quota", "affinity", "former default"
     reason: str  # one line for people, e.g. "cgroup quota of 1.5 CPUs (150000/100000 µs) below 2 CPUs of affinity"
+    openmp_wait: str = "default"  # how OpenMP threads wait: "PASSIVE", a user's OMP_WAIT_POLICY / GOMP_SPINCOUNT, or libgomp's spinning default
 
     def record(self) -> dict:
         """For results.json's environment."""
-        return {"count": self.count, "source": self.source, "reason": self.reason}
+        return {"count": self.count, "source": self.source, "reason": self.reason, "openmp_wait": self.openmp_wait}
 
 
 def passive_openmp(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -128,23 +129,34 @@ def choose_threads(requested: int = 0, environ: Mapping[str, str] = os.environ, 
     ``OMP_NUM_THREADS``, else the affinity mask's CPUs capped by the cgroup quota (rounded down, at least 1:
     more threads than the quota pays for get throttled mid-region). ``ROBUSTNESS_OLD_THREADS=1``: torch's
     own count (``torch_default``), as before this module. ``affinity`` and the cgroup paths are for tests."""
+    wait = openmp_wait(environ)
     if requested > 0:
-        return ThreadChoice(requested, "threads setting", f"--threads / threads = {requested}")
+        return ThreadChoice(requested, "threads setting", f"--threads / threads = {requested}", wait)
     omp = environ.get("OMP_NUM_THREADS", "").strip()
     if omp.isdigit() and int(omp) > 0:
-        return ThreadChoice(int(omp), "OMP_NUM_THREADS", f"OMP_NUM_THREADS={omp} in the environment")
+        return ThreadChoice(int(omp), "OMP_NUM_THREADS", f"OMP_NUM_THREADS={omp} in the environment", wait)
     if environ.get(OLD_THREADS) == "1" and torch_default > 0:
-        return ThreadChoice(torch_default, "former default", f"{OLD_THREADS}=1: torch's own count")
+        return ThreadChoice(torch_default, "former default", f"{OLD_THREADS}=1: torch's own count", wait)
     cpus = affinity_cpus() if affinity is None else affinity
     quota = cgroup_quota(cgroup_dirs(cgroup_root, proc_cgroup))
     if quota is not None and quota[0] < cpus:
         count = max(1, math.floor(quota[0]))
         return ThreadChoice(count, "cgroup quota", f"cgroup CPU quota of {quota[0]:g} CPUs ({quota[1]}), "
-                            f"below the {cpus} CPUs of the affinity mask")
-    return ThreadChoice(cpus, "affinity", f"{cpus} CPUs in this process's affinity mask")
+                            f"below the {cpus} CPUs of the affinity mask", wait)
+    return ThreadChoice(cpus, "affinity", f"{cpus} CPUs in this process's affinity mask", wait)
+
+
+def openmp_wait(environ: Mapping[str, str] = os.environ) -> str:
+    """How OpenMP threads wait, as the environment says: "PASSIVE", "ACTIVE", "GOMP_SPINCOUNT=N", or "default"
+    (libgomp's: spin, then sleep). What libgomp read when torch loaded, if nothing changed it since."""
+    if "OMP_WAIT_POLICY" in environ:
+        return environ["OMP_WAIT_POLICY"]
+    return f"GOMP_SPINCOUNT={environ['GOMP_SPINCOUNT']}" if "GOMP_SPINCOUNT" in environ else "default"
 
 
 def describe(record: Mapping) -> str:
-    """The report's words for an environment's thread record, e.g. "2 threads (2 CPUs in this process's affinity mask)"."""
+    """The report's words for an environment's thread record, e.g.
+    "2 threads (2 CPUs in this process's affinity mask; OpenMP wait PASSIVE)"."""
     count = record.get("count")
-    return f"{count} thread{'s' if count != 1 else ''} ({record.get('reason', record.get('source', '?'))})"
+    wait = f"; OpenMP wait {record['openmp_wait']}" if "openmp_wait" in record else ""
+    return f"{count} thread{'s' if count != 1 else ''} ({record.get('reason', record.get('source', '?'))}{wait})"

@@ -101,8 +101,9 @@ def test_use_threads_reaches_torch_and_the_attack_workers():
     saved = torch.get_num_threads()
     try:
         choice = use_threads(3)
-        assert torch.get_num_threads() == 3 and choice.record() == {"count": 3, "source": "threads setting",
-                                                                     "reason": "--threads / threads = 3"}
+        assert torch.get_num_threads() == 3
+        assert choice.record() | {"openmp_wait": None} == {"count": 3, "source": "threads setting",
+                                                           "reason": "--threads / threads = 3", "openmp_wait": None}
         workers = Workers.for_device(torch.device("cpu"), 64)
         assert workers.threads == 3
         with workers:
@@ -131,20 +132,36 @@ def test_a_ray_task_runs_torch_on_its_num_cpus_and_waits_passively(monkeypatch):
         ray.shutdown()
 
 
-def run_all(tmp_path, *args, env=None):
+def user_env(**given) -> dict:
+    """This process's environment without thread or wait variables, plus ``given``."""
+    drop = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", OLD_THREADS)
+    return {k: v for k, v in os.environ.items() if k not in drop} | given
+
+
+def run_entry(tmp_path, entry: list[str], *args, env: dict) -> tuple[dict, str]:
+    """A tiny run of ``entry`` (run_all.py or -m noise) in a subprocess: its results.json and report.md."""
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--preset", "tiny", "--no-noise", "--seeds", "0",
-                           "--out", str(out), "--run-id", "r", "--quiet", *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=900, env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None})
+    done = subprocess.run([sys.executable, *entry, "--preset", "tiny", "--out", str(out), "--run-id", "r", "--quiet", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads((out / "r" / "results.json").read_text()), (out / "r" / "report.md").read_text()
 
 
-def test_threads_flag_reaches_results_and_report(tmp_path):
-    results, report = run_all(tmp_path, "--threads", "1", env={"OMP_NUM_THREADS": "2"})
+def test_threads_flag_beats_omp_num_threads_and_reaches_results_and_report(tmp_path):
+    results, report = run_entry(tmp_path, [str(ROOT / "run_all.py")], "--no-noise", "--seeds", "0", "--threads", "1",
+                                env=user_env(OMP_NUM_THREADS="2"))
     env = results["environment"]
     assert env["cpu_threads"] == 1 and env["threads"]["count"] == 1 and env["threads"]["source"] == "threads setting"
+    assert env["threads"]["openmp_wait"] == "PASSIVE"  # run_all.py set it before torch loaded
     assert results["config"]["threads"] == 1 and describe(env["threads"]) in report
+
+
+def test_python_m_noise_waits_passively_and_a_users_policy_wins(tmp_path):
+    noise = ["-m", "noise", "--levels", "0.5", "--methods", "erm", "--epochs", "1", "--threads", "1"]
+    results, _ = run_entry(tmp_path / "a", noise, env=user_env())
+    assert results["environment"]["threads"]["openmp_wait"] == "PASSIVE"  # set, then -m noise started again
+    results, _ = run_entry(tmp_path / "b", noise, env=user_env(OMP_WAIT_POLICY="ACTIVE"))
+    assert results["environment"]["threads"]["openmp_wait"] == "ACTIVE"
 
 
 def test_the_threads_field_is_checked(tmp_path):
