@@ -7,7 +7,11 @@
 
 import sys
 
-from robustness.cli import main
+from robustness.threads import passive_openmp
+
+passive_openmp()  # before torch loads (libgomp reads it once): waiting threads sleep, so a busy machine costs no collapse
+
+from robustness.cli import main  # noqa: E402  (after the wait policy, on purpose)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,10 +17,12 @@ figures, report.md and report.html.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from robustness.cli import start
 from robustness.config import PRESETS, nest
+from robustness.threads import passive_openmp
 
 ONLY_NOISE = {("noise", "enabled"): True, ("clean", "enabled"): False, ("models",): []}  # the other stages off
 
@@ -51,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs of each run")
     p.add_argument("--attack", action="store_true", default=None,
                    help="also attack every model white box with FGSM and PGD at the headline ε (noise.attack)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -58,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
 def overrides(args: argparse.Namespace) -> dict:
     """The given flags as config overrides, with only the label-noise stage on."""
     return nest(ONLY_NOISE | {
-        ("out",): args.out, ("device",): args.device,
+        ("out",): args.out, ("device",): args.device, ("threads",): args.threads,
         ("noise", "noise_model"): args.noise_model, ("noise", "levels"): args.levels,
         ("noise", "specs"): args.specs, ("noise", "methods"): args.methods,
         ("noise", "seeds"): args.seeds, ("noise", "epochs"): args.epochs, ("noise", "attack"): args.attack,
@@ -70,5 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     return start(args, overrides(args), "python -m noise", prefix="noise-{preset}")
 
 
+def with_passive_openmp() -> None:
+    """``python -m noise`` imports the noise package, and so torch, before this file runs, too late for
+    libgomp to read a wait policy: set it (robustness/threads.py) and start again, once (then it is set)."""
+    if passive_openmp():
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
 if __name__ == "__main__":
+    with_passive_openmp()
     sys.exit(main())

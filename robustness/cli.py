@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
                         "(one GPU each on CUDA; needs pip install -e '.[ray]')")
     p.add_argument("--ray-address", metavar="auto|ADDRESS",
                    help="with --executor ray: an existing cluster ('auto', or host:port); default: a local Ray instance")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads and attack worker threads (default: OMP_NUM_THREADS, else the CPUs this process "
+                        "may use: affinity mask and cgroup quota)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -64,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
 def flags_to_overrides(args: argparse.Namespace) -> dict:
     """The flags that were given, as a nested dict of config overrides."""
     pairs = {
-        ("out",): args.out, ("device",): args.device, ("clean", "seeds"): args.seeds,
+        ("out",): args.out, ("device",): args.device, ("threads",): args.threads, ("clean", "seeds"): args.seeds,
         ("noise", "seeds"): args.noise_seeds, ("train", "epochs"): args.epochs,
         ("noise", "epochs"): args.noise_epochs, ("attack", "eps"): args.eps,
         ("attack", "heatmap_eps"): args.heatmap_eps, ("noise", "enabled"): False if args.no_noise else None,

@@ -137,6 +137,9 @@ class NoiseConfig:
 class SuiteConfig:
     preset: str = "quick"  # the preset the run started from (--preset, or the TOML key preset)
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+    # torch's threads and the attack stage's worker threads; 0 = OMP_NUM_THREADS if set, else the CPUs this process may
+    # use (affinity mask, capped by a cgroup quota; robustness/threads.py). Speed only: not part of any unit's key.
+    threads: int = 0
     out: str = "reports"  # runs are written to <out>/<run-id>/
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -508,6 +511,8 @@ def check_values(config: SuiteConfig) -> None:
     """Every value in range, before anything is trained or written (names: robustness.validation)."""
     if config.device not in ("auto", "cpu", "cuda"):
         raise SuiteError(f"unknown device {config.device!r}; choose one of: auto, cpu, cuda")
+    if not 0 <= config.threads <= 1024:
+        raise SuiteError(f"threads must be between 0 and 1024, not {config.threads}; 0 sizes them to this process's CPUs")
     if config.clean.enabled and not (config.clean.seeds and config.clean.methods):
         raise SuiteError("clean.methods and clean.seeds must not be empty")
     _seeds(config.clean.seeds, "clean.seeds")

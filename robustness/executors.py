@@ -13,9 +13,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
 from tqdm.auto import tqdm
 
 from robustness.errors import SuiteError
+from robustness.threads import WAIT_VARIABLES
 
 RAY_INSTALL_HINT = "--executor ray needs Ray; install it with: pip install -e '.[ray]'"
 
@@ -50,20 +52,26 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, gpus_per_task: float = 0, num_cpus: int | None = None):
+    def __init__(self, address: str | None = None, gpus_per_task: float = 0, num_cpus: int | None = None,
+                 cpus_per_task: int = 1):
         try:
             import ray
         except ImportError:
             raise SuiteError(RAY_INSTALL_HINT) from None
         self.ray = ray
         self.gpus_per_task = gpus_per_task
+        self.cpus_per_task = cpus_per_task  # each task runs torch on this many threads (``_call``)
         if not ray.is_initialized():
             # The driver's own code travels to the workers, so a cluster needs no install of this suite.
             root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            # Workers wait for OpenMP as the driver does (robustness/threads.py): set before their torch loads.
+            waits = {name: os.environ[name] for name in WAIT_VARIABLES if name in os.environ}
             if address in (None, "local"):  # workers on this machine import the suite from here
-                runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}}
+                path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+                runtime_env = {"env_vars": {"PYTHONPATH": path} | waits}
             else:
-                runtime_env = {"working_dir": root, "excludes": ["reports/", "data/", ".git/", ".venv/", "bench/"]}
+                runtime_env = {"working_dir": root, "excludes": ["reports/", "data/", ".git/", ".venv/", "bench/"],
+                               "env_vars": waits}
             try:
                 ray.init(address=None if address == "local" else address, num_cpus=num_cpus, runtime_env=runtime_env,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -75,7 +83,7 @@ class RayExecutor:
 
     def run(self, units: list[Unit], on_done: Callable[[Unit, Any], None], desc: str, progress: bool = True) -> dict[str, str]:
         ray = self.ray
-        task = ray.remote(_call).options(num_cpus=1, num_gpus=self.gpus_per_task, max_retries=1, retry_exceptions=True)
+        task = ray.remote(_call).options(num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task, max_retries=1, retry_exceptions=True)
         shared: dict[int, Any] = {}  # large arguments (the data split) go to the object store once
 
         def ship(arg):
@@ -103,7 +111,17 @@ class RayExecutor:
 
 
 def _call(fn: Callable, *args):
+    """``fn(*args)`` in a Ray worker, on as many torch threads as the CPUs Ray gave this task (its ``num_cpus``),
+    not the node's core count: a node runs one task per CPU at once."""
+    import ray  # deferred: only Ray workers run this
+
+    torch.set_num_threads(task_threads(ray.get_runtime_context().get_assigned_resources()))
     return fn(*args)
+
+
+def task_threads(assigned: dict[str, float]) -> int:
+    """Threads for a task that Ray assigned ``assigned`` resources, e.g. {"CPU": 2.0} -> 2; at least 1."""
+    return max(1, int(assigned.get("CPU", 1)))
 
 
 def make_executor(name: str, address: str | None = None) -> InProcess | RayExecutor:

@@ -14,6 +14,7 @@ from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_
 from robustness import comparison, figures, paper
 from robustness.formatting import attack_name, eps_label, pct, pm, spread, threat_model_label, with_ci
 from robustness.results import read_results, write_atomic
+from robustness.threads import describe
 
 VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
 
@@ -153,7 +154,7 @@ def setup_blocks(results: dict) -> list:
         ("h1", f"Robustness report: {results['run_id']}"),
         ("p", f"Preset **{cfg['preset']}** on **{data['name']}** ({data['n_train']} training, {data['n_test']} test images, "
               f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), {what_ran(results)}, "
-              f"device **{env['device']}** ({env['device_name']}), "
+              f"device **{env['device']}** ({env['device_name']}{threads_note(env)}), "
               + ", ".join(f"{lib} {env[lib]}" for lib in VERSIONS if lib in env) + ". Stage wall times (s): "
               + ", ".join(f"{k} {v:.1f}" for k, v in wall.items()) + units_note(results["timing"]) + "."),
         ("p", replication + " Every number below is in `results.json` beside this file."),
@@ -175,6 +176,11 @@ def what_ran(results: dict) -> str:
     if custom:
         parts.append(f"{len(custom)} given model{'s' * (len(custom) > 1)} evaluated: {', '.join(custom)}")
     return "; ".join(parts if epochs else ["no model trained"] + parts)
+
+
+def threads_note(env: dict) -> str:
+    """'; 2 threads (2 CPUs in this process's affinity mask)', or nothing for runs older than the record."""
+    return f"; {describe(env['threads'])}" if "threads" in env else ""
 
 
 def noise_subset(noise_cfg: dict) -> str:

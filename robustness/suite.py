@@ -41,6 +41,7 @@ from robustness.methods import model_id, parse_method
 from robustness.records import ModelRecord, custom_model_record, noise_run_record, trained_model_record
 from robustness.report import build_report
 from robustness.results import SCHEMA_VERSION, environment, remove_stray_temps, save_state_dict, write_json
+from robustness.threads import ThreadChoice, choose_threads
 from robustness.units import (
     LOCK_NAME,
     UnitStore,
@@ -280,6 +281,18 @@ def noise_attack_stage(config: SuiteConfig, named: dict[str, dict], trained: dic
     return records
 
 
+def use_threads(requested: int) -> ThreadChoice:
+    """torch's pools sized by ``choose_threads`` (the attack stage's workers read torch's count, so they agree);
+    the inter-op pool too while it can still be sized (torch allows it once, before any inter-op work)."""
+    choice = choose_threads(requested, torch_default=torch.get_num_threads())
+    torch.set_num_threads(choice.count)
+    try:
+        torch.set_num_interop_threads(choice.count)
+    except RuntimeError:  # already started or set in this process: it stays as it is
+        pass
+    return choice
+
+
 def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool = True, executor=None,
                     devices: Devices | None = None, custom: dict[str, LoadedModel] | None = None,
                     run_dir: Path | None = None) -> dict:
@@ -290,6 +303,7 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
     a model to attack; the label-noise stage when ``config.noise.enabled``.
     """
     executor = executor or InProcess()
+    threads = use_threads(config.threads)
     devices = devices or Devices.one(resolve_device(config.device))
     custom = custom or {}
     timing, started = {}, time.perf_counter()
@@ -318,7 +332,7 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
         "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name if run_dir else None,
         "config": to_dict(config),
-        "environment": environment(devices.units) | {"executor": executor.name},
+        "environment": environment(devices.units) | {"executor": executor.name, "threads": threads.record()},
         "data": split.summary(),
         "models": records,
         **evaluation,

@@ -1,0 +1,162 @@
+"""How many threads this process runs, and how its OpenMP threads wait: sized to the CPUs it may use.
+
+Why: torch's thread pool is sized from the machine's core count, and its OpenMP threads (libgomp)
+spin for about 300,000 iterations at the end of every parallel region before they sleep. Beside
+other busy processes that is a collapse, not a slowdown: a spinning thread holds a core the other
+thread of its own region needs, so every small operation waits for a descheduled thread. Measured on
+2 cores beside about 9 other runnable processes (docs/benchmarks.md): one gradient pass of
+digits_cnn on 64 images took 167 ms on 2 threads with libgomp's default wait policy, 18 ms on one
+thread, and 11 ms on 2 threads with ``OMP_WAIT_POLICY=PASSIVE``.
+
+So the entry points call ``passive_openmp()`` before torch is first imported (libgomp reads its
+environment once, when it loads), and the pipeline sizes torch's threads with ``choose_threads``:
+``--threads`` / the ``threads`` field, else ``OMP_NUM_THREADS``, else the CPUs of the affinity mask,
+capped by a cgroup CPU quota (a container's ``--cpus``). A user's own ``OMP_WAIT_POLICY``,
+``GOMP_SPINCOUNT``, ``OMP_NUM_THREADS`` or ``--threads`` always wins.
+
+This module imports no torch, so that an entry point can use it before torch loads.
+
+Example::
+
+    passive_openmp()                  # first, before `import torch`
+    choice = choose_threads(0)        # ThreadChoice(count=2, source="affinity", reason="2 CPUs in ...", openmp_wait="PASSIVE")
+    torch.set_num_threads(choice.count)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # either one given: the user chose how OpenMP waits
+OLD_THREADS = "ROBUSTNESS_OLD_THREADS"  # set to 1: the former behaviour (spinning OpenMP, torch's own count), for benchmarks
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The thread count of torch's pools and of the attack stage's workers, and why."""
+
+    count: int
+    source: str  # "threads setting", "OMP_NUM_THREADS", "cgroup quota", "affinity", "former default"
+    reason: str  # one line for people, e.g. "cgroup quota of 1.5 CPUs (150000/100000 µs) below 2 CPUs of affinity"
+    openmp_wait: str = "default"  # how OpenMP threads wait: "PASSIVE", a user's OMP_WAIT_POLICY / GOMP_SPINCOUNT, or libgomp's spinning default
+
+    def record(self) -> dict:
+        """For results.json's environment."""
+        return {"count": self.count, "source": self.source, "reason": self.reason, "openmp_wait": self.openmp_wait}
+
+
+def passive_openmp(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Make OpenMP threads sleep, not spin, when they wait (``OMP_WAIT_POLICY=PASSIVE``), unless the user
+    set a wait policy or spin count, or ``ROBUSTNESS_OLD_THREADS=1`` asks for the former behaviour.
+    Call it before torch is imported. True when it set the variable."""
+    if environ.get(OLD_THREADS) == "1" or any(name in environ for name in WAIT_VARIABLES):
+        return False
+    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
+
+
+def affinity_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; the core count where the OS has no masks)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def cgroup_dirs(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> list[Path]:
+    """The cgroup folders that may hold this process's CPU quota, innermost first: its own cgroup and each
+    parent (v2: ROOT/PATH; v1: ROOT/cpu/PATH, ROOT/cpu,cpuacct/PATH), and ROOT itself (inside a container the
+    listed path often names the host's hierarchy, and the container's own cgroup is mounted at ROOT)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    bases = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2: "0::/user.slice/..."
+            bases.append(root / path.lstrip("/"))
+        elif "cpu" in controllers.split(","):
+            bases += [root / mount / path.lstrip("/") for mount in ("cpu", "cpu,cpuacct")]
+    dirs = [parent for base in bases for parent in _up_to(base, root)]
+    dirs += [root, root / "cpu", root / "cpu,cpuacct"]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+def _up_to(path: Path, root: Path) -> Iterable[Path]:
+    while path != root and root in path.parents:
+        yield path
+        path = path.parent
+
+
+def cgroup_quota(dirs: Iterable[Path]) -> tuple[float, str] | None:
+    """The smallest CPU quota among ``dirs`` in CPUs, and the file's numbers; None without a quota.
+    v2 ``cpu.max`` holds "QUOTA PERIOD" or "max PERIOD"; v1 ``cpu.cfs_quota_us`` (-1: none) and ``cpu.cfs_period_us``."""
+    found = []
+    for folder in dirs:
+        numbers = _v2_quota(folder / "cpu.max") or _v1_quota(folder / "cpu.cfs_quota_us", folder / "cpu.cfs_period_us")
+        if numbers:
+            found.append((numbers[0] / numbers[1], f"{numbers[0]}/{numbers[1]} µs in {folder}"))
+    return min(found, default=None)
+
+
+def _v2_quota(path: Path) -> tuple[int, int] | None:
+    try:
+        quota, period = path.read_text().split()[:2]
+        return (int(quota), int(period)) if quota != "max" and int(period) > 0 and int(quota) > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_quota(quota_path: Path, period_path: Path) -> tuple[int, int] | None:
+    try:
+        quota, period = int(quota_path.read_text()), int(period_path.read_text())
+        return (quota, period) if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def choose_threads(requested: int = 0, environ: Mapping[str, str] = os.environ, affinity: int | None = None,
+                   cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP,
+                   torch_default: int = 0) -> ThreadChoice:
+    """The thread count: ``requested`` (``--threads`` or the ``threads`` field) when > 0, else a valid
+    ``OMP_NUM_THREADS``, else the affinity mask's CPUs capped by the cgroup quota (rounded down, at least 1:
+    more threads than the quota pays for get throttled mid-region). ``ROBUSTNESS_OLD_THREADS=1``: torch's
+    own count (``torch_default``), as before this module. ``affinity`` and the cgroup paths are for tests."""
+    wait = openmp_wait(environ)
+    if requested > 0:
+        return ThreadChoice(requested, "threads setting", f"--threads / threads = {requested}", wait)
+    omp = environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        return ThreadChoice(int(omp), "OMP_NUM_THREADS", f"OMP_NUM_THREADS={omp} in the environment", wait)
+    if environ.get(OLD_THREADS) == "1" and torch_default > 0:
+        return ThreadChoice(torch_default, "former default", f"{OLD_THREADS}=1: torch's own count", wait)
+    cpus = affinity_cpus() if affinity is None else affinity
+    quota = cgroup_quota(cgroup_dirs(cgroup_root, proc_cgroup))
+    if quota is not None and quota[0] < cpus:
+        count = max(1, math.floor(quota[0]))
+        return ThreadChoice(count, "cgroup quota", f"cgroup CPU quota of {quota[0]:g} CPUs ({quota[1]}), "
+                            f"below the {cpus} CPUs of the affinity mask", wait)
+    return ThreadChoice(cpus, "affinity", f"{cpus} CPUs in this process's affinity mask", wait)
+
+
+def openmp_wait(environ: Mapping[str, str] = os.environ) -> str:
+    """How OpenMP threads wait, as the environment says: "PASSIVE", "ACTIVE", "GOMP_SPINCOUNT=N", or "default"
+    (libgomp's: spin, then sleep). What libgomp read when torch loaded, if nothing changed it since."""
+    if "OMP_WAIT_POLICY" in environ:
+        return environ["OMP_WAIT_POLICY"]
+    return f"GOMP_SPINCOUNT={environ['GOMP_SPINCOUNT']}" if "GOMP_SPINCOUNT" in environ else "default"
+
+
+def describe(record: Mapping) -> str:
+    """The report's words for an environment's thread record, e.g.
+    "2 threads (2 CPUs in this process's affinity mask; OpenMP wait PASSIVE)"."""
+    count = record.get("count")
+    wait = f"; OpenMP wait {record['openmp_wait']}" if "openmp_wait" in record else ""
+    return f"{count} thread{'s' if count != 1 else ''} ({record.get('reason', record.get('source', '?'))}{wait})"
