@@ -191,12 +191,15 @@ def bootstrap_bits(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, see
     """Differences of mean error (fractions) over ``resamples`` two-level resamples of per-image results
     ``a`` (k_A seeds × n images) and ``b`` (k_B × n, the same images): seeds within each family, then images,
     the same images for both. Vectorised: an image resample is a row of counts, so every seed's error under
-    every resample is one matrix product."""
+    every resample is one matrix product. Bits and counts are integers, so the sums are exact and identical
+    results on both sides give exactly 0 (one division per side, at the end)."""
     rng = np.random.default_rng(seed)
     n = a.shape[1]
-    images = draw_counts(rng, n, resamples).astype(float)  # (R, n), same for both sides
-    err_a, err_b = images @ a.T.astype(float) / n, images @ b.T.astype(float) / n  # (R, k): per seed, per resample
-    return (seed_weights(rng, a.shape[0], resamples) * err_a).sum(1) - (seed_weights(rng, b.shape[0], resamples) * err_b).sum(1)
+    images = draw_counts(rng, n, resamples).astype(float)  # (R, n), the same for both sides
+    wrong_a, wrong_b = images @ a.T.astype(float), images @ b.T.astype(float)  # (R, k): wrong per seed and resample
+    total_a = (draw_counts(rng, a.shape[0], resamples) * wrong_a).sum(1)
+    total_b = (draw_counts(rng, b.shape[0], resamples) * wrong_b).sum(1)
+    return total_a / (a.shape[0] * n) - total_b / (b.shape[0] * n)
 
 
 def bootstrap_values(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
