@@ -283,6 +283,10 @@ def compare_bits(a, b, *, names_a=None, names_b=None, family_a="A", family_b="B"
                      f"one seed in {family_a if len(a) == 1 else family_b}: its seed variance is unmeasured (taken as 0)")
     if len(a) != len(b):
         notes.append(f"{abs(len(a) - len(b))} model(s) without a partner are left out of the McNemar test")
+    for family, var, k in ((family_a, seed_var[0], len(a)), (family_b, seed_var[1], len(b))):
+        if var == 0:  # e.g. both seeds 173 of 540 wrong: an estimate of 0, not a measured absence of variance
+            notes.append(f"{family}'s {k} seeds have exactly the same error: its seed variance estimate is 0, "
+                         "which few seeds cannot confirm")
     return Comparison(family_a, family_b, kind, attack, eps, "images",
                       "images only" if len(a) == len(b) == 1 else "seeds and images", names_a, names_b, n,
                       100 * float(per_a.mean()), 100 * float(per_b.mean()), 100 * difference,
