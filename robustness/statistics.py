@@ -216,11 +216,6 @@ def percentile_interval(diffs: np.ndarray, alpha: float) -> tuple[float, float]:
 # --- power -----------------------------------------------------------------------------------------
 
 
-def design_terms(seed_var_a: float | None, seed_var_b: float | None) -> float | None:
-    """s_A² + s_B² (None when a family's seed variance could not be measured: one seed)."""
-    return None if seed_var_a is None or seed_var_b is None else seed_var_a + seed_var_b
-
-
 def power_numbers(difference: float, seed_var: tuple[float | None, float | None], seeds: tuple[int, int],
                   image_var: float, n: int | None, alpha: float, power: float) -> tuple[float, int | None, int | None]:
     """(smallest detectable difference, seeds per family, images) for a two-sided z test at ``alpha`` with
@@ -232,7 +227,7 @@ def power_numbers(difference: float, seed_var: tuple[float | None, float | None]
     image_term = image_var / n if n else 0.0
     detectable = z * math.sqrt(seed_term + image_term)
     target = (abs(difference) / z) ** 2  # the SE² at which the observed difference is just detected
-    both = design_terms(var_a, var_b)
+    both = None if var_a is None or var_b is None else var_a + var_b  # None: a family's seed variance unmeasured
     seeds_needed = images_needed = None
     if difference != 0 and both is not None and target > image_term:
         seeds_needed = max(2, math.ceil(both / (target - image_term) - 1e-9))
@@ -372,8 +367,7 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
         if len(found) > 1:
             raise StatisticsError(f"the units of {run_dir} hold {len(found)} different per-image results for {what}; "
                                   "rerun the run into a fresh --out directory")
-        bits = next(iter(found))
-        return bits
+        return next(iter(found))
 
     cells = []
     for c in attacks["cells"]:
@@ -463,7 +457,8 @@ def noise_values(results: dict, family: str, spec: str, metric: str) -> tuple[li
             if r["spec"] == spec and (r["family"] == family or r["method"] == family)]
     if not runs:
         specs = sorted({r["spec"] for r in (results.get("noise") or {}).get("runs", [])})
-        raise StatisticsError(f"no label-noise runs of {family!r} under {spec!r}; specs: {', '.join(specs) or 'none (run with noise)'}")
+        raise StatisticsError(f"no label-noise runs of {family!r} under {spec!r}; "
+                              f"specs: {', '.join(specs) or 'none (run with noise)'}")
     methods = sorted({r["method"] for r in runs})
     if len(methods) > 1:
         raise StatisticsError(f"{family!r} ran {len(methods)} methods under {spec!r} ({', '.join(methods)}); name one method")
@@ -481,7 +476,7 @@ def compare(results: dict, family_a: str, family_b: str, kind: str, attack: str 
     ``with_unit_bits``). ``kind``: ``clean``; ``white-box`` and ``transfer`` (``attack`` and ``eps``; transfer:
     broken by the attack crafted on any other model); ``worst-case`` (``eps``, ``attack`` = the group:
     ``all`` by default, ``white-box`` or ``transfer``, as in ``attacks.worst_case.sweep``); ``noise``
-    (``spec``, ``metric`` in ``NOISE_METRICS``; seed-level numbers only)."""
+    (``spec``, ``metric`` in ``NOISE_METRICS``, kept in the record's ``attack``; seed-level numbers only)."""
     if kind not in KINDS:
         raise StatisticsError(f"unknown comparison kind {kind!r}; kinds: {', '.join(KINDS)}")
     if family_a == family_b:
