@@ -20,7 +20,8 @@ taken image by image (paired), which removes the images' shared difficulty from 
   p < α; "not settled" otherwise.
 - Power (80% at α = 0.05 by default): the difference's standard error in a design of k_A, k_B seeds and n
   images is ``sqrt(s_A²/k_A + s_B²/k_B + τ²/n)`` (s² the between-seed variance of a family's error, τ² the
-  per-image variance of the paired difference, from the discordant images); the smallest detectable
+  per-image variance of the paired difference between the families, from the discordant images, less what
+  each model's own per-image noise adds: ``image_variance``); the smallest detectable
   difference is ``(z_{1-α/2} + z_{power})`` times it, and solving for k or n gives the seeds or images that
   would detect the observed difference.
 
@@ -266,7 +267,7 @@ def compare_bits(a, b, *, names_a=None, names_b=None, family_a="A", family_b="B"
     interval = percentile_interval(bootstrap_bits(a, b, resamples, seed), alpha)
     pairs = tuple(PairTest(names_a[i], names_b[i], *mcnemar(a[i], b[i])) for i in range(min(len(a), len(b))))
     p = stratified_mcnemar([(t.a_only, t.b_only) for t in pairs])
-    image_var = float(np.var(per_image_difference(a, b), ddof=1)) if n > 1 else 0.0
+    image_var = image_variance(a, b)
     seed_var = (sample_var(per_a), sample_var(per_b))
     detectable, seeds_needed, images_needed = power_numbers(difference, seed_var, (len(a), len(b)), image_var, n,
                                                             alpha, power)
@@ -293,6 +294,25 @@ def compare_bits(a, b, *, names_a=None, names_b=None, family_a="A", family_b="B"
 def per_image_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per image: the share of A's seeds that got it wrong minus B's (the paired difference d_i)."""
     return a.mean(0) - b.mean(0)
+
+
+def image_variance(a: np.ndarray, b: np.ndarray) -> float:
+    """τ²: the per-image variance of the paired difference that more seeds would not average away.
+
+    Var_i(d_i) holds two parts: the families' own per-image difference (τ_fam²) and each model's own
+    per-image noise, τ_m² (how much two seeds of one family disagree image by image), averaged over the
+    seeds: Var_i(d_i) ≈ τ_fam² + τ_mA²/k_A + τ_mB²/k_B. The model part is already inside the between-seed
+    variance s² (a seed's error on these images carries it), so counting it again here would be counting it
+    twice; it is taken out when both families have two seeds or more (τ_m² = the mean over images of the
+    variance over seeds), and τ_fam² is clipped at 0. With one seed, Var_i(d_i) as it is (conservative)."""
+    n = a.shape[1]
+    if n < 2:
+        return 0.0
+    raw = float(np.var(per_image_difference(a, b), ddof=1))
+    if len(a) < 2 or len(b) < 2:
+        return raw
+    model_a, model_b = float(np.var(a, axis=0, ddof=1).mean()), float(np.var(b, axis=0, ddof=1).mean())
+    return max(0.0, raw - model_a / len(a) - model_b / len(b))
 
 
 def compare_values(a, b, *, seeds_a=None, seeds_b=None, family_a="A", family_b="B", kind="noise", attack=None,

@@ -143,6 +143,18 @@ def test_power_numbers_follow_the_formula():
     assert st.power_numbers(0.0, (0.001, 0.001), (2, 2), 0.1, 100, 0.05, 0.8)[1:] == (None, None)
 
 
+def test_image_variance_takes_out_the_models_own_noise():
+    """Models that differ from their family only by their own per-image noise (ρ = 0: no shared difficulty,
+    the same rate): the families' per-image difference is 0, and the raw Var_i(d_i) is not."""
+    rng = np.random.default_rng(6)
+    d = rng.standard_normal(2000)
+    a, b = family_bits(rng, d, 0.3, 4, 0.0, rho=0.0), family_bits(rng, d, 0.3, 4, 0.0, rho=0.0)
+    raw = np.var(st.per_image_difference(a, b), ddof=1)
+    assert raw == pytest.approx(0.21 / 2, rel=0.1)  # 0.3·0.7 per model, averaged over 4 seeds on each side
+    assert st.image_variance(a, b) < 0.1 * raw
+    assert st.image_variance(a[:1], b[:1]) == pytest.approx(np.var(a[0].astype(float) - b[0], ddof=1))
+
+
 # --- one seed, seed-level numbers, verdicts ---------------------------------------------------------
 
 
