@@ -32,7 +32,7 @@ only, and the record says that too.
 
 Example::
 
-    results = with_unit_bits(read_json("reports/run/results.json"), "reports/run")
+    results = with_unit_bits(json.loads(Path("reports/run/results.json").read_text()), "reports/run")
     c = compare(results, "mixup", "erm", "white-box", attack="pgd", eps=0.1)
     c.difference, c.interval, c.p_value, c.verdict   # points, (low, high) points, p, "not settled"
 """
