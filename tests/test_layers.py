@@ -23,7 +23,7 @@ LAYERS = {
                "robustness.leaderboard",
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.records",
-             "robustness.paper", "robustness.formatting", "robustness.threads"],
+             "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics"],
 }
 RANK = {name: rank for rank, name in enumerate(reversed(list(LAYERS)))}  # base 0 ... entry 3
 
