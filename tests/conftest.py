@@ -1,16 +1,21 @@
+import os
 from contextlib import contextmanager
 
-import pytest
-import torch
-from torch import nn
+from robustness.threads import passive_openmp
 
-from robustness.config import PRESETS
-from robustness.data import load
-from robustness.executors import InProcess
-from robustness.methods import parse_method
-from robustness.suite import noise_stage
-from robustness.train import fit
-from robustness.units import UnitStore
+passive_openmp()  # before torch loads, as run_all.py does: the subprocess runs and in-process runs record the same wait
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from robustness.config import PRESETS  # noqa: E402
+from robustness.data import load  # noqa: E402
+from robustness.executors import InProcess  # noqa: E402
+from robustness.methods import parse_method  # noqa: E402
+from robustness.suite import noise_stage  # noqa: E402
+from robustness.train import fit  # noqa: E402
+from robustness.units import UnitStore  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -91,13 +96,20 @@ def example_specs(tmp_path):
 
 @contextmanager
 def torch_threads(count: int):
-    """Torch on ``count`` intra-op threads inside, the caller's count again after."""
-    threads = torch.get_num_threads()
+    """Torch on ``count`` intra-op threads inside, the caller's count again after. OMP_NUM_THREADS says the same
+    inside, so that a run of the suite in this process chooses ``count`` too (robustness/threads.py), as a
+    subprocess run with that variable does."""
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(count)
+    os.environ["OMP_NUM_THREADS"] = str(count)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
 
 
 def single_thread():
@@ -146,8 +158,6 @@ def run_small(cwd: Path, toml: Path, *extra: str, env: dict | None = None) -> su
     """run_all.py on the small configuration, from ``cwd``, into ``cwd/reports/small`` (a relative --out, so
     two runs from two directories have the same configuration, byte for byte), on one thread: float sums
     depend on the thread count, and tests compare these runs with each other and with in-process ones."""
-    import os
-
     return subprocess.run(
         [sys.executable, str(ROOT / "run_all.py"), "--config", str(toml), "--out", "reports", "--run-id", "small",
          "--quiet", *extra],
