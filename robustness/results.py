@@ -165,10 +165,11 @@ def check_schema(results: Any, path: Path) -> None:
         raise SuiteError(f"{path} holds a JSON {type(results).__name__}, not a results object; rerun the suite to rewrite it")
     version = results.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int):
-        raise SuiteError(f"{path}: schema_version is {shown(version)}; expected the whole number {SCHEMA_VERSION}: "
+        held = "is missing" if "schema_version" not in results else f"is {shown(version)}"
+        raise SuiteError(f"{path}: schema_version {held}; expected the whole number {SCHEMA_VERSION}: "
                          "rerun the suite to rewrite it")
     if version != SCHEMA_VERSION:
-        raise SuiteError(f"{path} has schema version {version}, but this suite reads version {SCHEMA_VERSION}; "
+        raise SuiteError(f"{path}: schema_version is {version}, but this suite reads version {SCHEMA_VERSION}; "
                          "rerun the run (finished units are reused) to rewrite it")
     missing = [key for key in REQUIRED_KEYS if key not in results]
     if missing:

@@ -25,19 +25,21 @@ from robustness.errors import SuiteError
 MAX_DEPTH = 24  # results.json nests 7 deep (noise.runs[].noise.confusion[][]); anything far deeper is not ours
 MAX_MAGNITUDE = 1e12  # no count, error, norm or number of seconds the suite writes comes near this
 
-Spec = Callable[[Any, str], None]
+Spec = Callable[[Any, tuple], None]
 
 
 class BadField(Exception):
     """The first field that is not as the suite writes it: where, what it holds, what was expected."""
 
-    def __init__(self, path: str, value: Any, expected: str, missing: bool = False):
-        super().__init__(path)
+    def __init__(self, path: FieldPath, value: Any, expected: str, missing: bool = False):
+        super().__init__(expected)
         self.path, self.value, self.expected, self.missing = path, value, expected, missing
 
     def line(self) -> str:
+        if self.expected.startswith(("names ", "lacks ", "repeats ")):  # said of the field as a whole
+            return f"{spelled(self.path)} {self.expected}"
         held = "is missing" if self.missing else f"is {shown(self.value)}"
-        return f"{self.path or 'the document'} {held}; expected {self.expected}"
+        return f"{spelled(self.path) or 'the document'} {held}; expected {self.expected}"
 
 
 def shown(value: Any) -> str:
@@ -57,11 +59,37 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
-def child(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    name = key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else json.dumps(key, ensure_ascii=False)
-    return f"{path}.{name}" if path else name
+# A field's place as a chain (parent, key), ROOT = (): cheap to build for every field, spelled out only when
+# one is bad, as ``attacks.cells[3].error`` (keys that are not plain names in JSON quotes).
+FieldPath = tuple
+ROOT: FieldPath = ()
+
+
+def child(path: FieldPath, key: str | int) -> FieldPath:
+    return (path, key)
+
+
+def spelled(path: FieldPath) -> str:
+    keys = []
+    while path:
+        path, key = path
+        keys.append(key)
+    out = ""
+    for key in reversed(keys):
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            name = key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else json.dumps(key, ensure_ascii=False)
+            out += f".{name}" if out else name
+    return out
+
+
+def at(*keys: str | int) -> FieldPath:
+    """The chain of a path written out in code: at("attacks", "cells", 3)."""
+    path = ROOT
+    for key in keys:
+        path = child(path, key)
+    return path
 
 
 # --- the building blocks of the schema --------------------------------------------------------
@@ -71,7 +99,7 @@ def number(low: float | None = None, high: float | None = None) -> Spec:
     lo, hi = -MAX_MAGNITUDE if low is None else low, MAX_MAGNITUDE if high is None else high
     expected = f"a number in [{lo:g}, {hi:g}]"
 
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or not lo <= value <= hi:
             raise BadField(path, value, expected)
@@ -81,35 +109,41 @@ def number(low: float | None = None, high: float | None = None) -> Spec:
 def integer(low: int = 0) -> Spec:
     expected = f"a whole number of at least {low}"
 
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_MAGNITUDE:
             raise BadField(path, value, expected)
     return check
 
 
-def text(value: Any, path: str) -> None:
+def text(value: Any, path: FieldPath) -> None:
     if not isinstance(value, str):
         raise BadField(path, value, "a string")
 
 
-def boolean(value: Any, path: str) -> None:
+def boolean(value: Any, path: FieldPath) -> None:
     if not isinstance(value, bool):
         raise BadField(path, value, "true or false")
 
 
-def anything(value: Any, path: str) -> None:
+def scalar(value: Any, path: FieldPath) -> None:
+    if isinstance(value, (str, bool)):
+        return
+    number()(value, path)
+
+
+def anything(value: Any, path: FieldPath) -> None:
     """Free-form fields (the environment's versions, a checkpoint's normalization) that only get printed."""
 
 
 def one_of(*choices: str) -> Spec:
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if value not in choices or not isinstance(value, str):
             raise BadField(path, value, "one of " + ", ".join(json.dumps(c) for c in choices))
     return check
 
 
 def nullable(spec: Spec) -> Spec:
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if value is not None:
             try:
                 spec(value, path)
@@ -123,7 +157,7 @@ def nullable(spec: Spec) -> Spec:
 def list_of(spec: Spec, length: int | None = None) -> Spec:
     expected = "a list" + (f" of {length}" if length is not None else "")
 
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if not isinstance(value, list) or (length is not None and len(value) != length):
             raise BadField(path, value, expected)
         for k, item in enumerate(value):
@@ -132,7 +166,7 @@ def list_of(spec: Spec, length: int | None = None) -> Spec:
 
 
 def map_of(spec: Spec) -> Spec:
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if not isinstance(value, dict):
             raise BadField(path, value, "an object")
         for key, item in value.items():
@@ -142,12 +176,12 @@ def map_of(spec: Spec) -> Spec:
 
 def record(fields: dict[str, Spec], optional: dict[str, Spec] | None = None) -> Spec:
     """An object with every key of ``fields`` (and, when present, those of ``optional``)."""
-    def check(value: Any, path: str) -> None:
+    def check(value: Any, path: FieldPath) -> None:
         if not isinstance(value, dict):
             raise BadField(path, value, "an object")
         for key, spec in fields.items():
             if key not in value:
-                raise BadField(child(path, key), None, f"a field of {path or 'the document'}", missing=True)
+                raise BadField(child(path, key), None, f"a field of {spelled(path) or 'the document'}", missing=True)
             spec(value[key], child(path, key))
         for key, spec in (optional or {}).items():
             if key in value:
@@ -169,10 +203,10 @@ NAMES = list_of(text)
 MEAN_STD = record({"mean": ERROR, "std": ERROR})
 MAYBE_MEAN_STD = nullable(MEAN_STD)
 
-HISTORY = list_of(record({"epoch": integer(1), "lr": SIZE, "loss": SIZE, "test_error": ERROR},
+HISTORY = list_of(record({"epoch": integer(1), "lr": SIZE, "loss": number(), "test_error": ERROR},  # ELR's loss can be < 0
                          {"train_error_real": MAYBE_ERROR, "train_error_noisy": MAYBE_ERROR,
                           "train_error_corrupted": MAYBE_ERROR, "train_error_uncorrupted": MAYBE_ERROR}))
-PARAMS = map_of(number())
+PARAMS = map_of(nullable(scalar))  # a method's settings: numbers, or the words a plug-in takes
 CHECKPOINT = record({"format": text}, {"spec": nullable(text), "path": nullable(text), "sha256": nullable(text),
                                        "arch": nullable(text), "factory": nullable(text), "trusted": nullable(boolean),
                                        "unwrapped": nullable(text), "normalization": anything})
@@ -186,14 +220,15 @@ DATA = record({"name": text, "n_train": COUNT, "n_test": integer(1), "input_shap
 
 CLEAN = record({"error": ERROR, "wrong": COUNT, "error_ci": CI, "top5_error": MAYBE_ERROR,
                 "top5_wrong": MAYBE_COUNT, "top5_error_ci": MAYBE_CI})
-RATES = {"correct_clean": COUNT, "flipped": COUNT, "success_rate": ERROR, "success_rate_ci": CI}
+# success_rate is null where a model gets no test image right when clean (nothing to flip)
+RATES = {"correct_clean": COUNT, "flipped": COUNT, "success_rate": MAYBE_ERROR, "success_rate_ci": MAYBE_CI}
 QUERIES = record({"budget": COUNT, "successes": COUNT, "median": nullable(SIZE), "mean": nullable(SIZE)})
 CELL = record({"attack": text, "eps": EPS, "source": text, "target": text, "wrong": COUNT, "error": ERROR,
                "error_ci": CI, "top5_wrong": MAYBE_COUNT, "top5_error": MAYBE_ERROR, "top5_error_ci": MAYBE_CI, **RATES},
               {"queries": QUERIES})
 SUMMARY = record({"attack": text, "eps": EPS, "kind": one_of("white-box", "transfer"), "source_family": text,
                   "target_family": text, "mean": ERROR, "std": ERROR, "count": COUNT,
-                  "top5": nullable(record({"mean": ERROR, "std": ERROR})), "success_rate": MEAN_STD})
+                  "top5": MAYBE_MEAN_STD, "success_rate": MAYBE_MEAN_STD})
 UNION = {"target": text, "eps": EPS, "kind": text, "attacks": NAMES, "sources": NAMES, "n": COUNT, "wrong": COUNT,
          "error": ERROR, "error_ci": CI, **RATES}
 WORST_CASE = record({
@@ -238,10 +273,12 @@ NOISE = record({"noise_model": text, "levels": list_of(ERROR), "specs": NAMES, "
                 "runs": list_of(NOISE_RUN), "summary": list_of(NOISE_SUMMARY),
                 "best_of_grid": list_of(record({"spec": text, "level": MAYBE_ERROR, **METHOD, "selected_by": text,
                                                 "grid": NAMES}))})
+ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, **{
+    name: text for name in ("python", "platform", "torch", "torchvision", "torchattacks", "scikit-learn", "numpy")}})
 TIMING = record({"stages_s": map_of(SIZE), "units": record({"computed": COUNT, "reused": COUNT})},
                 {"finished_utc": text})
 RESULTS = record({
-    "run_id": nullable(text), "config": map_of(anything), "environment": map_of(anything), "data": DATA,
+    "run_id": nullable(text), "config": map_of(anything), "environment": ENVIRONMENT, "data": DATA,
     "models": map_of(MODEL), "attacks": nullable(ATTACKS), "diagnostics": nullable(map_of(
         record({"input_grad_norm": SIZE, "deterministic": boolean}))),
     "checks": list_of(CHECK), "between_points": nullable(BETWEEN), "noise": nullable(NOISE), "timing": TIMING,
@@ -253,7 +290,7 @@ RESULTS = record({
 
 def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
     """Refuse nesting deeper than ``limit`` without recursion (a recursive walk is what a deep file breaks)."""
-    stack = [(value, "", 0)]
+    stack = [(value, ROOT, 0)]
     while stack:
         node, path, depth = stack.pop()
         if depth > limit:
@@ -267,35 +304,68 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
 def check_names(results: dict) -> None:
     """Every model a section names is one of ``models``, and each model has its clean record."""
     models = results["models"]
-    known = f"a model of models ({', '.join(models) or 'none'})"
+    listed = ', '.join(models) or 'none'
+    known = f"a model of models ({listed})"
 
-    def named(value: Any, path: str) -> None:
+    def named(value: Any, path: FieldPath) -> None:
         if value not in models:
             raise BadField(path, value, known)
 
-    for section in ("diagnostics",):
-        for name in results[section] or {}:
-            named(name, child(section, name))
+    def keyed(section: FieldPath, keys: Any) -> None:
+        for key in keys:
+            if key not in models:
+                raise BadField(section, key, f"names {json.dumps(key, ensure_ascii=False)}, which is not in models ({listed})")
+
+    keyed(at("diagnostics"), results["diagnostics"] or {})
     attacks = results["attacks"]
     if attacks is not None:
         for name in models:
             if name not in attacks["clean"]:
-                raise BadField(child("attacks.clean", name), None, "the clean record of every model", missing=True)
-        for name in attacks["clean"]:
-            named(name, child("attacks.clean", name))
+                raise BadField(at("attacks", "clean", name), None, "the clean record of every model", missing=True)
+        keyed(at("attacks", "clean"), attacks["clean"])
         for k, cell in enumerate(attacks["cells"]):
-            named(cell["source"], f"attacks.cells[{k}].source")
-            named(cell["target"], f"attacks.cells[{k}].target")
+            named(cell["source"], at("attacks", "cells", k, "source"))
+            named(cell["target"], at("attacks", "cells", k, "target"))
+        check_grid(attacks, results["config"]["attack"], list(models))
         for k, row in enumerate(attacks["score_based"]):
-            named(row["model"], f"attacks.score_based[{k}].model")
+            named(row["model"], at("attacks", "score_based", k, "model"))
         worst = attacks["worst_case"] or {}
         for part in ("sweep", "flags"):
             for k, row in enumerate(worst.get(part, [])):
-                named(row["target"], f"attacks.worst_case.{part}[{k}].target")
+                named(row["target"], at("attacks", "worst_case", part, k, "target"))
         for k, row in enumerate((worst.get("headline") or {}).get("cells", [])):
-            named(row["target"], f"attacks.worst_case.headline.cells[{k}].target")
-    for name in (results["between_points"] or {}).get("models", {}):
-        named(name, child("between_points.models", name))
+            named(row["target"], at("attacks", "worst_case", "headline", "cells", k, "target"))
+    keyed(at("between_points", "models"), (results["between_points"] or {}).get("models", {}))
+
+
+def check_grid(attacks: dict, settings: dict, models: list[str]) -> None:
+    """The cells are the whole grid the attack stage computes, each once: every attack and ε of
+    ``config.attack`` crafted on every model and evaluated on every model (the report draws each)."""
+    names, radii = list(settings["attacks"]), list(settings["eps"])
+    seen = set()
+    for k, cell in enumerate(attacks["cells"]):
+        if cell["attack"] not in names:
+            raise BadField(at("attacks", "cells", k, "attack"), cell["attack"],
+                           f"one of config.attack.attacks ({', '.join(map(str, names))})")
+        if cell["eps"] not in radii:
+            raise BadField(at("attacks", "cells", k, "eps"), cell["eps"],
+                           f"one of config.attack.eps ({', '.join(f'{e:g}' for e in radii)})")
+        key = (cell["attack"], cell["eps"], cell["source"], cell["target"])
+        if key in seen:
+            raise BadField(at("attacks", "cells", k), cell, "repeats the cell of an earlier one (each attack × ε × "
+                           "source × target is computed once)")
+        seen.add(key)
+    for attack in names:
+        for eps in radii:
+            for source in models:
+                for target in models:
+                    if (attack, eps, source, target) not in seen:
+                        raise BadField(at("attacks", "cells"), attacks["cells"],
+                                       f"lacks the cell of {attack} at ε {eps:g} crafted on {source}, evaluated on "
+                                       f"{target} (config.attack asks for each of its attacks and ε, on every source × target)")
+    if attacks["heatmap_eps"] not in radii:
+        raise BadField(at("attacks", "heatmap_eps"), attacks["heatmap_eps"],
+                       f"one of config.attack.eps ({', '.join(f'{e:g}' for e in radii)})")
 
 
 def check_config(results: dict) -> None:
@@ -305,11 +375,11 @@ def check_config(results: dict) -> None:
     try:
         name = saved.pop("preset")
     except KeyError:
-        raise BadField("config.preset", None, "the name of a preset", missing=True) from None
+        raise BadField(at("config", "preset"), None, "the name of a preset", missing=True) from None
     try:
         results["config"] = to_dict(override(preset(name), saved))
     except (SuiteError, TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as err:
-        raise BadField("config", results["config"], f"this suite's configuration ({err})") from None
+        raise BadField(at("config"), results["config"], f"this suite's configuration ({err})") from None
 
 
 def check_results(results: dict, where: str = "results.json") -> dict:
@@ -317,8 +387,8 @@ def check_results(results: dict, where: str = "results.json") -> dict:
     in canonical form; a one-line SuiteError naming the first bad field otherwise."""
     try:
         check_depth(results)
-        RESULTS(results, "")
-        check_config(results)
+        RESULTS(results, ROOT)
+        check_config(results)  # first: the references below read the canonical configuration
         check_names(results)
     except BadField as bad:
         raise SuiteError(f"{where}: {bad.line()}; rerun the run to rewrite it (finished units are reused)") from None
