@@ -154,11 +154,11 @@ def nullable(spec: Spec) -> Spec:
     return check
 
 
-def list_of(spec: Spec, length: int | None = None) -> Spec:
-    expected = "a list" + (f" of {length}" if length is not None else "")
+def list_of(spec: Spec, length: int | None = None, least: int = 0) -> Spec:
+    expected = "a list" + (f" of {length}" if length is not None else f" of at least {least}" if least else "")
 
     def check(value: Any, path: FieldPath) -> None:
-        if not isinstance(value, list) or (length is not None and len(value) != length):
+        if not isinstance(value, list) or (length is not None and len(value) != length) or len(value) < least:
             raise BadField(path, value, expected)
         for k, item in enumerate(value):
             spec(item, child(path, k))
@@ -250,7 +250,7 @@ ATTACKS = record({"threat_model": one_of("Linf", "L2"), "n": integer(1), "clean"
 CHECK = record({"check": text, "model": nullable(text), "status": one_of("pass", "warn"), "detail": text,
                 "likely_cause": text})
 PER_LAMBDA = list_of(number())
-BETWEEN = record({"lambdas": list_of(number(0, 1)), "pairs": COUNT, "seed": integer(0),
+BETWEEN = record({"lambdas": list_of(number(0, 1), least=1), "pairs": COUNT, "seed": integer(0),
                   "models": map_of(record({"miss": list_of(ERROR), "grad_norm_mean": list_of(SIZE),
                                            "grad_norm_std": list_of(SIZE)})),
                   "summary": map_of(record({"models": COUNT,
@@ -336,6 +336,23 @@ def check_names(results: dict) -> None:
         for k, row in enumerate((worst.get("headline") or {}).get("cells", [])):
             named(row["target"], at("attacks", "worst_case", "headline", "cells", k, "target"))
     keyed(at("between_points", "models"), (results["between_points"] or {}).get("models", {}))
+    check_per_lambda(results["between_points"])
+
+
+def check_per_lambda(section: dict | None) -> None:
+    """Every per-λ list of the between-points analysis has one value per λ."""
+    if section is None:
+        return
+    count = len(section["lambdas"])
+    rows = [(at("between_points", "models", name, key), values) for name, record_ in section["models"].items()
+            for key, values in record_.items() if key in ("miss", "grad_norm_mean", "grad_norm_std")]
+    for family, summary in section["summary"].items():
+        rows.append((at("between_points", "summary", family, "grad_norm_pair_std"), summary["grad_norm_pair_std"]))
+        rows += [(at("between_points", "summary", family, key, part), summary[key][part])
+                 for key in ("miss", "grad_norm_mean") for part in ("mean", "std")]
+    for path, values in rows:
+        if len(values) != count:
+            raise BadField(path, values, f"one value per λ of between_points.lambdas ({count})")
 
 
 def check_grid(attacks: dict, settings: dict, models: list[str]) -> None:
@@ -380,6 +397,18 @@ def check_config(results: dict) -> None:
         results["config"] = to_dict(override(preset(name), saved))
     except (SuiteError, TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as err:
         raise BadField(at("config"), results["config"], f"this suite's configuration ({err})") from None
+
+
+# What a report or leaderboard can still raise on a file that passed the check, if the check missed something:
+# caught around their rendering and turned into one line (robustness/report.py, robustness/leaderboard.py).
+READ_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError)
+
+
+def unreadable(where: str, err: Exception) -> SuiteError:
+    """The one line for a results.json that passed the check but still could not be drawn."""
+    detail = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+    return SuiteError(f"{where} passed the results check but cannot be drawn ({detail}); it is not as this suite "
+                      "writes it: rerun the run to rewrite it")
 
 
 def check_results(results: dict, where: str = "results.json") -> dict:

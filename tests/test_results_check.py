@@ -9,6 +9,7 @@ refuses it with one line that names that field, or accepts it, and then report a
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -105,14 +106,14 @@ def test_every_field_with_every_bad_value_is_refused_by_name_or_reads(real, tmp_
                 accepted.setdefault(repr(value), []).append(path)
     assert refused > 1000  # the check refuses most of these; the rest must read
     # Accepted substitutions of one value, all in one file: report and leaderboard read it without a traceback.
+    late = []
     for value_repr, paths in accepted.items():
         value = next(v for v in BAD_VALUES if repr(v) == value_repr)
-        doc = json.loads(original)
+        doc, done = json.loads(original), []
         for path in paths:
-            try:
-                substituted(doc, path, value)
-            except (KeyError, IndexError, TypeError):
-                pass  # an earlier substitution replaced the field's parent
+            if not any(path[:len(outer)] == outer for outer in done):  # not inside a field already replaced
+                substituted(doc, path, copy.deepcopy(value))
+                done.append(path)
         text = as_text(doc)
         try:
             checked(text)
@@ -121,8 +122,12 @@ def test_every_field_with_every_bad_value_is_refused_by_name_or_reads(real, tmp_
         run = tmp_path / f"v{len(list(tmp_path.iterdir()))}" / "run"
         run.mkdir(parents=True)
         (run / "results.json").write_text(text)
-        assert build_report(run).is_file(), value_repr
-        assert build_leaderboard(run.parent).is_file(), value_repr
+        try:
+            assert build_report(run).is_file() and build_leaderboard(run.parent).is_file()
+        except SuiteError as err:  # what the check let through may still stop, but in one line (READ_ERRORS)
+            assert "\n" not in str(err) and "passed the results check but cannot be drawn" in str(err), err
+            late.append(f"{value_repr}: {err}")
+    print("\n".join(late))  # with -s: what the check could still learn
 
 
 @pytest.mark.parametrize("edit, expected", [
