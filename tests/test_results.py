@@ -11,7 +11,7 @@ from robustness.results import REQUIRED_KEYS, SCHEMA_VERSION, read_results, with
 
 @pytest.mark.parametrize("content, message", [
     ("{}", "schema_version is missing; expected the whole number 3"),
-    ('{"schema_version": "3"}', 'schema_version is "3" (a string); expected the whole number 3'),
+    ('{"schema_version": "3"}', 'schema_version is "3" .a string.; expected the whole number 3'),
     ("[1, 2]", "holds a JSON list, not a results object"),
     ('{"schema_version": 1}', "schema_version is 1, but this suite reads version 3; rerun the run"),
     ('{"schema_version": 3, "config": {}}', "lacks run_id, environment, data"),
