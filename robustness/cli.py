@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from robustness.config import PRESETS, check_run_id, check_run_path, nest
 from robustness.errors import SuiteError, warn
 from robustness.report import chance_warnings, headline
 from robustness.results import read_results
-from robustness.suite import run_suite, saved_config
+from robustness.suite import RunStopped, run_suite, saved_config
 from robustness.validation import load_config
 
 
@@ -88,6 +89,17 @@ def run_options(args: argparse.Namespace) -> dict:
     return {"trust_checkpoint": args.trust_checkpoint, "executor": args.executor, "ray_address": args.ray_address}
 
 
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT (128 + 2)
+
+
+def stopped_line(stop: RunStopped, prog: str) -> str:
+    """One line for a run that stopped after its directory was opened: what is kept, and the exact command to finish it."""
+    command = f"{'python ' if prog.endswith('.py') else ''}{prog} --resume {shlex.quote(str(stop.run_dir))}"
+    if stop.interrupted:
+        return f"interrupted; {stop.kept()}: resume with {command}"
+    return f"error: {stop.reason}; {stop.kept()}: once the cause is fixed, resume with {command}"
+
+
 def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | None = None, **options) -> int:
     """Build the configuration (or take a resumed run's), run the pipeline, print the report's path and the
     headline numbers; 0, or 2 after a one-line error. Shared by run_all.py and ``python -m noise``."""
@@ -105,9 +117,15 @@ def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | No
             check_run_path(config.out, args.run_id)
             run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, prefix=prefix, **options)
         results = read_results(run_dir)
+    except RunStopped as stop:
+        print(f"{prog}: {stopped_line(stop, prog)}", file=sys.stderr)
+        return INTERRUPTED if stop.interrupted else 2
     except SuiteError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the run directory was opened: nothing was written
+        print(f"{prog}: interrupted before the run started; nothing was written", file=sys.stderr)
+        return INTERRUPTED
     for line in chance_warnings(results):
         warn(line)
     print(f"report: {run_dir / 'report.md'} (and report.html)")

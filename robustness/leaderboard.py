@@ -15,6 +15,7 @@ from robustness.errors import SuiteError, warn
 from robustness.figures import family_colour
 from robustness.formatting import eps_label, pct
 from robustness.results import read_results, write_atomic
+from robustness.results_check import READ_ERRORS, unreadable
 
 RUN_COLUMNS = ("run", "preset", "data", "arch", "epochs", "seeds", "attacks", "headline ε", "device")
 
@@ -111,5 +112,9 @@ def build_leaderboard(root: str | Path, out: str | Path | None = None) -> Path:
     """Write the leaderboard of every run under ``root`` to ``out`` (default ``<root>/leaderboard.html``)."""
     runs = find_runs(root)
     path = Path(out) if out else Path(root) / "leaderboard.html"
-    write_atomic(path, render(runs).encode())
+    try:
+        page = render(runs)
+    except READ_ERRORS as err:  # the results check missed something: still one line, not a traceback
+        raise unreadable(f"a results.json under {root}", err) from None
+    write_atomic(path, page.encode())
     return path

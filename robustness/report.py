@@ -15,6 +15,7 @@ from robustness import comparison, figures, paper
 from robustness.formatting import attack_name, eps_label, pct, pm, spread, threat_model_label, with_ci
 from robustness.results import read_results, write_atomic
 from robustness.threads import describe
+from robustness.results_check import READ_ERRORS, unreadable
 
 VERSIONS = ("python", "torch", "torchvision", "torchattacks", "numpy", "scikit-learn")  # stated in the report
 
@@ -645,20 +646,28 @@ def to_html(blocks: list, title: str) -> str:
             f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
+def report_blocks(results: dict, fig_dir: Path) -> list:
+    """Every block of the report, drawing its figures into ``fig_dir``."""
+    if results.get("attacks") is None:  # a label-noise-only run (python -m noise)
+        return noise_only_blocks(results, fig_dir)
+    return (setup_blocks(results) + reading_blocks(results) + comparison_blocks(results) + clean_blocks(results)
+            + whitebox_blocks(results, fig_dir) + worst_case_blocks(results, fig_dir)
+            + transfer_blocks(results, fig_dir) + score_based_blocks(results)
+            + paper_table3_blocks(results) + between_blocks(results, fig_dir) + checks_blocks(results)
+            + noise_blocks(results, fig_dir))
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Write figures/*.png, report.md and report.html into ``run_dir`` from its results.json; returns report.md."""
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    if results.get("attacks") is None:  # a label-noise-only run (python -m noise)
-        blocks = noise_only_blocks(results, fig_dir)
-    else:
-        blocks = (setup_blocks(results) + reading_blocks(results) + comparison_blocks(results) + clean_blocks(results)
-                  + whitebox_blocks(results, fig_dir) + worst_case_blocks(results, fig_dir)
-                  + transfer_blocks(results, fig_dir) + score_based_blocks(results)
-                  + paper_table3_blocks(results) + between_blocks(results, fig_dir) + checks_blocks(results)
-                  + noise_blocks(results, fig_dir))
-    write_atomic(run_dir / "report.md", to_markdown(blocks, run_dir).encode())
-    write_atomic(run_dir / "report.html", to_html(blocks, blocks[0][1]).encode())
+    try:
+        blocks = report_blocks(results, fig_dir)
+        markdown, page = to_markdown(blocks, run_dir), to_html(blocks, blocks[0][1])
+    except READ_ERRORS as err:  # the check missed something: still one line, not a traceback
+        raise unreadable(str(run_dir / "results.json"), err) from None
+    write_atomic(run_dir / "report.md", markdown.encode())
+    write_atomic(run_dir / "report.html", page.encode())
     return run_dir / "report.md"

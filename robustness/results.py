@@ -6,6 +6,7 @@ import io
 import json
 import os
 import platform
+import re
 import signal
 import tempfile
 from importlib import metadata
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from robustness.errors import SuiteError
+from robustness.results_check import check_results, shown
 
 SCHEMA_VERSION = 4  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack
 REQUIRED_KEYS = ("schema_version", "run_id", "config", "environment", "data", "models", "attacks", "diagnostics", "checks",
@@ -71,12 +73,53 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+# The files the suite writes through write_atomic in a run directory, by folder; their temporary files
+# are ".<name>.<8 random characters>.tmp" (tempfile.mkstemp's alphabet). Nothing else is ever deleted.
+_RANDOM = r"[a-z0-9_]{8}"
+_OWN_TEMPS = {
+    ".": rf"\.(config\.json|results\.json|report\.md|report\.html|\.robustness-run)\.{_RANDOM}\{TEMP_SUFFIX}",
+    "units": rf"\.(train|attack)-[0-9a-f]{{20}}\.(pt|json)\.{_RANDOM}\{TEMP_SUFFIX}",
+    "models": rf"\.[^/]+\.pt\.{_RANDOM}\{TEMP_SUFFIX}",
+    "figures": rf"\.[^/]+\.png\.{_RANDOM}\{TEMP_SUFFIX}",
+}
+
+
 def remove_stray_temps(run_dir: Path) -> list[Path]:
-    """Delete temporary files that a killed writer left behind (call it only while holding the run lock)."""
-    strays = [p for p in Path(run_dir).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    """Delete temporary files that a killed writer of this suite left behind (call it only while holding the
+    run lock): only names write_atomic makes for the suite's own files, only in the run directory and its
+    ``units/``, ``models/`` and ``figures/`` (never through a symlink, never deeper), so a user's
+    ``sub/.notes.tmp`` is never touched."""
+    strays = []
+    for folder, pattern in _OWN_TEMPS.items():
+        where = Path(run_dir) / folder
+        if where.is_symlink() or not where.is_dir():
+            continue
+        strays += [p for p in where.iterdir() if re.fullmatch(pattern, p.name) and p.is_file() and not p.is_symlink()]
     for stray in strays:
         stray.unlink(missing_ok=True)
     return strays
+
+
+# --- the marker: which folders are run directories this suite wrote ---------------------------
+
+RUN_MARKER = ".robustness-run"  # a small JSON file the suite writes into every run directory it creates
+MARKER = {"suite": "robustness", "marker_version": 1,
+          "what": "a run directory written by run_all.py or python -m noise; see docs/resume-and-ray.md"}
+
+
+def has_marker(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds this suite's marker (a plain file, not a symlink, naming the suite)."""
+    path = Path(run_dir) / RUN_MARKER
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("suite") == MARKER["suite"]
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_marker(run_dir: Path) -> None:
+    write_json(Path(run_dir) / RUN_MARKER, MARKER)
 
 
 def without_timing(results: Any) -> Any:
@@ -100,6 +143,8 @@ def save_state_dict(path: Path, state: dict) -> None:
 
 
 def read_results(run_dir: str | Path) -> dict:
+    """A run's results.json, checked whole (robustness/results_check.py) before anything reads it: a file
+    that is not as this suite writes it stops with one line naming the first bad field."""
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise SuiteError(f"{path} does not exist; pass a run directory written by run_all.py")
@@ -107,8 +152,11 @@ def read_results(run_dir: str | Path) -> dict:
         results = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SuiteError(f"{path} is not valid JSON ({err}); rerun the suite to rewrite it") from None
+    except RecursionError:
+        raise SuiteError(f"{path} nests deeper than any results.json this suite writes; rerun the suite to "
+                         "rewrite it") from None
     check_schema(results, path)
-    return results
+    return check_results(results, str(path))
 
 
 def check_schema(results: Any, path: Path) -> None:
@@ -116,8 +164,12 @@ def check_schema(results: Any, path: Path) -> None:
     if not isinstance(results, dict):
         raise SuiteError(f"{path} holds a JSON {type(results).__name__}, not a results object; rerun the suite to rewrite it")
     version = results.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        held = "is missing" if "schema_version" not in results else f"is {shown(version)}"
+        raise SuiteError(f"{path}: schema_version {held}; expected the whole number {SCHEMA_VERSION}: "
+                         "rerun the suite to rewrite it")
     if version != SCHEMA_VERSION:
-        raise SuiteError(f"{path} has schema version {version!r}, but this suite reads version {SCHEMA_VERSION}; "
+        raise SuiteError(f"{path}: schema_version is {version}, but this suite reads version {SCHEMA_VERSION}; "
                          "rerun the run (finished units are reused) to rewrite it")
     missing = [key for key in REQUIRED_KEYS if key not in results]
     if missing:

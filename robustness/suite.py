@@ -40,10 +40,19 @@ from robustness.executors import InProcess, Unit, make_executor
 from robustness.methods import model_id, parse_method
 from robustness.records import ModelRecord, custom_model_record, noise_run_record, trained_model_record
 from robustness.report import build_report
-from robustness.results import SCHEMA_VERSION, environment, remove_stray_temps, save_state_dict, write_json
+from robustness.results import (
+    RUN_MARKER,
+    SCHEMA_VERSION,
+    environment,
+    has_marker,
+    read_results,
+    remove_stray_temps,
+    save_state_dict,
+    write_json,
+    write_marker,
+)
 from robustness.threads import ThreadChoice, choose_threads
 from robustness.units import (
-    LOCK_NAME,
     UnitStore,
     attack_recipe,
     attack_unit,
@@ -344,20 +353,27 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
 # --- the run directory ------------------------------------------------------------------------
 
 
-def open_run_dir(out: str | Path, prefix: str, run_id: str | None) -> Path:
-    """``<out>/<run-id>``: an existing run directory of that name is reused (its finished units are kept);
-    without a run id, a new ``<prefix>-<date>-<time>`` directory (numbered if taken)."""
+OWN_FOLDERS = ("units", "models", "figures")  # the folders the suite writes inside a run directory
+
+
+def run_target(out: str | Path, prefix: str, run_id: str | None) -> Path:
+    """Where a run goes, refused with one line when it is a folder of the user's (not a run this suite wrote):
+    ``<out>/<run-id>`` (an existing run directory of that name is reused: its finished units are kept), or
+    without a run id a new ``<prefix>-<date>-<time>`` directory (numbered if taken). Creates nothing."""
     out = Path(out)
     if run_id:
         candidate = out / check_run_id(run_id)
-        if candidate.is_dir() and any(candidate.iterdir()) and not is_run_dir(candidate):
-            raise SuiteError(f"{candidate} exists and is not a run directory; pass another --run-id or --out")
-    else:
-        base = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
-        candidate, k = out / base, 1
-        while candidate.exists():
-            k += 1
-            candidate = out / f"{base}-{k}"
+        check_run_dir(candidate, "pass another --run-id or --out")
+        return candidate
+    base = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
+    candidate, k = out / base, 1
+    while candidate.exists() or candidate.is_symlink():
+        k += 1
+        candidate = out / f"{base}-{k}"
+    return candidate
+
+
+def make_run_dir(candidate: Path) -> Path:
     try:
         candidate.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -365,8 +381,44 @@ def open_run_dir(out: str | Path, prefix: str, run_id: str | None) -> Path:
     return candidate
 
 
+def check_run_dir(path: Path, advice: str) -> None:
+    """Refuse, with one line, a folder the suite would write into that is not empty and not a run directory it wrote."""
+    if path.is_symlink() and not path.is_dir():
+        raise SuiteError(f"{path} is a symbolic link to a file, not a run directory; {advice}")
+    if path.is_dir() and any(path.iterdir()) and not is_run_dir(path):
+        raise SuiteError(f"{path} exists and is not a run directory this suite wrote (it has no {RUN_MARKER} "
+                         f"marker and no config.json or results.json of this suite); {advice}")
+    for name in OWN_FOLDERS:  # a symlinked units/ or figures/ would send the suite's files into someone's folder
+        if (path / name).is_symlink():
+            raise SuiteError(f"{path / name} is a symbolic link; a run directory's {name}/ must be its own folder: "
+                             f"remove the link, or {advice}")
+
+
 def is_run_dir(path: Path) -> bool:
-    return any((path / name).exists() for name in ("config.json", "results.json", "units", LOCK_NAME))
+    """A run directory this suite wrote: it holds the marker (``.robustness-run``), or, for runs written before
+    the marker existed, its config.json is this suite's configuration or its results.json passes the full
+    results check. A folder that merely holds files with those names is not one."""
+    if has_marker(path):
+        return True
+    if is_suite_config(path / "config.json"):
+        return True
+    try:
+        read_results(path)
+    except SuiteError:
+        return False
+    return True
+
+
+def is_suite_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json this suite wrote: a JSON object naming a preset, every key one of ours."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        saved = json.loads(path.read_text())
+        override(preset(saved.pop("preset")), saved)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, SuiteError):
+        return False
+    return True
 
 
 def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
@@ -403,6 +455,12 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     """
     if not (config.clean.enabled or config.models or config.noise.enabled):
         raise SuiteError("--no-train (clean.enabled = false) leaves nothing to evaluate; add --model NAME=SPEC")
+    # Where the run goes is settled first, so a folder of the user's is refused before any work or any write.
+    if run_dir:
+        target = Path(run_dir)
+        check_run_dir(target, "pass a run directory written by run_all.py")
+    else:
+        target = run_target(config.out, (prefix or "{preset}").format(preset=config.preset), run_id)
     runner = make_executor(executor, ray_address)
     devices = run_devices(config.device, runner)
     clock = time.perf_counter()
@@ -413,16 +471,40 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     if config.noise.enabled:
         noisy_labels(config, split)  # a label file in another order than the split stops here, before anything trains
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
-    run_dir = Path(run_dir) if run_dir else open_run_dir(config.out, (prefix or "{preset}").format(preset=config.preset), run_id)
+    run_dir = make_run_dir(target)
     with run_lock(run_dir):
-        remove_stray_temps(run_dir)
-        write_json(run_dir / "config.json", to_dict(config))
-        results = compute_results(config, split, UnitStore(run_dir), progress, runner, devices, custom, run_dir)
-        results["timing"]["stages_s"] = {"data": data_seconds, **results["timing"]["stages_s"]}
-        results["timing"]["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_json(run_dir / "results.json", results)
-        build_report(run_dir)  # from results.json alone, as `python -m robustness report` does
+        try:
+            write_marker(run_dir)
+            remove_stray_temps(run_dir)
+            write_json(run_dir / "config.json", to_dict(config))
+            results = compute_results(config, split, UnitStore(run_dir), progress, runner, devices, custom, run_dir)
+            results["timing"]["stages_s"] = {"data": data_seconds, **results["timing"]["stages_s"]}
+            results["timing"]["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_json(run_dir / "results.json", results)
+            build_report(run_dir)  # from results.json alone, as `python -m robustness report` does
+        except KeyboardInterrupt:
+            raise RunStopped("interrupted", run_dir) from None
+        except SuiteError as err:
+            raise RunStopped(str(err), run_dir) from None
     return run_dir
+
+
+class RunStopped(SuiteError):
+    """A run that stopped (Ctrl-C, or a one-line error) after its directory was opened: every unit that
+    finished is saved in ``run_dir/units`` and a rerun with ``--resume run_dir`` reuses them."""
+
+    def __init__(self, reason: str, run_dir: Path):
+        self.reason, self.run_dir = reason, Path(run_dir)
+        self.interrupted = reason == "interrupted"
+        super().__init__(f"{reason}; {self.kept()}: finish it with --resume {self.run_dir}")
+
+    def finished_units(self) -> int:
+        units = self.run_dir / "units"
+        return sum(1 for p in units.iterdir() if not p.name.startswith(".")) if units.is_dir() else 0
+
+    def kept(self) -> str:
+        count = self.finished_units()
+        return f"{count} finished unit{'s' if count != 1 else ''} kept in {self.run_dir / 'units'}"
 
 
 def run_devices(name: str, runner) -> Devices:

@@ -25,11 +25,13 @@ on disk is recomputed with a warning, never trusted.
 
 from __future__ import annotations
 
+import errno
 import fcntl  # POSIX file locks: the suite runs on Linux and macOS
 import hashlib
 import io
 import json
 import os
+import stat
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -263,13 +265,25 @@ class UnitStore:
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run-dir>/.lock`` (an flock, released by the OS even on SIGKILL) for the duration."""
+    """Hold ``<run-dir>/.lock`` (an flock, released by the OS even on SIGKILL) for the duration.
+
+    The lock file is opened with O_NOFOLLOW and must be a plain file with one link: a run directory
+    unpacked from someone's tarball whose ``.lock`` is a symlink (or hard link) to another file would
+    otherwise have that file truncated and overwritten with our pid.
+    """
     path = Path(run_dir) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise SuiteError(f"{path} is a symbolic link, not the suite's lock file; delete the link (not what it "
+                             "points to) and rerun") from None
         raise SuiteError(f"run directory {run_dir} is not writable ({err.strerror}); pass a writable --out") from None
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise SuiteError(f"{path} is not a plain file of its own (a hard link, a pipe or a device); delete it "
+                             "and rerun")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -22,8 +22,8 @@ LAYERS = {
                "robustness.checkpoints", "robustness.probe", "robustness.report", "robustness.figures", "robustness.comparison",
                "robustness.leaderboard",
                "attacks.*", "noise.*"],
-    "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.records",
-             "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics"],
+    "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.results_check",
+             "robustness.records", "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics"],
 }
 RANK = {name: rank for rank, name in enumerate(reversed(list(LAYERS)))}  # base 0 ... entry 3
 

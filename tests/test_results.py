@@ -10,9 +10,10 @@ from robustness.results import REQUIRED_KEYS, SCHEMA_VERSION, read_results, with
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{}", f"has schema version None, but this suite reads version {SCHEMA_VERSION}"),
+    ("{}", f"schema_version is missing; expected the whole number {SCHEMA_VERSION}"),
+    (f'{{"schema_version": "{SCHEMA_VERSION}"}}', f'schema_version is "{SCHEMA_VERSION}" .a string.; expected the whole number {SCHEMA_VERSION}'),
     ("[1, 2]", "holds a JSON list, not a results object"),
-    ('{"schema_version": 1}', f"has schema version 1, but this suite reads version {SCHEMA_VERSION}; rerun the run"),
+    ('{"schema_version": 1}', f"schema_version is 1, but this suite reads version {SCHEMA_VERSION}; rerun the run"),
     (f'{{"schema_version": {SCHEMA_VERSION}, "config": {{}}}}', "lacks run_id, environment, data"),
     ("{not json", "is not valid JSON"),
 ])
