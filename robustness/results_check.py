@@ -205,13 +205,14 @@ MAYBE_MEAN_STD = nullable(MEAN_STD)
 
 HISTORY = list_of(record({"epoch": integer(1), "lr": SIZE, "loss": number(), "test_error": ERROR},  # ELR's loss can be < 0
                          {"train_error_real": MAYBE_ERROR, "train_error_noisy": MAYBE_ERROR,
-                          "train_error_corrupted": MAYBE_ERROR, "train_error_uncorrupted": MAYBE_ERROR}))
+                          "train_error_corrupted": MAYBE_ERROR, "train_error_uncorrupted": MAYBE_ERROR,
+                          "peer_test_error": MAYBE_ERROR}))  # co-teaching's second network
 PARAMS = map_of(nullable(scalar))  # a method's settings: numbers, or the words a plug-in takes
 CHECKPOINT = record({"format": text}, {"spec": nullable(text), "path": nullable(text), "sha256": nullable(text),
                                        "arch": nullable(text), "factory": nullable(text), "trusted": nullable(boolean),
                                        "unwrapped": nullable(text), "normalization": anything})
 PROBE = record({"output_shape": list_of(COUNT), "outputs": one_of("logits", "probabilities"),
-                "input_grad_norm": SIZE}, {"batch": COUNT})
+                "input_grad_norm": SIZE}, {"batch": COUNT, "random_in_eval": boolean})
 MODEL = record({"method": text, "family": text, "display": text, "params": PARAMS, "seed": nullable(integer(0)),
                 "arch": nullable(text), "unit": nullable(text), "clean_error": ERROR, "history": HISTORY,
                 "train_seconds": nullable(SIZE), "checkpoint": nullable(CHECKPOINT), "probe": nullable(PROBE)})
@@ -260,20 +261,37 @@ BETWEEN = record({"lambdas": list_of(number(0, 1), least=1), "pairs": COUNT, "se
 CORRUPTION = record({"spec": text, "seed": integer(0), "replaced_share": ERROR, "realized_rate": ERROR,
                      "confusion": list_of(list_of(COUNT))}, {"level": MAYBE_ERROR})  # a run's copy has no level
 METHOD = {"method": text, "family": text, "display": text}
+
+
+def attacked(per_attack: Spec) -> Spec:
+    """noise.attack's {"eps": ε, attack: per_attack, ...} of one label-noise run or summary row, or null."""
+    def check(value: Any, path: FieldPath) -> None:
+        record({"eps": EPS})(value, path)
+        for key, item in value.items():
+            if key != "eps":
+                per_attack(item, child(path, key))
+    return nullable(check)
+
+
+UNDER_ATTACK = attacked(record({"error": ERROR, "wrong": COUNT, "error_ci": CI}, RATES))
+UNDER_ATTACK_SUMMARY = attacked(nullable(record({"mean": ERROR, "std": ERROR, "n": COUNT})))
 NOISE_RUN = record({"spec": text, "level": MAYBE_ERROR, **METHOD, "seed": integer(0), "noise": CORRUPTION,
                     "best_test_error": ERROR, "best_epoch": integer(1), "last_test_error": ERROR,
                     "last_train_error_real": ERROR, "last_train_error_corrupted": MAYBE_ERROR,
                     "last_train_error_clean": MAYBE_ERROR, "history": HISTORY, "train_seconds": SIZE},
-                   {"params": PARAMS})
+                   {"params": PARAMS, "under_attack": UNDER_ATTACK})
 NOISE_SUMMARY = record({"spec": text, "level": MAYBE_ERROR, **METHOD, "seeds": list_of(integer(0)),
                         "realized_rate": ERROR, "replaced_share": ERROR, "best_test_error": MEAN_STD,
                         "last_test_error": MEAN_STD, "last_train_error_real": MEAN_STD,
-                        "last_train_error_corrupted": MAYBE_MEAN_STD, "last_train_error_clean": MAYBE_MEAN_STD})
+                        "last_train_error_corrupted": MAYBE_MEAN_STD, "last_train_error_clean": MAYBE_MEAN_STD},
+                       {"under_attack": UNDER_ATTACK_SUMMARY})
 NOISE = record({"noise_model": text, "levels": list_of(ERROR), "specs": NAMES, "corruptions": list_of(CORRUPTION),
                 "runs": list_of(NOISE_RUN), "summary": list_of(NOISE_SUMMARY),
                 "best_of_grid": list_of(record({"spec": text, "level": MAYBE_ERROR, **METHOD, "selected_by": text,
-                                                "grid": NAMES}))})
-ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, **{
+                                                "grid": NAMES}))},
+               {"attack": nullable(record({"attacks": NAMES, "eps": EPS, "eps_rule": text}))})
+THREADS = record({"count": integer(1), "source": text, "reason": text}, {"openmp_wait": text})
+ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, "threads": THREADS, **{
     name: text for name in ("python", "platform", "torch", "torchvision", "torchattacks", "scikit-learn", "numpy")}})
 TIMING = record({"stages_s": map_of(SIZE), "units": record({"computed": COUNT, "reused": COUNT})},
                 {"finished_utc": text})
