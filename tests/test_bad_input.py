@@ -5,15 +5,19 @@ import errno
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_hostile_files import Net, declaring, in_sizes, rewritten
 
 from robustness.cli import main
+from robustness.config import PRESETS, to_dict
+from robustness.results import write_json, write_marker
+from robustness.units import LOCK_NAME
 from robustness.data import CACHE_NAME, DATASETS, make_split
 from robustness.errors import SuiteError
 
@@ -74,8 +78,43 @@ def pixels(value: float):
     return setup
 
 
+def hostile_export(tmp: Path, monkeypatch) -> None:
+    """The issue's .pt2: a Symbol(...) in model.json replaced by code that would create {tmp}/PWNED."""
+    torch.manual_seed(0)
+    program = torch.export.export(Net().eval(), (torch.rand(4, 1, 8, 8),), dynamic_shapes=({0: torch.export.Dim("batch", min=3)},))
+    torch.export.save(program, tmp / "clean.pt2")
+    rewritten(tmp / "clean.pt2", tmp / "evil.pt2", in_sizes(tmp / "PWNED"))
+    (tmp / "clean.pt2").unlink()
+
+
+def zip_bomb(tmp: Path, monkeypatch) -> None:
+    declaring(tmp / "bomb.pt2", "net/data/weights/weight_0", 2**31)
+
+
+def pk_but_not_zip(tmp: Path, monkeypatch) -> None:
+    (tmp / "fake.pt").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 16)
+
+
+def users_project(tmp: Path, monkeypatch) -> None:
+    proj = tmp / "out" / "proj"
+    (proj / "sub").mkdir(parents=True)
+    (proj / "config.json").write_text('{"name": "my project", "lr": 0.1}\n')
+    (proj / "sub" / ".notes.tmp").write_text("half-written notes\n")
+
+
+def lock_is_a_symlink(tmp: Path, monkeypatch) -> None:
+    run = tmp / "run"
+    run.mkdir()
+    write_json(run / "config.json", to_dict(replace(PRESETS["tiny"], out=str(tmp))))
+    write_marker(run)
+    (tmp / "victim.txt").write_text("a file of the user's\n")
+    (run / LOCK_NAME).symlink_to(tmp / "victim.txt")
+
+
 SETUPS = {"not_a_run": not_a_run, "unreadable_image": unreadable_image, "one_class": one_class, "big_images": big_images,
-          "out_is_a_file": out_is_a_file, "nan_pixels": pixels(np.nan), "pixels_above_one": pixels(2.0)}
+          "out_is_a_file": out_is_a_file, "nan_pixels": pixels(np.nan), "pixels_above_one": pixels(2.0),
+          "hostile_export": hostile_export, "zip_bomb": zip_bomb, "pk_but_not_zip": pk_but_not_zip,
+          "users_project": users_project, "lock_is_a_symlink": lock_is_a_symlink}
 NO_CUDA = not torch.cuda.is_available()
 
 CATALOGUE = [
@@ -83,6 +122,7 @@ CATALOGUE = [
     Case("an unknown preset", ["--preset", "huge"], "unknown preset 'huge'; choose one of: quick, tiny"),
     Case("a --config that does not exist", ["--config", "{tmp}/missing.toml"], "config file {tmp}/missing.toml does not exist"),
     Case("a --config that is a directory", ["--config", "{tmp}"], "config file {tmp} is a directory"),
+    Case("TOML nested too deeply to parse", [], "is not valid TOML", toml="x = " + "[" * 100_000 + "]" * 100_000 + "\n"),
     Case("malformed TOML", [], "config file {tmp}/bad.toml is not valid TOML", toml="[train\nepochs = 3\n"),
     Case("an unknown TOML key", [], "unknown key train.epoch; valid keys: arch, epochs", toml="[train]\nepoch = 3\n"),
     Case("a value of the wrong type", [], "train.epochs must be a number, not 'many'", toml='[train]\nepochs = "many"\n'),
@@ -139,6 +179,10 @@ CATALOGUE = [
     Case("a noise rate outside [0, 1]", [], "noise uniform:1.5 has p outside [0, 1]", toml='[noise]\nspecs = ["uniform:1.5"]\n'),
     Case("a missing noise file", [], "noise labels:{tmp}/y.npy: file not found", toml='[noise]\nspecs = ["labels:{tmp}/y.npy"]\n'),
     # where the run goes
+    Case("a --run-id naming a folder of the user's with its own config.json", ["--run-id", "proj"],
+         "{tmp}/out/proj exists and is not a run directory this suite wrote", setup="users_project"),
+    Case("a run directory whose .lock is a symbolic link", ["--resume", "{tmp}/run"],
+         "is a symbolic link, not the suite's lock file", setup="lock_is_a_symlink"),
     Case("a run id that is not a plain folder name", ["--run-id", "../escape"], "run id '../escape' must be a plain folder name"),
     Case("a run id longer than 255 bytes", ["--run-id", "r" * 256], "run id rrrrrrrrrrrrrrrrrrrr… is 256 bytes long"),
     Case("an --out with a folder name longer than 255 bytes", ["--out", "{tmp}/" + "d" * 300],
@@ -156,6 +200,12 @@ CATALOGUE = [
     # models
     Case("--no-train without --model", ["--no-train"], "--no-train (clean.enabled = false) leaves nothing to evaluate"),
     Case("a malformed --model", ["--model", "mine"], "model spec 'mine' has no NAME="),
+    Case("a .pt2 whose model.json holds code", ["--no-train", "--model", "evil={tmp}/evil.pt2"],
+         "models/model.json", setup="hostile_export"),
+    Case("a checkpoint declaring a 2 GiB member (a zip bomb)", ["--no-train", "--model", "m={tmp}/bomb.pt2"],
+         "zip bomb", setup="zip_bomb"),
+    Case("a checkpoint that starts like a zip archive but is not one", ["--no-train", "--model", "m={tmp}/fake.pt"],
+         "a corrupt zip archive", setup="pk_but_not_zip"),
     Case("a missing checkpoint", ["--model", "m=missing.pt2"], "model 'm': checkpoint missing.pt2 does not exist"),
     Case("a model name used twice", ["--model", "erm_s0=x.pt2"], "model name 'erm_s0' is used twice"),
     # data

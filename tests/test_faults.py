@@ -74,11 +74,13 @@ def test_report_command_waits_for_no_one_and_refuses_a_locked_run(tmp_path, smal
 def test_report_on_a_run_still_before_its_results_names_the_lock(tmp_path, capsys):
     """A run that holds its directory has not written results.json yet: the lock is what to report."""
     from robustness.__main__ import main
+    from robustness.results import write_marker
     from robustness.units import run_lock
 
     run_dir = tmp_path / "running"
     run_dir.mkdir()
     with run_lock(run_dir):
+        write_marker(run_dir)  # as run_suite does first, under the lock
         assert main(["report", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "is in use by another run" in err and "does not exist" not in err
