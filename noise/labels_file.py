@@ -22,12 +22,14 @@ Examples: ``corrupt(y, "labels:cifar10n_worse.npy", num_classes=10, seed=0)``;
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from noise.core import file_and_key, load_array, register_noise
+from robustness.archives import check_zip_limits
 from robustness.errors import SuiteError
 
 CLEAN_KEY = "clean_label"  # CIFAR-N's name for the original labels, checked against the split
@@ -48,6 +50,9 @@ def read_table(path: str) -> dict[str, np.ndarray] | None:
     file = Path(path)
     if file.suffix.lower() not in TABLE_SUFFIXES or not file.is_file():
         return None
+    if zipfile.is_zipfile(file):  # torch.save's format and .npz are zips: refuse a bomb before anything is unpacked
+        with zipfile.ZipFile(file) as archive:
+            check_zip_limits(f"noise labels:{path}", file, archive)
     try:
         if file.suffix.lower() == ".npz":
             with np.load(file, allow_pickle=False) as archive:

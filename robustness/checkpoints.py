@@ -57,6 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustness.archives import broken_archive, check_zip_limits
 from robustness.errors import SuiteError
 from robustness.models import MODELS, Normalize, build_model
 from robustness.probe import one_line, probe_model
@@ -194,74 +195,6 @@ def _native_member(archive: zipfile.ZipFile) -> str | None:
                 if _is_binary(handle.read(4096)):
                     return info.filename
     return None
-
-
-# --- zip archives: declared sizes, before anything is decompressed ------------------------
-
-
-@dataclass(frozen=True)
-class ZipLimits:
-    """What a checkpoint archive may declare in its central directory; checked before any member is read.
-
-    torch.save, torch.jit.save and torch.export.save store members uncompressed (ratio 1); a deflated tensor gains ~1.1×
-    and JSON ~10×, while a zip bomb declares 1000× (2 GiB in 2 MB). Sizes in bytes."""
-
-    member_bytes: int = 16 * 2**30  # one member: a 4-billion-parameter float32 tensor
-    total_bytes: int = 64 * 2**30  # all members together
-    ratio: float = 100.0  # declared size / compressed size, for a compressed member ...
-    ratio_from_bytes: int = 2**20  # ... that declares more than 1 MiB (tiny members compress arbitrarily well)
-    members: int = 100_000  # names in the directory
-
-
-ZIP_LIMITS = ZipLimits()
-
-
-def _size(n: int) -> str:
-    """Bytes for messages: ``_size(3 * 2**30) == "3.0 GiB"``."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
-def _bomb(name: str, path: Path, what: str) -> SuiteError:
-    """A refusal for an archive that declares more than a checkpoint can: no trust flag lifts it."""
-    return SuiteError(f"model {name!r}: {path} {what}; a checkpoint torch wrote does not look like this (a zip bomb, "
-                      "or a damaged archive): do not use this file, get the checkpoint again from where it came from")
-
-
-def _broken_archive(name: str, path: Path, what: str) -> SuiteError:
-    return SuiteError(f"model {name!r}: {path} is truncated or not a PyTorch checkpoint (a corrupt zip archive: {what}); "
-                      "save or copy it again")
-
-
-def check_zip_limits(name: str, path: Path, archive: zipfile.ZipFile, limits: ZipLimits = ZIP_LIMITS) -> None:
-    """Refuse an archive whose directory declares too much, lies about a stored member or repeats a name.
-
-    Only ``infolist()`` is used: the central directory, which zipfile reads on opening; nothing is decompressed."""
-    infos = archive.infolist()
-    if len(infos) > limits.members:
-        raise _bomb(name, path, f"declares {len(infos)} members, over the limit of {limits.members}")
-    length, seen, total = path.stat().st_size, set(), 0
-    for info in infos:
-        if info.filename in seen:
-            raise _broken_archive(name, path, f"two members are named {info.filename}, so loaders disagree on which is read")
-        seen.add(info.filename)
-        if info.file_size > limits.member_bytes:
-            raise _bomb(name, path, f"declares member {info.filename} as {_size(info.file_size)}, over the limit of "
-                                    f"{_size(limits.member_bytes)} for one member")
-        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
-            raise _broken_archive(name, path, f"stored member {info.filename} declares {info.file_size} bytes in {info.compress_size}")
-        if (info.compress_type != zipfile.ZIP_STORED and info.file_size > limits.ratio_from_bytes
-                and info.file_size > limits.ratio * max(info.compress_size, 1)):
-            raise _bomb(name, path, f"declares member {info.filename} as {_size(info.file_size)} unpacked from "
-                                    f"{_size(info.compress_size)} ({info.file_size / max(info.compress_size, 1):.0f}×), "
-                                    f"over the limit of {limits.ratio:.0f}×")
-        if info.header_offset + info.compress_size > length:
-            raise _broken_archive(name, path, f"member {info.filename} ends past the end of the file")
-        total += info.file_size
-    if total > limits.total_bytes:
-        raise _bomb(name, path, f"declares {_size(total)} in all, over the limit of {_size(limits.total_bytes)}")
 
 
 # --- torch.export archives: the text that torch.export.load evaluates or resolves ------------------------------------
@@ -560,7 +493,7 @@ def check_export_text(name: str, path: Path, archive: zipfile.ZipFile) -> None:
                              f"and the loader would run as Python ({err}); re-export the model with torch.export.save, "
                              "or pass --trust-checkpoint only if you trust where the file came from") from None
         except (ValueError, RecursionError) as err:  # json's own errors, and nesting beyond Python's stack
-            raise _broken_archive(name, path, f"member {info.filename} is not JSON: {one_line(err, 60)}") from None
+            raise broken_archive(f"model {name!r}", path, f"member {info.filename} is not JSON: {one_line(err, 60)}") from None
 
 
 RESAVE = {"export": "re-export the model as a plain program (torch.export.save, not aoti_compile_and_package)",
@@ -580,12 +513,12 @@ def checked_format(name: str, path: Path, trust: bool) -> str:
     This reads only the zip's directory, member heads and JSON members, before any torch loader opens the file:
     ``torch.export.load`` dlopens an AOTInductor library (running its constructors) before it fails on anything else."""
     if _zip_in_name_only(path):
-        raise _broken_archive(name, path, "it starts like one but its directory cannot be read")
+        raise broken_archive(f"model {name!r}", path, "it starts like one but its directory cannot be read")
     if not zipfile.is_zipfile(path):
         return "torch.save"  # the legacy non-zip format, or a broken file that torch.load will name
     try:
         with zipfile.ZipFile(path) as archive:
-            check_zip_limits(name, path, archive)
+            check_zip_limits(f"model {name!r}", path, archive)
             fmt = file_format(path)
             member = None if trust else _native_member(archive)
             if member:

@@ -9,7 +9,8 @@ digits_cnn on 64 images took 167 ms on 2 threads with libgomp's default wait pol
 thread, and 11 ms on 2 threads with ``OMP_WAIT_POLICY=PASSIVE``.
 
 So the entry points call ``passive_openmp()`` before torch is first imported (libgomp reads its
-environment once, when it loads), and the pipeline sizes torch's threads with ``choose_threads``:
+environment once, when it loads); it makes waiting threads sleep when the machine is already busy at
+start (on an idle machine spinning is faster), and the pipeline sizes torch's threads with ``choose_threads``:
 ``--threads`` / the ``threads`` field, else ``OMP_NUM_THREADS``, else the CPUs of the affinity mask,
 capped by a cgroup CPU quota (a container's ``--cpus``). A user's own ``OMP_WAIT_POLICY``,
 ``GOMP_SPINCOUNT``, ``OMP_NUM_THREADS`` or ``--threads`` always wins.
@@ -34,6 +35,7 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # either one given: the user chose how OpenMP waits
+BUSY_MARGIN = 0.5  # CPUs: a load average within this of the CPU count at start means the machine is shared
 OLD_THREADS = "ROBUSTNESS_OLD_THREADS"  # set to 1: the former behaviour (spinning OpenMP, torch's own count), for benchmarks
 
 
@@ -51,14 +53,34 @@ class ThreadChoice:
         return {"count": self.count, "source": self.source, "reason": self.reason, "openmp_wait": self.openmp_wait}
 
 
-def passive_openmp(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Make OpenMP threads sleep, not spin, when they wait (``OMP_WAIT_POLICY=PASSIVE``), unless the user
-    set a wait policy or spin count, or ``ROBUSTNESS_OLD_THREADS=1`` asks for the former behaviour.
-    Call it before torch is imported. True when it set the variable."""
+def passive_openmp(environ: MutableMapping[str, str] = os.environ, load: float | None = None,
+                   cpus: int | None = None) -> bool:
+    """Make OpenMP threads sleep, not spin, when they wait (``OMP_WAIT_POLICY=PASSIVE``) if the machine is
+    already busy when the run starts: a 1-minute load average of at least ``cpus − BUSY_MARGIN`` (the CPUs
+    of the affinity mask), or as many other runnable threads right now (``machine_load``). Unless the user set a wait policy or spin count, or ``ROBUSTNESS_OLD_THREADS=1``.
+
+    Why only then: on an idle machine libgomp's spinning wait is the fastest (the default run took 1.6× as
+    long with PASSIVE on an idle 2-core machine: 117 s against 72 s without label noise), and beside other
+    work it is a collapse (docs/benchmarks.md). Call it before torch is imported. True when it set the
+    variable. ``load`` and ``cpus`` are for tests."""
     if environ.get(OLD_THREADS) == "1" or any(name in environ for name in WAIT_VARIABLES):
+        return False
+    load = machine_load() if load is None else load
+    cpus = affinity_cpus() if cpus is None else cpus
+    if load < cpus - BUSY_MARGIN:
         return False
     environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return True
+
+
+def machine_load(loadavg: Path = Path("/proc/loadavg")) -> float:
+    """How busy the machine is at start: the larger of the 1-minute load average and the threads runnable right
+    now besides this one (/proc/loadavg's 4th field; the average lags a minute behind work that just started)."""
+    try:
+        fields = loadavg.read_text().split()
+        return max(float(fields[0]), int(fields[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):  # no /proc (macOS): the load average alone
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def affinity_cpus() -> int:

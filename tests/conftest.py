@@ -1,9 +1,9 @@
 import os
 from contextlib import contextmanager
 
-from robustness.threads import passive_openmp
-
-passive_openmp()  # before torch loads, as run_all.py does: the subprocess runs and in-process runs record the same wait
+# Before torch loads: waiting OpenMP threads sleep, as run_all.py makes them on a busy machine (a test run is one),
+# and the subprocess runs inherit it, so that they and the in-process runs record the same wait.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -22,8 +22,8 @@ from PIL import Image
 from torch import nn
 
 from noise.labels_file import load_labels
-from robustness.checkpoints import (ZIP_LIMITS, ExportTextError, ZipLimits, check_guard, check_operator_name,
-                                    check_sym_expr, check_zip_limits, checked_format, load_model, parse_model_spec)
+from robustness.archives import ZIP_LIMITS, ZipLimits, check_zip_limits
+from robustness.checkpoints import (ExportTextError, check_guard, check_operator_name, check_sym_expr, checked_format, load_model, parse_model_spec)
 from robustness.config import DataConfig
 from robustness.data import load as load_data
 from robustness.errors import SuiteError
@@ -407,6 +407,21 @@ def test_label_files_never_unpickle(tmp_path, suffix):
     with pytest.raises(SuiteError) as info:
         load_labels(str(path))
     assert "\n" not in str(info.value) and "cannot be read" in str(info.value) and not marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npz"])
+def test_a_label_file_zip_bomb_is_refused_before_anything_is_decompressed(tmp_path, monkeypatch, suffix):
+    """torch.save's .pt and numpy's .npz are zip archives: held to the checkpoints' limits before torch.load or
+    np.load unpacks a member (torch unpacked a 512 MB member of such a file before refusing it)."""
+    bomb = declaring(tmp_path / f"labels{suffix}", "labels/data/0", 2**31)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a member was opened")
+    monkeypatch.setattr(zipfile.ZipFile, "open", no_reading)
+    with pytest.raises(SuiteError) as info:
+        load_labels(f"{bomb}:aggre_label")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"noise labels:{bomb}") and "zip bomb" in message
 
 
 def test_a_csv_label_file_is_parsed_as_numbers_only(tmp_path):

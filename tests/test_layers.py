@@ -23,7 +23,8 @@ LAYERS = {
                "robustness.leaderboard",
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.results_check",
-             "robustness.records", "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics"],
+             "robustness.records", "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics",
+             "robustness.archives"],
 }
 RANK = {name: rank for rank, name in enumerate(reversed(list(LAYERS)))}  # base 0 ... entry 3
 
