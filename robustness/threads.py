@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,8 @@ class ThreadChoice:
 def passive_openmp(environ: MutableMapping[str, str] = os.environ, load: float | None = None,
                    cpus: int | None = None) -> bool:
     """Make OpenMP threads sleep, not spin, when they wait (``OMP_WAIT_POLICY=PASSIVE``) if the machine is
-    already busy when the run starts: a 1-minute load average of at least ``cpus − BUSY_MARGIN`` (the CPUs
-    of the affinity mask), or as many other runnable threads right now (``machine_load``). Unless the user set a wait policy or spin count, or ``ROBUSTNESS_OLD_THREADS=1``.
+    already busy when the run starts: at least ``cpus − BUSY_MARGIN`` other threads runnable (``machine_load``;
+    ``cpus``: the CPUs of the affinity mask). Unless the user set a wait policy or spin count, or ``ROBUSTNESS_OLD_THREADS=1``.
 
     Why only then: on an idle machine libgomp's spinning wait is the fastest (the default run took 1.6× as
     long with PASSIVE on an idle 2-core machine: 117 s against 72 s without label noise), and beside other
@@ -73,13 +74,18 @@ def passive_openmp(environ: MutableMapping[str, str] = os.environ, load: float |
     return True
 
 
-def machine_load(loadavg: Path = Path("/proc/loadavg")) -> float:
-    """How busy the machine is at start: the larger of the 1-minute load average and the threads runnable right
-    now besides this one (/proc/loadavg's 4th field; the average lags a minute behind work that just started)."""
+def machine_load(loadavg: Path = Path("/proc/loadavg"), samples: int = 5, gap_s: float = 0.01) -> float:
+    """Threads runnable right now besides this one (/proc/loadavg's 4th field), the fewest of ``samples`` reads
+    ``gap_s`` apart: a busy process is runnable in every read, a passing one is not. Not the load average: it lags
+    a minute behind, so it still counts a run that just ended (an idle machine would then get the slow wait)."""
     try:
-        fields = loadavg.read_text().split()
-        return max(float(fields[0]), int(fields[3].split("/")[0]) - 1)
-    except (OSError, IndexError, ValueError):  # no /proc (macOS): the load average alone
+        counts = []
+        for k in range(samples):
+            counts.append(int(loadavg.read_text().split()[3].split("/")[0]) - 1)
+            if k + 1 < samples:
+                time.sleep(gap_s)
+        return float(max(0, min(counts)))
+    except (OSError, IndexError, ValueError):  # no /proc (macOS): the 1-minute load average
         return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 

@@ -90,12 +90,12 @@ def test_the_old_switch_keeps_torchs_own_count(no_cgroup):
     assert (choice.count, choice.source) == (5, "former default")
 
 
-def test_machine_load_counts_work_that_just_started(tmp_path):
+def test_machine_load_counts_threads_runnable_now_in_every_read(tmp_path):
     loadavg = tmp_path / "loadavg"
     loadavg.write_text("0.10 0.50 0.70 3/250 12345\n")  # two busy threads besides us, too new for the average
-    assert machine_load(loadavg) == 2
-    loadavg.write_text("2.50 1.00 0.70 1/250 12345\n")  # only us runnable now, but busy over the last minute
-    assert machine_load(loadavg) == 2.5
+    assert machine_load(loadavg, gap_s=0) == 2
+    loadavg.write_text("2.50 1.00 0.70 1/250 12345\n")  # a run that just ended still weighs on the average: not busy
+    assert machine_load(loadavg, gap_s=0) == 0
 
 
 def test_openmp_waits_passively_on_a_busy_machine_unless_the_user_chose():
