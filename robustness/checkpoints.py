@@ -27,7 +27,7 @@ and DataParallel's ``.module`` (recorded as ``unwrapped``, e.g. ``"net.module"``
 Every failure is a one-line ``SuiteError`` naming the model and the fix.
 
 Before any loader opens a zip archive, its central directory (read without decompressing anything) is held to
-``ZIP_LIMITS``: a member may declare at most 16 GiB, all members 64 GiB, a compressed member at most 100 times its
+``ZIP_LIMITS`` (robustness/archives.py, shared with the label files): a member may declare at most 16 GiB, all members 64 GiB, a compressed member at most 100 times its
 compressed size (torch stores members uncompressed; a zip bomb declares gigabytes in a few megabytes). These limits hold
 with ``--trust-checkpoint`` too: trust is about running code, not about memory. A ``torch.export`` archive's JSON is then
 checked against what ``torch.export.save`` writes (``check_export_text``): ``torch.export.load`` evaluates its symbolic
