@@ -236,12 +236,12 @@ def noisy_labels(config: SuiteConfig, split) -> dict:
 
 
 def noise_stage(config: SuiteConfig, split, store, executor, device, progress: bool,
-                headline: float | None = None) -> dict:
+                headline: float | None = None, noisy: dict | None = None) -> dict:
     """The corrupted-label benchmark (noise.benchmark's summaries), one cached unit per run, on
     ``noise.train_subset`` of the training images when set. With ``noise.attack`` every run's model is
     also attacked white box (``noise_attack_stage``) at ``headline`` (the attack stage's headline ε)."""
     nc = config.noise
-    noisy = noisy_labels(config, split)
+    noisy = noisy if noisy is not None else noisy_labels(config, split)  # run_suite corrupted them up front
     split = noise_split(config, split)
     recipes = noise_recipes(config)
     named = {f"{spec} {model_id(parse_method(m), seed)}": r for (spec, m, seed), r in recipes.items()}
@@ -304,9 +304,10 @@ def use_threads(requested: int) -> ThreadChoice:
 
 def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool = True, executor=None,
                     devices: Devices | None = None, custom: dict[str, LoadedModel] | None = None,
-                    run_dir: Path | None = None) -> dict:
+                    run_dir: Path | None = None, noisy: dict | None = None) -> dict:
     """Every stage of ``config`` (reusing finished units) and the results.json they make.
 
+    ``noisy``: the label-noise stage's corrupted labels (``noisy_labels``), when the caller made them already.
     ``custom``: checkpoints (--model) or in-memory models, already loaded and probed. Clean models'
     weights go to ``run_dir/models/`` when a run directory is given. The attack stage runs when there is
     a model to attack; the label-noise stage when ``config.noise.enabled``.
@@ -334,7 +335,7 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
 
     clock = time.perf_counter()
     headline = evaluation["attacks"]["heatmap_eps"] if evaluation["attacks"] else None
-    noise = noise_stage(config, split, store, executor, devices.units, progress, headline) if config.noise.enabled else None
+    noise = noise_stage(config, split, store, executor, devices.units, progress, headline, noisy) if config.noise.enabled else None
     timing["label_noise"] = time.perf_counter() - clock
     timing["total"] = time.perf_counter() - started
     return {
@@ -468,8 +469,8 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     data_seconds = time.perf_counter() - clock
     check_data_fits(config, split)
     check_methods(config, split)
-    if config.noise.enabled:
-        noisy_labels(config, split)  # a label file in another order than the split stops here, before anything trains
+    # Corrupted once, here: a label file in another order than the split stops before anything trains or is written.
+    noisy = noisy_labels(config, split) if config.noise.enabled else None
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
@@ -477,7 +478,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
             write_marker(run_dir)
             remove_stray_temps(run_dir)
             write_json(run_dir / "config.json", to_dict(config))
-            results = compute_results(config, split, UnitStore(run_dir), progress, runner, devices, custom, run_dir)
+            results = compute_results(config, split, UnitStore(run_dir), progress, runner, devices, custom, run_dir, noisy)
             results["timing"]["stages_s"] = {"data": data_seconds, **results["timing"]["stages_s"]}
             results["timing"]["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_json(run_dir / "results.json", results)
