@@ -14,7 +14,7 @@ def test_pm_shows_a_spread_only_over_more_than_one_value():
     assert pm({"mean": 0.5, "std": 0.0, "count": 1}, "model pair", suffix="%") == "50.0% (1 model pair)"
     assert pm(None) == "–"
     assert spread(0.25, 0.0, 1) == "0.25" and spread(0.25, 0.01, 2) == "0.25 ± 0.01"
-    assert eps_label(8 / 255) == "0.0314 (8.0/255)"
+    assert eps_label(8 / 255, "Linf") == "0.0314 (8.0/255)" and eps_label(0.5, "L2") == "0.5 (L2)"
 
 
 def test_a_one_seed_run_prints_no_spread_and_says_one_seed(small_run):
