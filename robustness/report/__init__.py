@@ -8,8 +8,9 @@ blocks. A new section is a function in one of the modules below (or a new one) a
     numbers.py          the lookups the tables and sentences share (attack_stat, worst_stat, eps_at, …)
     readings.py         the plain-language sentences and the "Reading" section
     headline.py         the lines printed at the end of a run
-    setup.py, clean.py, whitebox.py, worst_case.py, transfer.py, score_based.py, paper_table.py,
-    between.py, checks.py, methods_compared.py           one group of sections each
+    run_setup.py, methods_compared.py, clean.py, whitebox.py, worst_case.py, transfer.py,
+    score_based.py, paper_table.py, between.py, checks.py
+                        one group of sections each, in the report's order
     render.py           blocks -> Markdown and HTML
 """
 
@@ -30,7 +31,7 @@ from robustness.report.readings import (attack_reading, chance_warnings, method_
                                         worst_case_reading)
 from robustness.report.render import to_html, to_markdown
 from robustness.report.score_based import score_based_blocks
-from robustness.report.setup import setup_blocks, what_ran
+from robustness.report.run_setup import setup_blocks, what_ran
 from robustness.report.transfer import transfer_blocks
 from robustness.report.whitebox import attack_description, whitebox_blocks
 from robustness.report.worst_case import worst_case_blocks
