@@ -30,8 +30,9 @@ def with_ci(value: float | None, ci: list[float] | None) -> str:
     return pct(value) if not ci else f"{pct(value)} [{pct(ci[0])}–{pct(ci[1])}]"
 
 
-def eps_label(eps: float, threat_model: str = "Linf") -> str:
-    """ε in both units: '0.0314 (8.0/255)'; an L2 radius as it is: '0.5 (L2)'."""
+def eps_label(eps: float, threat_model: str) -> str:
+    """ε in both units: '0.0314 (8.0/255)' for ``threat_model`` "Linf"; an L2 radius as it is: '0.5 (L2)'.
+    No default: a caller that forgot the run's threat model printed '/255' radii for L2 runs."""
     return f"{eps:.3g} ({255 * eps:.1f}/255)" if threat_model == "Linf" else f"{eps:.3g} (L2)"
 
 

@@ -64,7 +64,7 @@ def run_settings(results: dict) -> dict[str, str]:
         "data": f"{data['name']} ({data['n_train']}/{data['n_test']})", "arch": cfg["train"]["arch"],
         "epochs": str(cfg["train"]["epochs"]), "seeds": ", ".join(map(str, cfg["clean"]["seeds"])),
         "attacks": ", ".join(cfg["attack"]["attacks"]) if attacks else "–",
-        "headline ε": eps_label(attacks["heatmap_eps"]) if attacks else "–", "device": env["device"],
+        "headline ε": eps_label(attacks["heatmap_eps"], attacks["threat_model"]) if attacks else "–", "device": env["device"],
     }
 
 

@@ -19,7 +19,7 @@ LAYERS = {
     "entry": ["run_all", "robustness", "robustness.cli", "robustness.api", "robustness.__main__", "noise.__main__"],
     "pipeline": ["robustness.suite", "robustness.units", "robustness.executors", "robustness.validation"],
     "domain": ["robustness.data", "robustness.augment", "robustness.models", "robustness.methods.*", "robustness.train",
-               "robustness.checkpoints", "robustness.probe", "robustness.report", "robustness.figures", "robustness.comparison",
+               "robustness.checkpoints", "robustness.probe", "robustness.report.*", "robustness.figures", "robustness.comparison",
                "robustness.leaderboard",
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.results_check",
