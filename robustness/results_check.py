@@ -418,7 +418,7 @@ def check_config(results: dict) -> None:
 
 
 # What a report or leaderboard can still raise on a file that passed the check, if the check missed something:
-# caught around their rendering and turned into one line (robustness/report.py, robustness/leaderboard.py).
+# caught around their rendering and turned into one line (robustness/report/, robustness/leaderboard.py).
 READ_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError)
 
 
