@@ -58,7 +58,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from robustness.config import PRESETS, parse_eps  # noqa: E402
+from robustness.config import parse_eps  # noqa: E402
+from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.methods import model_id, parse_method  # noqa: E402
 from robustness.models import build_model  # noqa: E402

@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from attacks import transfer_matrix  # noqa: E402
-from robustness.config import PRESETS, DataConfig, NoiseConfig, SuiteConfig, to_dict  # noqa: E402
+from robustness.config import DataConfig, NoiseConfig, SuiteConfig, to_dict  # noqa: E402
+from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.errors import SuiteError  # noqa: E402
 from robustness.methods import parse_method  # noqa: E402

@@ -10,6 +10,7 @@ import base64
 import html
 from pathlib import Path
 
+from attacks.catalogue import describe_attacks
 from noise.report import noise_blocks, noise_headline, noise_only_blocks, noise_reading
 from robustness import comparison, figures, paper
 from robustness.formatting import attack_name, eps_label, pct, pm, spread, threat_model_label, with_ci
@@ -205,21 +206,7 @@ def chance_warnings(results: dict) -> list[str]:
 
 def attack_recipe(cfg: dict, attacks: list[str] | None = None) -> str:
     """The attacks' settings, in words."""
-    parts = {
-        "fgsm": "FGSM: one step of ε",
-        "ifgsm": f"I-FGSM: {cfg['ifgsm_steps']} steps of {cfg.get('ifgsm_step_factor', 1):g}·ε/{cfg['ifgsm_steps']}, no random start",
-        "pgd": (f"PGD: {cfg.get('pgd_steps')} steps of {cfg.get('pgd_step_factor'):g}·ε/{cfg.get('pgd_steps')}, "
-                f"{'random start' if cfg.get('pgd_random_start') else 'no random start'}, "
-                f"{cfg.get('pgd_restarts')} restart(s)"),
-        "autoattack": "AutoAttack: the standard version (APGD-CE, APGD-T, FAB-T, Square), as torchattacks runs it",
-        "apgd_ce": f"APGD-CE: {cfg.get('apgd_steps')} steps", "apgd_dlr": f"APGD-DLR: {cfg.get('apgd_steps')} steps",
-        "fab": f"FAB: {cfg.get('fab_steps')} steps",
-        "square": f"Square: score-based, at most {cfg.get('square_queries')} queries per image",
-        "mifgsm": f"MI-FGSM: {cfg.get('mifgsm_steps')} steps of ε/{cfg.get('mifgsm_steps')}, momentum {cfg.get('mifgsm_decay'):g}",
-        "difgsm": (f"DI-FGSM: {cfg.get('difgsm_steps')} steps of ε/{cfg.get('difgsm_steps')}, input diversity with "
-                   f"p = {cfg.get('difgsm_diversity_prob'):g}"),
-    }
-    return "; ".join(parts.get(a, attack_name(a)) for a in attacks or cfg["attacks"]) + "."
+    return describe_attacks(cfg, attacks)  # each attack's class describes itself (attacks/catalogue.py)
 
 
 def whitebox_blocks(results: dict, fig_dir: Path) -> list:
