@@ -13,6 +13,7 @@ import dataclasses
 from attacks.base import setting_notes
 from attacks.registry import ATTACKS
 from robustness.config import AttackConfig
+from robustness.errors import SuiteError
 from robustness.formatting import attack_name
 
 SETTINGS_HEADING = "### [attack.NAME]: each attack's own settings"
@@ -23,8 +24,18 @@ def describe_attacks(cfg: dict, attacks: list[str] | None = None) -> str:
     ``config.attack``, whose ``settings`` holds each attack's given settings. An attack that is not registered
     here (a torchattacks spec, a plug-in not imported) is its display name."""
     config = AttackConfig(settings=cfg.get("settings") or {})
-    return "; ".join(ATTACKS[a](config, a).describe() if a in ATTACKS else attack_name(a)
-                     for a in attacks or cfg["attacks"]) + "."
+    return "; ".join(describe_one(a, config) for a in attacks or cfg["attacks"]) + "."
+
+
+def describe_one(name: str, config: AttackConfig) -> str:
+    """One attack in words. Settings its class refuses (a results.json written by hand) are a ValueError, which
+    the report turns into its one-line "cannot be drawn" error, as for any other field it cannot read."""
+    if name not in ATTACKS:
+        return attack_name(name)
+    try:
+        return ATTACKS[name](config, name).describe()
+    except SuiteError as err:
+        raise ValueError(f"config.attack.settings: {err}") from None
 
 
 def toml_value(value) -> str:

@@ -84,7 +84,7 @@ class AttackConfig:
     attacks: tuple[str, ...] = ("fgsm", "ifgsm", "pgd")
     norm: str = "linf"  # threat model: "linf" (ε an L∞ radius, pixels in [0, 1]) or "l2" (ε an L2 radius over the whole image)
     eps: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # radius in pixel units (images in [0, 1])
-    seed: int = 0  # seeds every random attack (PGD's start, APGD, Square, …) per source, ε and batch, so numbers do not depend on order
+    seed: int = 0  # seeds every random attack per source, ε and batch (PGD's start, Square, …): no order dependence
     batch_size: int = 256  # test images crafted at once per source model
     fuse_epsilons: bool = True  # craft the ε of an attack together, stacked in one pass (same numbers; meant for GPUs)
     # Whole batches (a GPU, or chunk_images = 0): at most this many images in one stacked gradient pass (0 = batch_size),
