@@ -6,8 +6,8 @@ APGD (see ``attacks/apgd_ce.py``) on the Difference of Logits Ratio loss,
 logits, so a model that only inflates its logits (one way of masking gradients
 for the cross-entropy) does not fool it.
 
-Arguments: ``settings.apgd_steps`` (default 10; Croce & Hein use 100),
-``settings.norm`` ("linf", default, or "l2"), ``model`` (pixels in [0, 1] in, logits
+Settings (``[attack.apgd_dlr]``, APGD-CE's): ``steps`` (default 10; Croce & Hein use 100).
+Arguments: ``config.norm`` ("linf", default, or "l2"), ``model`` (pixels in [0, 1] in, logits
 out; at least 3 classes), ``eps`` (L∞ radius in [0, 1] pixel units, or an L2
 radius), ``seed`` (the random start). One restart.
 Input range: [0, 1]. Implementation: ``torchattacks.APGD(loss="dlr")``.
@@ -23,4 +23,5 @@ from attacks.registry import register_attack
 
 @register_attack("apgd_dlr")
 class APGDDLR(APGDCE):
+    title = "APGD-DLR"
     loss = "dlr"

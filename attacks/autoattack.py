@@ -16,7 +16,7 @@ argument (torchattacks calls ``torch.manual_seed`` with it, so the attack stage
 also runs it inside ``attacks.seeding.seeded``, which restores the caller's
 generator afterwards).
 
-Arguments: ``settings.norm`` ("linf", default, or "l2": AutoAttack-L2), ``model``
+No settings of its own. Arguments: ``config.norm`` ("linf", default, or "l2": AutoAttack-L2), ``model``
 (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1] pixel units, or
 an L2 radius), ``seed`` (every component's seed; the attack stage derives it per
 (attack, ε, source, batch) from ``attack.seed``). The number of target classes is
@@ -35,9 +35,15 @@ from attacks.registry import register_attack
 
 @register_attack("autoattack")
 class AutoAttack(Attack):
+    title = "AutoAttack"
     random = True
     norms = ("linf", "l2")
     strength = 5
+    shortfall = ("AutoAttack stopped short (torchattacks runs 10 iterations per attack, Croce & Hein 100) or a "
+                 "randomized model that answers each query differently")
+
+    def describe(self) -> str:
+        return "AutoAttack: the standard version (APGD-CE, APGD-T, FAB-T, Square), as torchattacks runs it"
 
     def step_size(self, eps: float) -> float:
         return 2 * eps  # APGD's first step (it halves it when progress stalls)

@@ -1,6 +1,14 @@
 """What every attack is: one small object per attack, in the manner of torchattacks.
 
-An ``Attack`` is built from the ``[attack]`` settings. ``build(model, eps, seed)`` returns the
+An attack is one file: its class declares its own settings (``Settings``, a small frozen dataclass
+with defaults, each field's unit and range in its comment; TOML reaches them as ``[attack.pgd]
+steps = 40``), their ``check``, its display name (``title``), a one-line ``describe`` of the
+attack as configured, its strength rank and, for the ranked attacks the error check compares, the
+likely cause when it falls short (``shortfall``). Registering it (``@register_attack``) is all
+the rest of the suite needs.
+
+An ``Attack`` is built from the ``[attack]`` section (``robustness.config.AttackConfig``: what every
+attack shares, and each attack's given settings). ``build(model, eps, seed)`` returns the
 reference torchattacks attack at one ε (what a user would write, and what the tests
 compare against). ``craft_every_eps`` optionally crafts every ε of a batch in one pass,
 with the same numbers as calling ``build`` once per ε; it returns None where the
@@ -16,36 +24,75 @@ breaks; the worst-case flags compare them).
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
+import textwrap
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import torch
 from torch import nn
 
 from attacks.workers import INLINE, Workers
-from robustness.config import AttackConfig
+from robustness.config import AttackConfig, coerce
+from robustness.errors import SuiteError
 
 NORM_NAMES = {"linf": "Linf", "l2": "L2"}  # attack.norm -> torchattacks' and RobustBench's name of the threat model
 TARGET_CLASSES = 9  # Croce & Hein's targeted attacks (APGD-T, FAB-T) try the 9 highest-scoring wrong classes
 
 
 class Attack:
-    """One attack at any ε. Subclasses set ``random`` and implement ``build``; ``step_size``,
-    ``craft_every_eps`` and ``queries`` where they apply."""
+    """One attack at any ε. Subclasses set ``title``, ``random`` (and the other class attributes that apply),
+    declare ``Settings`` and ``check`` when they have settings, and implement ``build`` and ``describe``;
+    ``step_size``, ``craft_every_eps`` and ``queries`` where they apply."""
 
+    @dataclass(frozen=True)
+    class Settings:
+        """The attack's own settings (none here): each field with a default, and its unit and range in a comment."""
+
+    title: ClassVar[str] = ""  # as people write it: "I-FGSM" (formatting.attack_name; default: the name in capitals)
     random: ClassVar[bool] = False  # draws random numbers (a random start): crafted under a seed
     norms: ClassVar[tuple[str, ...]] = ("linf",)  # the threat models (attack.norm) it has a version for
     gradients: ClassVar[bool] = True  # False: reads only the logits (a score-based black box)
     strength: ClassVar[int | None] = None  # rank among white-box attacks (higher: should break a superset); None: unranked
+    # The likely cause when its white-box error falls below the next weaker attack's that the error check compares
+    # (attacks/checks.py): set on the ranked attacks that check compares, None on the others.
+    shortfall: ClassVar[str | None] = None
 
-    def __init__(self, settings: AttackConfig, name: str, num_classes: int = 10):
-        self.settings = settings
+    def __init__(self, config: AttackConfig, name: str, num_classes: int = 10):
+        self.config = config  # what every attack shares: norm, ε, seed, batch sizes
         self.name = name  # as configured: seeds and results.json cells are keyed by it
         self.num_classes = num_classes  # the model's outputs: targeted attacks pick their target classes among them
+        self.settings = self.settings_from(config.settings_of(name), name)  # its own, defaults filled in
+        self.check()
+
+    @classmethod
+    def settings_from(cls, given: dict, name: str) -> Settings:
+        """``Settings`` from the given {key: value} (TOML's types; each converted to its default's type).
+        A key that is not one of its settings is a one-line SuiteError listing the valid ones."""
+        valid = {f.name: f.default for f in dataclasses.fields(cls.Settings)}
+        for key in given:
+            if key not in valid:
+                keys = f"valid keys: {', '.join(valid)}" if valid else f"{name} has no settings of its own"
+                raise SuiteError(f"unknown key [attack.{name}] {key}; {keys}")
+        return cls.Settings(**{key: coerce(value, valid[key], f"attack.{name}.{key}") for key, value in given.items()})
+
+    def where(self, key: str) -> str:
+        """How a setting is named in messages: "attack.pgd.steps"."""
+        return f"attack.{self.name}.{key}"
+
+    def check(self) -> None:
+        """Each setting in its range, or a one-line SuiteError saying what to write (see ``Settings``)."""
+
+    def describe(self) -> str:
+        """The attack as configured, in words, for the report: "PGD: 10 steps of 2.5·ε/10, random start, 1 restart(s)"."""
+        return self.title or self.name.upper()
 
     @property
     def norm(self) -> str:
         """torchattacks' name of the threat model: "Linf" or "L2"."""
-        return NORM_NAMES[self.settings.norm]
+        return NORM_NAMES[self.config.norm]
 
     def target_classes(self) -> int:
         """torchattacks' ``n_classes`` for APGD-T and FAB-T: the true class plus up to 9 targets, as Croce & Hein."""
@@ -79,3 +126,23 @@ class Attack:
     def query_budget(self) -> int | None:
         """The most queries it spends on one image; None for attacks that do not count them."""
         return None
+
+
+def setting_notes(cls: type) -> dict[str, str]:
+    """Each field of ``cls.Settings`` -> its comment (unit and range), read from the source: the comment on its
+    line, or the comment lines just above it. What ``attacks.registry.settings_table`` prints."""
+    settings = cls.Settings
+    lines, _ = inspect.getsourcelines(settings)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    notes = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            line = lines[node.lineno - 1]
+            note = line.split("  # ", 1)[1].strip() if "  # " in line else ""
+            above, k = [], node.lineno - 2
+            while not note and k >= 0 and lines[k].strip().startswith("#"):
+                above.insert(0, lines[k].strip().lstrip("#").strip())
+                k -= 1
+            notes[node.target.id] = note or " ".join(above)
+    return notes
+

@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from attacks.registry import ATTACKS
+from robustness.formatting import attack_name
+
 TOLERANCE = 0.01  # errors may differ by this much (1 point) before a check warns: sampling slack
 # The share of images a weaker attack may break that a stronger one misses before a check warns (on the default
 # run, PGD-10 with one random start misses up to 2% of what I-FGSM breaks: it is not a strict superset).
@@ -74,15 +77,22 @@ def check_whitebox_dominates(attacks: dict, models: list[str]) -> list[dict]:
     return out
 
 
-# (weaker, stronger, check name, likely cause when the stronger attack does worse)
-STRONGER = [
-    ("fgsm", "ifgsm", "I-FGSM ≥ FGSM", "too few or too small I-FGSM steps, or gradient masking that one large step jumps over"),
-    ("ifgsm", "pgd", "PGD ≥ I-FGSM", "too few PGD steps or restarts, or a step size too large for the loss surface"),
-    ("pgd", "autoattack", "AutoAttack ≥ PGD", "AutoAttack stopped short (torchattacks runs 10 iterations per attack, "
-     "Croce & Hein 100) or a randomized model that answers each query differently"),
-]
-GRADIENT_FREE = ("square",)  # score-based attacks: they read the logits only
-NAMES = {"fgsm": "FGSM", "ifgsm": "I-FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "square": "Square"}
+def dominance_pairs() -> list[tuple[str, str, str, str]]:
+    """(weaker, stronger, check name, likely cause when the stronger does worse), from the attack classes: the
+    ranked attacks that declare a ``shortfall`` (I-FGSM, PGD, AutoAttack), each against the next one below it
+    among those and the weakest ranked attack (FGSM). Attacks that share a rank are not compared with each other."""
+    ranked = sorted((cls.strength, name) for name, cls in ATTACKS.items() if cls.strength is not None)
+    if not ranked:
+        return []
+    floor = ranked[0][0]
+    chain = [name for rank, name in ranked if rank == floor or ATTACKS[name].shortfall]
+    return [(weak, strong, f"{attack_name(strong)} ≥ {attack_name(weak)}", ATTACKS[strong].shortfall)
+            for weak, strong in zip(chain, chain[1:]) if ATTACKS[weak].strength < ATTACKS[strong].strength]
+
+
+def gradient_free() -> set[str]:
+    """The score-based attacks (Square): they read the logits only (``Attack.gradients`` False)."""
+    return {name for name, cls in ATTACKS.items() if not cls.gradients}
 
 
 def whitebox_errors(attacks: dict) -> dict:
@@ -101,7 +111,7 @@ def check_stronger_dominates(attacks: dict, models: list[str]) -> list[dict]:
     same images (every test image, or the headline's subset where one of them ran only there)."""
     err = whitebox_errors(attacks)
     out = []
-    for weak, strong, check, cause in STRONGER:
+    for weak, strong, check, cause in dominance_pairs():
         for model in models:
             pairs = [(err[weak, e, m, images] - err[strong, e, m, images], e, images)
                      for (a, e, m, images) in err if a == weak and m == model and (strong, e, m, images) in err]
@@ -110,7 +120,7 @@ def check_stronger_dominates(attacks: dict, models: list[str]) -> list[dict]:
             gap, eps, images = max(pairs)
             if gap > TOLERANCE:
                 where = "" if images == "all" else " (headline subset)"
-                detail = f"ε={eps:g}{where}: {NAMES[weak]} {100 * gap:.1f} points above {NAMES[strong]}"
+                detail = f"ε={eps:g}{where}: {attack_name(weak)} {100 * gap:.1f} points above {attack_name(strong)}"
                 out.append(_result(check, model, detail, cause))
             else:
                 out.append(_result(check, model))
@@ -120,20 +130,21 @@ def check_stronger_dominates(attacks: dict, models: list[str]) -> list[dict]:
 def check_gradient_free(attacks: dict, models: list[str]) -> list[dict]:
     """A score-based black box (Square) should not break clearly more images than the best gradient attack."""
     err = whitebox_errors(attacks)
+    free = gradient_free()
     out = []
     for model in models:
         gaps = []
         for (attack, eps, m, images), value in err.items():
-            if attack not in GRADIENT_FREE or m != model:
+            if attack not in free or m != model:
                 continue
-            best = [v for (a, e, mm, im), v in err.items() if (e, mm, im) == (eps, m, images) and a not in GRADIENT_FREE]
+            best = [v for (a, e, mm, im), v in err.items() if (e, mm, im) == (eps, m, images) and a not in free]
             if best:
                 gaps.append((value - max(best), attack, eps))
         if not gaps:
             continue
         gap, attack, eps = max(gaps)
         if gap > TOLERANCE:
-            detail = f"ε={eps:g}: {NAMES.get(attack, attack)} {100 * gap:.1f} points above the best gradient attack"
+            detail = f"ε={eps:g}: {attack_name(attack)} {100 * gap:.1f} points above the best gradient attack"
             out.append(_result("gradient attacks ≥ Square", model, detail,
                                "gradient masking: an attack that never sees a gradient beats every attack that follows one"))
         else:
@@ -178,8 +189,8 @@ def check_weaker_subsets(attacks: dict, models: list[str]) -> list[dict]:
             continue
         worst = max(mine, key=lambda f: f["share"])
         if worst["share"] > FLAG_TOLERANCE:
-            detail = (f"ε={worst['eps']:g}: {NAMES.get(worst['weaker'], worst['weaker'])} broke {worst['count']} "
-                      f"image(s) ({100 * worst['share']:.1f}%) that {NAMES.get(worst['stronger'], worst['stronger'])} missed")
+            detail = (f"ε={worst['eps']:g}: {attack_name(worst['weaker'])} broke {worst['count']} "
+                      f"image(s) ({100 * worst['share']:.1f}%) that {attack_name(worst['stronger'])} missed")
             out.append(_result("stronger attacks break a superset", model, detail,
                                "a weak evaluation: too few steps or restarts of the stronger attack, or gradient masking "
                                "it does not get past"))

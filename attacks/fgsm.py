@@ -8,7 +8,7 @@ Under ``attack.norm = "l2"`` it is the L2 fast gradient method of the same paper
 (FGM): one step of L2 length ε along the normalized gradient, then clipped to
 [0, 1] (``torchattacks.PGDL2`` with one step of ε and no random start).
 
-Arguments: ``settings`` (the ``[attack]`` section; FGSM reads only ``norm``),
+Arguments: ``config`` (the ``[attack]`` section; FGSM reads only ``norm``; no settings of its own),
 ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1]
 pixel units, e.g. 4/255; an L2 radius under ``norm = "l2"``). Step size: ε. No randomness.
 Input range: [0, 1]. Implementation: ``torchattacks.FGSM`` (L2: ``torchattacks.PGDL2``).
@@ -34,11 +34,15 @@ from attacks.workers import INLINE, Workers
 
 @register_attack("fgsm")
 class FGSM(Attack):
+    title = "FGSM"
     norms = ("linf", "l2")
     strength = 1
 
+    def describe(self) -> str:
+        return "FGSM: one step of ε"
+
     def build(self, model, eps: float, seed: int = 0) -> torchattacks.FGSM | torchattacks.PGDL2:
-        if self.settings.norm == "l2":
+        if self.config.norm == "l2":
             return torchattacks.PGDL2(model, eps=eps, alpha=eps, steps=1, random_start=False)
         return torchattacks.FGSM(model, eps=eps)
 
@@ -48,7 +52,7 @@ class FGSM(Attack):
     def craft_every_eps(self, model, x: torch.Tensor, y: torch.Tensor, eps: Sequence[float], seeds=None,
                         workers: Workers = INLINE) -> torch.Tensor | None:
         """E×N×… images: one gradient, then ``clamp(x + ε · sign, 0, 1)`` for each ε (L∞ only)."""
-        if self.settings.norm != "linf":
+        if self.config.norm != "linf":
             return None
         sign = grad_sign(model, x, y, workers)
         eps_t = per_example(eps, 1, x).unsqueeze(1)  # E×1×1×…: broadcasts over the batch

@@ -13,8 +13,8 @@ is mixup's). Anything else, and any unknown NAME or KEY, is a one-line error tha
 lists the valid ones, raised before anything runs. (Some torchattacks attacks assume
 3-channel images: TIFGSM's kernel, for one, fails on 1-channel digits when it runs.)
 
-Arguments: the spec (as above), ``settings`` (only ``attack.norm``, which must be
-"linf"), ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1]
+Arguments: the spec (as above), ``config`` (only ``attack.norm``, which must be
+"linf"; its arguments are in the spec, so no ``[attack.NAME]`` table), ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1]
 pixel units), ``seed``. Random: assumed (every call is seeded). Unranked in the
 worst-case flags. Input range: [0, 1]. Implementation: ``torchattacks.<NAME>``.
 
@@ -99,9 +99,13 @@ def parse_spec(spec: str) -> tuple[type, dict]:
 class TorchattacksAttack(Attack):
     random = True  # unknown, so every call is seeded (it costs nothing)
 
-    def __init__(self, settings: AttackConfig, name: str, num_classes: int = 10):
-        super().__init__(settings, name, num_classes)
+    def __init__(self, config: AttackConfig, name: str, num_classes: int = 10):
+        super().__init__(config, name, num_classes)
         self.cls, self.kwargs = parse_spec(name)
+
+    def describe(self) -> str:
+        cls, _, args = self.name.removeprefix(PREFIX).partition(",")
+        return f"{cls}({args})" if args else cls
 
     def step_size(self, eps: float) -> float:
         default = arguments(self.cls).get("alpha")

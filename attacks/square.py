@@ -10,8 +10,8 @@ query (one forward pass of that image). Since it needs no gradient, a model that
 masks its gradients does not stop it: Square breaking clearly more images than
 the best gradient attack is the classic sign of gradient masking.
 
-Arguments: ``settings.square_queries`` (default 5,000, the reference and
-AutoAttack's budget), ``settings.norm`` ("linf", default, or "l2"), ``model``
+Settings (``[attack.square]``): ``queries`` (default 5,000, the reference and
+AutoAttack's budget). Arguments: ``config.norm`` ("linf", default, or "l2"), ``model``
 (pixels in [0, 1] in, logits out; called only under ``torch.no_grad``), ``eps`` (L∞
 radius in [0, 1] pixel units, or an L2 radius), ``seed`` (the random proposals;
 the attack stage derives it per (attack, ε, source, batch) from ``attack.seed``).
@@ -21,17 +21,20 @@ built attack records each image's queries (``queries``), with the same images.
 
 Example::
 
-    attack = make_attack("square", AttackConfig(square_queries=1000))
+    attack = make_attack("square", AttackConfig(settings={"square": {"queries": 1000}}))
     square = attack.build(model, 8 / 255, seed=0)
     x_adv = square(images, labels)
     spent = attack.queries(square)  # per image: queries until it broke (the budget + 1 if it never did), 0: not attacked
 """
+
+from dataclasses import dataclass
 
 import torch
 import torchattacks
 
 from attacks.base import Attack
 from attacks.registry import register_attack
+from robustness.config import MAX_QUERIES, check_count
 
 
 class CountingSquare(torchattacks.Square):
@@ -61,16 +64,27 @@ class CountingSquare(torchattacks.Square):
 
 @register_attack("square")
 class Square(Attack):
+    @dataclass(frozen=True)
+    class Settings:
+        queries: int = 5000  # query budget per image (forward passes), 1 to 1,000,000 (the reference and AutoAttack's 5,000)
+
+    title = "Square"
     random = True
     norms = ("linf", "l2")
     gradients = False
 
+    def check(self) -> None:
+        check_count(self.where("queries"), self.settings.queries, MAX_QUERIES, "Square's reference budget is 5,000")
+
+    def describe(self) -> str:
+        return f"Square: score-based, at most {self.settings.queries} queries per image"
+
     def build(self, model, eps: float, seed: int = 0) -> CountingSquare:
-        return CountingSquare(model, norm=self.norm, eps=eps, n_queries=self.settings.square_queries, n_restarts=1,
+        return CountingSquare(model, norm=self.norm, eps=eps, n_queries=self.settings.queries, n_restarts=1,
                               seed=seed)
 
     def queries(self, crafter: CountingSquare) -> torch.Tensor:
         return crafter.queries
 
     def query_budget(self) -> int:
-        return self.settings.square_queries
+        return self.settings.queries

@@ -58,7 +58,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from robustness.config import PRESETS, parse_eps  # noqa: E402
+from attacks import make_attack  # noqa: E402
+from robustness.config import parse_eps  # noqa: E402
+from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.methods import model_id, parse_method  # noqa: E402
 from robustness.models import build_model  # noqa: E402
@@ -197,7 +199,7 @@ def main() -> None:
         if args.eps:
             overrides["eps"] = tuple(parse_eps(e) for e in args.eps)
         if args.iter_steps:
-            overrides.update(ifgsm_steps=args.iter_steps, pgd_steps=args.iter_steps)
+            overrides["settings"] = config.attack.tune("ifgsm", steps=args.iter_steps).tune("pgd", steps=args.iter_steps).settings
         config = dataclasses.replace(config, attack=dataclasses.replace(config.attack, **overrides))
         torch.save({"preset": args.preset, "device": str(device), "attack_overrides": overrides,
                     "models": {k: m.state_dict() for k, m in models.items()}}, model_file)
@@ -227,7 +229,7 @@ def main() -> None:
                       + ("NCHW rounding" if step == "naive-nchw" else "numbers identical"), flush=True)
     cfg = config.attack
     print(f"models: {', '.join(models)}; attacks {cfg.attacks}, {len(cfg.eps)} ε, batch {cfg.batch_size}, "
-          f"I-FGSM {cfg.ifgsm_steps} steps, PGD {cfg.pgd_steps} steps; device {device}, torch threads {torch.get_num_threads()}")
+          f"I-FGSM {make_attack('ifgsm', cfg).settings.steps} steps, PGD {make_attack('pgd', cfg).settings.steps} steps; device {device}, torch threads {torch.get_num_threads()}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

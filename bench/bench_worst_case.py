@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from attacks import make_attack  # noqa: E402
 from attacks.transfer import transfer_matrix  # noqa: E402
 from attacks.worst import headline_images  # noqa: E402
 from robustness.data import load  # noqa: E402
@@ -70,7 +71,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    flags = {"device": "cpu"} | ({"attack": {"square_queries": args.square_queries}} if args.square_queries else {})
+    flags = {"device": "cpu"} | ({"attack": {"square": {"queries": args.square_queries}}} if args.square_queries else {})
     config = load_config(args.preset, None, flags)
     device, split = torch.device("cpu"), load(config.data)
     eps = args.eps if args.eps is not None else config.attack.heatmap_eps
@@ -86,7 +87,7 @@ def main() -> None:
         rows.append((attack, statistics.median(runs), len(runs), error))
     fgsm = next((s for a, s, _, _ in rows if a == "fgsm"), rows[0][1])
     print(f"{len(models)} models, {len(y)} test images, ε = {eps:g}, {args.threads} thread(s), "
-          f"Square budget {config.attack.square_queries}")
+          f"Square budget {make_attack('square', config.attack).settings.queries}")
     print(f"{'attack':12s} {'seconds':>9s} {'× FGSM':>9s} {'runs':>5s} {'error %':>8s}")
     for attack, seconds, count, error in rows:
         print(f"{attack:12s} {seconds:9.3f} {seconds / fgsm:9.1f} {count:5d} {100 * error:8.1f}")

@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from attacks import transfer_matrix  # noqa: E402
-from robustness.config import PRESETS, DataConfig, NoiseConfig, SuiteConfig, to_dict  # noqa: E402
+from robustness.config import DataConfig, NoiseConfig, SuiteConfig, to_dict  # noqa: E402
+from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.errors import SuiteError  # noqa: E402
 from robustness.methods import parse_method  # noqa: E402
@@ -80,7 +81,7 @@ MIB = 2**20  # bytes per MiB, for peak memory
 TOY_DATA = DataConfig(name="digits", train_subset=512, test_subset=200)  # 8×8 digits, no download
 TOY_TRAIN = dict(arch="digits_cnn", epochs=3, batch_size=32, lr=0.2,  # one-cycle peak lr, for batch 32
                  crop_padding=1)  # crop + flip stays on (the full run's path); 4 pixels of padding would swamp 8×8 images
-TOY_ATTACK = dict(batch_size=100, ifgsm_steps=3, pgd_steps=3, between_pairs=50)  # suite section only; PGD stays 10 steps
+TOY_ATTACK = dict(batch_size=100, between_pairs=50, settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3}})  # suite section only; PGD stays 10 steps
 TOY_SUITE_NOISE = NoiseConfig(levels=(0.5,), methods=("erm", "mixup:8"), epochs=2)
 
 
@@ -220,7 +221,7 @@ def attack_throughput(model: torch.nn.Module, split, config: SuiteConfig, device
     section: dict = {"eps": ATTACK_EPS, "eps_text": "8/255", "n_test": len(y), "batch_size": config.attack.batch_size,
                      "target_model": "erm"}
     for name in ("fgsm", "pgd"):
-        attack = replace(config.attack, attacks=(name,), eps=(ATTACK_EPS,), heatmap_eps=ATTACK_EPS, pgd_steps=PGD_STEPS)
+        attack = replace(config.attack, attacks=(name,), eps=(ATTACK_EPS,), heatmap_eps=ATTACK_EPS).tune("pgd", steps=PGD_STEPS)
         warm = slice(0, attack.batch_size)  # one batch untimed: kernel selection and allocator warm-up
         transfer_matrix({"erm": model}, x[warm], y[warm], attack, device, progress=False)
         reset_peak(device)

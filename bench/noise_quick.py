@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from robustness.config import PRESETS  # noqa: E402
+from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.executors import InProcess  # noqa: E402
 from robustness.suite import noise_stage  # noqa: E402

@@ -21,7 +21,8 @@ import os
 import sys
 
 from robustness.cli import start
-from robustness.config import PRESETS, nest
+from robustness.config import nest
+from robustness.presets import PRESETS
 from robustness.threads import passive_openmp
 
 ONLY_NOISE = {("noise", "enabled"): True, ("clean", "enabled"): False, ("models",): []}  # the other stages off

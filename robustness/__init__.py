@@ -12,9 +12,9 @@ import importlib
 _LAZY = {
     "evaluate": "robustness.api",
     "write_report": "robustness.api",
-    "PRESETS": "robustness.config",
+    "PRESETS": "robustness.presets",
     "SuiteConfig": "robustness.config",
-    "build_config": "robustness.config",
+    "build_config": "robustness.presets",
     "load_config": "robustness.validation",
     "SuiteError": "robustness.errors",
 }

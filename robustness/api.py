@@ -109,7 +109,7 @@ def evaluate(
             chooses (``results["attacks"]["heatmap_eps"]``: the largest ε whose white-box error stays below 100%).
         preset: the named configuration every other setting comes from.
         overrides: nested config overrides, as a TOML file would give them, e.g.
-            ``{"attack": {"ifgsm_steps": 20, "batch_size": 512}}``.
+            ``{"attack": {"batch_size": 512, "ifgsm": {"steps": 20}}}`` (TOML's ``[attack.ifgsm] steps = 20``).
         families: name -> family for the report's grouping (default ``"custom"``), e.g. ``{"mine": "mixup"}``.
         train_baselines: also train the preset's clean models (``True``) or these training methods (specs, e.g.
             ``["erm", "mixup:1", "my_tricks:make_cutout:8"]``) at the preset's seeds, and put them in the matrix.

@@ -6,7 +6,9 @@ import argparse
 import shlex
 import sys
 
-from robustness.config import PRESETS, check_run_id, check_run_path, nest
+from attacks import settings_help
+from robustness.config import check_run_id, check_run_path, nest
+from robustness.presets import PRESETS
 from robustness.errors import SuiteError, warn
 from robustness.report import chance_warnings, headline
 from robustness.results import read_results
@@ -17,6 +19,8 @@ from robustness.validation import load_config
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run_all.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog is a table: keep its lines
+        epilog=settings_help(),
         description="Train ERM and mixup models, attack them (white box and every transfer direction), "
         "run the corrupted-label benchmark, and write results.json, figures and a report. "
         "Precedence: preset < --config TOML < flags.",

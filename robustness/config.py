@@ -2,12 +2,15 @@
 file and command-line flags, in that order of precedence (later wins).
 
 Every field has its unit in a comment. Presets are plain ``SuiteConfig``
-values in ``PRESETS``; a TOML file overrides any field by section and key:
+values in ``robustness.presets``; a TOML file overrides any field by section and key,
+and an attack's own settings in its table (``[attack.pgd]``):
 
     [train]
     epochs = 40
     [attack]
     eps = [0, "2/255", 0.05]
+    [attack.pgd]
+    steps = 40
 """
 
 from __future__ import annotations
@@ -57,13 +60,13 @@ class TrainConfig:
     crop_padding: int = 4  # pixels of padding before the random crop (the paper's 4)
     crop_padding_mode: str = "zeros"  # "zeros" (the paper's) or "reflect" (airbench's): what the padding holds
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on the CPU), "bf16" or "fp32"
-    # The memory format of weights and inputs: "auto" = channels_last on CUDA and on the CPU alike (on 2 CPU cores it
-    # trains digits_cnn 1.3× and attacks it 1.9× faster than NCHW, with other rounding), "on" or "off" (NCHW).
+    # The memory format of weights and inputs: "auto" = channels_last on CUDA and on the CPU alike (faster on both for
+    # convolutions, with other rounding; docs/benchmarks.md), "on" or "off" (NCHW).
     channels_last: str = "auto"
     compile: bool = False  # torch.compile the model for training (CUDA; minutes of compiling first)
     # Per-epoch training-set errors (the memorization curves) on a fixed, seeded sample of this many training images,
-    # the last epoch on all of them; 0 = every image every epoch. Evaluating all 1,257 digits training images
-    # each epoch took 30% of the label-noise stage.
+    # the last epoch on all of them; 0 = every image every epoch. A sample, since evaluating every training image each
+    # epoch was a large share of the label-noise stage (docs/benchmarks.md).
     train_eval_images: int = 512
 
 
@@ -81,21 +84,15 @@ class AttackConfig:
     attacks: tuple[str, ...] = ("fgsm", "ifgsm", "pgd")
     norm: str = "linf"  # threat model: "linf" (ε an L∞ radius, pixels in [0, 1]) or "l2" (ε an L2 radius over the whole image)
     eps: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # radius in pixel units (images in [0, 1])
-    ifgsm_steps: int = 10  # I-FGSM iterations (the paper's recipe: 10)
-    ifgsm_step_factor: float = 1.0  # I-FGSM step size = factor · ε / steps (the paper's recipe: 1)
-    pgd_steps: int = 10  # PGD iterations
-    pgd_step_factor: float = 2.5  # PGD step size = factor · ε / steps (Madry et al.: 2.5)
-    pgd_random_start: bool = True  # PGD starts at a uniform random point of the ε-ball
-    pgd_restarts: int = 1  # PGD runs per example; an example counts as fooled if any run fools it
-    seed: int = 0  # seeds PGD's random starts (per source, ε and batch, so numbers do not depend on order)
+    seed: int = 0  # seeds every random attack per source, ε and batch (PGD's start, Square, …): no order dependence
     batch_size: int = 256  # test images crafted at once per source model
     fuse_epsilons: bool = True  # craft the ε of an attack together, stacked in one pass (same numbers; meant for GPUs)
     # Whole batches (a GPU, or chunk_images = 0): at most this many images in one stacked gradient pass (0 = batch_size),
     # a memory budget. The default keeps the peak memory at the naive loop's; the GPU presets raise it to fuse more ε.
     fuse_images: int = 0
     # CPU only: images per gradient pass of a fused attack, the chunks shared out to one worker thread per torch
-    # thread (attacks/workers.py). 64 keeps digits_cnn's activations in a core's cache: 1.45× faster per image than
-    # 256 (docs/benchmarks.md). Same numbers at any value; in chunks all ε are stacked (fuse_images is for GPUs).
+    # thread (attacks/workers.py). 64 keeps digits_cnn's activations in a core's cache, faster per image than whole
+    # batches of 256 (docs/benchmarks.md). Same numbers at any value; in chunks all ε are stacked (fuse_images is for GPUs).
     # 0: whole batches on the calling thread.
     chunk_images: int = 64
     # The ε at which the transfer matrix is drawn and tabulated, and the report's headline ε. None: chosen once the
@@ -108,13 +105,73 @@ class AttackConfig:
     # images join the per-image worst case there. An attack also listed in `attacks` runs with those instead.
     worst_case_attacks: tuple[str, ...] = ()
     worst_case_images: int = 0  # a stratified subset of this many test images (seeded by `seed`) for them; 0 = all
-    apgd_steps: int = 10  # APGD-CE/-DLR iterations (torchattacks' default, as its AutoAttack; Croce & Hein: 100)
-    fab_steps: int = 10  # FAB iterations (torchattacks' default; Croce & Hein: 100)
-    square_queries: int = 5000  # Square's query budget per image (forward passes; the reference and AutoAttack's 5,000)
-    mifgsm_steps: int = 10  # MI-FGSM iterations of ε / steps (Dong et al.: 10)
-    mifgsm_decay: float = 1.0  # MI-FGSM momentum decay μ (Dong et al.: 1.0)
-    difgsm_steps: int = 10  # DI-FGSM iterations of ε / steps
-    difgsm_diversity_prob: float = 0.5  # DI-FGSM: chance per step of a randomly resized and padded input (Xie et al.: 0.5)
+    # Each attack's own settings that differ from its defaults, as (attack, key, value) triples sorted by attack and
+    # key: TOML's [attack.pgd] steps = 40 is ("pgd", "steps", 40). Given as {"pgd": {"steps": 40}} in Python. The
+    # keys, types and ranges are the attack's (its Settings class; docs/configuration.md), checked by
+    # robustness.validation before anything runs.
+    settings: tuple[tuple[str, str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", settings_triples(self.settings))
+
+    def settings_of(self, attack: str) -> dict[str, Any]:
+        """The settings ``attack`` is given, as {key: value}: {} when it runs with its defaults."""
+        return {key: value for name, key, value in self.settings if name == attack}
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Every attack's given settings, {"pgd": {"steps": 40}}: the TOML tables, and config.json's form."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, key, value in self.settings:
+            out.setdefault(name, {})[key] = value
+        return out
+
+    def tune(self, attack: str, **values: Any) -> AttackConfig:
+        """A copy in which ``attack`` also has ``values``: ``config.tune("pgd", steps=40, restarts=3)``."""
+        tables = self.tables()
+        tables[attack] = tables.get(attack, {}) | values
+        return replace(self, settings=tables)
+
+
+SETTING_TYPES = (bool, int, float, str)  # what one attack setting may be: TOML's scalars
+
+
+def settings_triples(settings: Any) -> tuple[tuple[str, str, Any], ...]:
+    """Attack settings as sorted, hashable (attack, key, value) triples, from {"pgd": {"steps": 40}} or triples."""
+    if isinstance(settings, dict):
+        pairs = []
+        for name, table in settings.items():
+            if not isinstance(table, dict):
+                raise SuiteError(f"attack.{name} must be a table of settings ([attack.{name}] in TOML), not {table!r}")
+            pairs += [(name, key, value) for key, value in table.items()]
+    else:
+        pairs = [tuple(item) for item in settings]
+    for item in pairs:
+        if len(item) != 3 or not all(isinstance(part, str) for part in item[:2]):
+            raise SuiteError(f"attack.settings holds {item!r}; write each attack's settings as [attack.NAME] KEY = VALUE")
+        if not isinstance(item[2], SETTING_TYPES):
+            raise SuiteError(f"attack.{item[0]}.{item[1]} must be a number, true/false or text, not {item[2]!r}")
+    return tuple(sorted(pairs, key=lambda item: item[:2]))
+
+
+# The per-attack fields AttackConfig had before each attack owned its settings: old key -> (attacks, new key).
+OLD_ATTACK_KEYS = {
+    "ifgsm_steps": (("ifgsm",), "steps"), "ifgsm_step_factor": (("ifgsm",), "step_factor"),
+    "pgd_steps": (("pgd",), "steps"), "pgd_step_factor": (("pgd",), "step_factor"),
+    "pgd_random_start": (("pgd",), "random_start"), "pgd_restarts": (("pgd",), "restarts"),
+    "apgd_steps": (("apgd_ce", "apgd_dlr"), "steps"), "fab_steps": (("fab",), "steps"),
+    "square_queries": (("square",), "queries"), "mifgsm_steps": (("mifgsm",), "steps"),
+    "mifgsm_decay": (("mifgsm",), "decay"), "difgsm_steps": (("difgsm",), "steps"),
+    "difgsm_diversity_prob": (("difgsm",), "diversity_prob"),
+}
+
+
+def old_attack_key(key: str, value: Any) -> SuiteError:
+    """The one-line error for a per-attack key of the old flat form: it names the new table and key."""
+    names, new = OLD_ATTACK_KEYS[key]
+    shown = str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else value
+    tables = " and ".join(f"[attack.{name}] {new} = {shown}" for name in names)
+    return SuiteError(f"attack.{key} is now {' and '.join(f'attack.{n}.{new}' for n in names)}: write {tables} in TOML "
+                      f"(each attack has its own table; docs/configuration.md)")
 
 
 @dataclass(frozen=True)
@@ -148,159 +205,6 @@ class SuiteConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     # Custom models, "NAME=SPEC" (see robustness/checkpoints.py), attacked beside the trained ones.
     models: tuple[str, ...] = ()
-
-
-# The methods preset's tricks, one spec each (robustness/methods/).
-METHODS_COMPARED = ("erm", "mixup:1", "manifold_mixup:2", "cutmix:1", "label_smoothing:0.1", "pgd_at:0.1")
-# The mixup paper's ablation (its section 4, on CIFAR-10): mixup with α = 1 and the variants it compares, with
-# k = 200 neighbours as in the paper (on digits, at most the class size minus one).
-ABLATION = (
-    "erm",
-    "mixup:1",  # all classes, random partners (AC + RP): mixup itself
-    "mixup:1,partners=same_class",  # same class, random partners (SC + RP)
-    "mixup:1,pairing=knn",  # all classes, k nearest neighbours (AC + KNN)
-    "mixup:1,partners=same_class,pairing=knn",  # SC + KNN
-    "mixup:1,mix=inputs",  # mix inputs only
-    "mixup:1,mix=labels",  # mix labels only
-    "mixup:1,layer=1",  # mix hidden states at the first mix point ("layer 1")
-    "mixup:1,layer=2",  # ... at the second ("layer 2")
-    "gaussian_noise:0.1",  # ERM with input noise
-    "label_smoothing:0.1",  # ERM with label smoothing
-)
-
-# The noisy-label training methods of the noise-methods presets (robustness/methods/, issue 24), each at its
-# paper's setting: GCE q = 0.7 (Zhang & Sabuncu 2018), SCE α = 0.1, β = 1 (Wang et al. 2019), soft bootstrapping
-# β = 0.95 (Reed et al. 2015), forward correction with T estimated from the model (Patrini et al. 2017), co-teaching
-# forgetting 20% (Han et al. 2018), ELR λ = 3 (Liu et al. 2020). One place to correct a spelling.
-NOISY_LABEL_METHODS = ("gce:0.7", "sce:0.1,beta=1", "bootstrap:0.95", "forward:estimate", "coteaching:0.2", "elr:3")
-# ERM and mixup (α = 8, the quick preset's label-noise pick) against them.
-NOISE_METHODS_COMPARED = ("erm", "mixup:8", *NOISY_LABEL_METHODS)
-NOISE_METHODS_LEVELS = (0.2, 0.5, 0.8)  # uniform noise rates, as the paper's Table 2
-NOISE_METHODS_SPECS = ("pairflip:0.4",)  # class-dependent noise, the noisy-label papers' usual second setting
-
-PRESETS: dict[str, SuiteConfig] = {
-    # The default: digits on the CPU, the whole suite in about a minute. AutoAttack and Square (500 queries) white
-    # box at the headline ε only, on a stratified subset of 50 test images: about 20 s on 2 cores for the 4 models, of
-    # which ~9 s is AutoAttack's fixed cost (its Square's 5,000 rounds) whatever the subset (docs/benchmarks.md).
-    "quick": SuiteConfig(preset="quick", attack=AttackConfig(worst_case_attacks=("autoattack", "square"),
-                                                             worst_case_images=50, square_queries=500)),
-    # For tests and smoke runs: seconds, not minutes. Numbers mean nothing.
-    "tiny": SuiteConfig(
-        preset="tiny",
-        train=TrainConfig(epochs=2),
-        attack=AttackConfig(eps=(0.0, 0.1), heatmap_eps=0.1, ifgsm_steps=3, pgd_steps=3, between_pairs=50,
-                            worst_case_attacks=("square",), worst_case_images=50, square_queries=100),
-        noise=NoiseConfig(levels=(0.5,), methods=("erm", "dropout:0.7", "mixup:8"), epochs=2),
-    ),
-    # The worst case across the whole ε sweep on digits: AutoAttack and Square at every ε on every test image (white
-    # box and transferred), and transfer from MI-FGSM and DI-FGSM sources. Much slower than quick (see docs/attacks.md).
-    "thorough": SuiteConfig(
-        preset="thorough",
-        attack=AttackConfig(attacks=("fgsm", "ifgsm", "pgd", "mifgsm", "difgsm", "autoattack", "square")),
-        noise=NoiseConfig(attack=True),
-    ),
-    # The paper's section 3.4 grid on digits (python -m noise --preset noise-grid): 88 runs, about 15 min on an idle 2-core CPU (5,280 epochs).
-    "noise-grid": SuiteConfig(
-        preset="noise-grid",
-        noise=NoiseConfig(
-            levels=(0.0, 0.2, 0.5, 0.8),
-            methods=("erm", "dropout:0.5", "dropout:0.7", "dropout:0.8", "dropout:0.9", "mixup:1", "mixup:2",
-                     "mixup:8", "mixup:32", "mixup:8+dropout:0.5", "mixup:32+dropout:0.5"),
-            seeds=(0, 1),
-            epochs=60,
-        ),
-    ),
-    # Any training trick against ERM (digits, CPU, ≤ 5 minutes on 2 cores): ERM, mixup, manifold mixup, CutMix,
-    # label smoothing and PGD adversarial training (the robust reference), 2 seeds each, every attack and
-    # transfer direction, and the label-noise benchmark at 50% noise.
-    "methods": SuiteConfig(
-        preset="methods",
-        clean=CleanConfig(methods=METHODS_COMPARED),
-        noise=NoiseConfig(levels=(0.5,), methods=METHODS_COMPARED),
-    ),
-    # Mixup against the noisy-label methods (digits, CPU, meant for ≤ 5 minutes on 2 cores): ERM, mixup and
-    # NOISY_LABEL_METHODS at 20/50/80% uniform noise and 40% pair-flip, 2 noise seeds, each label-noise model also
-    # attacked white box (FGSM, PGD) at the headline ε; the clean models of the same methods feed the attack stage
-    # (FGSM and PGD at 4 ε, to leave the time to the 64 label-noise runs) and the leaderboard.
-    "noise-methods": SuiteConfig(
-        preset="noise-methods",
-        clean=CleanConfig(methods=NOISE_METHODS_COMPARED, seeds=(0,)),
-        attack=AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 0.05, 0.1, 0.2)),
-        noise=NoiseConfig(levels=NOISE_METHODS_LEVELS, specs=NOISE_METHODS_SPECS, methods=NOISE_METHODS_COMPARED,
-                          seeds=(0, 1), attack=True),
-    ),
-    # The same comparison on full CIFAR-10 with the fast ResNet-9 recipe of cifar10-fast: a GPU preset (64 label-noise
-    # runs of 24 epochs plus 8 clean models: hours on one GPU).
-    "noise-methods-cifar10": SuiteConfig(
-        preset="noise-methods-cifar10",
-        data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
-        clean=CleanConfig(methods=NOISE_METHODS_COMPARED, seeds=(0,)),
-        attack=AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255,
-                            batch_size=1000, fuse_images=4000),
-        noise=NoiseConfig(levels=NOISE_METHODS_LEVELS, specs=NOISE_METHODS_SPECS, methods=NOISE_METHODS_COMPARED,
-                          seeds=(0, 1), epochs=24, attack=True),
-    ),
-    # The mixup paper's ablation of mixup (partners from all classes or the same class; random or k-nearest
-    # partners; inputs only, labels only; mixing at a layer) and its ERM, input-noise and label-smoothing rows,
-    # under attack and at 50% label noise, on digits (CPU).
-    "ablation": SuiteConfig(
-        preset="ablation",
-        clean=CleanConfig(methods=ABLATION),
-        noise=NoiseConfig(levels=(0.5,), methods=ABLATION),
-    ),
-    # The same ablation at CIFAR-10 scale with the fast ResNet-9 recipe: a GPU preset (hours on one GPU).
-    "ablation-cifar10": SuiteConfig(
-        preset="ablation-cifar10",
-        data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
-        clean=CleanConfig(methods=ABLATION),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
-                            fuse_images=4000),
-        noise=NoiseConfig(levels=(0.5,), methods=ABLATION, epochs=24),
-    ),
-    # Real data on 2 CPU cores in ≤ 15 minutes: the full CIFAR-10 training set, an airbench-shaped net for CPUs.
-    # Clean accuracy and attacks on a stratified 1,000-image test subset; the label-noise stage at 50% noise on a
-    # stratified 5,000-image training subset, 40 epochs, so that ERM memorizes and mixup does not. Measured on 2 cores:
-    # 11 min 8 s; ERM 81.4% clean accuracy; at 50% noise ERM fits 89% of the replaced labels, mixup 15% (docs/benchmarks.md).
-    "cifar10-cpu": SuiteConfig(
-        preset="cifar10-cpu",
-        data=DataConfig(name="cifar10", train_subset=0, test_subset=1000),
-        train=TrainConfig(arch="airbench_cpu", epochs=4, batch_size=256, lr=0.2, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True, crop_padding=2,
-                          crop_padding_mode="reflect"),
-        # Chunks of 32: airbench_cpu's 32×32 activations are 16× digits_cnn's (1.25× faster per pass than 256, 64: 1.10×).
-        attack=AttackConfig(eps=(0.0, 2 / 255, 8 / 255), heatmap_eps=2 / 255, ifgsm_steps=5, chunk_images=32),
-        noise=NoiseConfig(levels=(0.5,), methods=("erm", "mixup:8"), epochs=40, train_subset=5000),
-    ),
-    # Full CIFAR-10 with the fast ResNet-9-style net on one GPU (target: ERM ≥ 93% clean, ≤ 15 min).
-    "cifar10-fast": SuiteConfig(
-        preset="cifar10-fast",
-        data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
-                            fuse_images=4000),
-        noise=NoiseConfig(levels=(0.2, 0.5, 0.8), methods=("erm", "mixup:8"), epochs=24),
-    ),
-    # The paper's CIFAR-10 recipe: PreAct ResNet-18, SGD momentum 0.9, lr 0.1 ÷ 10 at epochs 100 and
-    # 150 of 200, batch 128, weight decay 1e-4, crop + flip; its α grid under label noise.
-    # Many GPU-hours: the preset for a cluster.
-    "paper": SuiteConfig(
-        preset="paper",
-        data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="preact_resnet18", epochs=200, batch_size=128, lr=0.1, momentum=0.9,
-                          weight_decay=1e-4, milestones=(0.5, 0.75), augment=True),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=500,
-                            fuse_images=4000),
-        noise=NoiseConfig(levels=(0.2, 0.5, 0.8),
-                          methods=("erm", "dropout:0.5", "dropout:0.7", "dropout:0.8", "dropout:0.9",
-                                   "mixup:1", "mixup:2", "mixup:8", "mixup:32"),
-                          epochs=200),
-    ),
-}
 
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")  # a plain folder name: never a path that leaves --out
@@ -362,7 +266,7 @@ def _number(value: Any, kind: type, where: str) -> int | float:
 OPTIONAL = ("attack.heatmap_eps",)  # fields that may be None (JSON null in a saved config.json)
 
 
-def _coerce(value: Any, like: Any, where: str) -> Any:
+def coerce(value: Any, like: Any, where: str) -> Any:
     """Convert a TOML/flag value to the type of the default it replaces."""
     if value is None and where in OPTIONAL:
         return None
@@ -372,7 +276,7 @@ def _coerce(value: Any, like: Any, where: str) -> Any:
         item_like = like[0] if like else value[0] if value else None
         if where.endswith(".eps") or where.endswith("_eps"):
             return tuple(parse_eps(v) for v in value)
-        return tuple(_coerce(v, item_like, where) for v in value)
+        return tuple(coerce(v, item_like, where) for v in value)
     if where.endswith("_eps"):
         return parse_eps(value)
     if isinstance(like, bool):
@@ -391,10 +295,19 @@ def _coerce(value: Any, like: Any, where: str) -> Any:
 def override(config: Any, changes: dict[str, Any], where: str = "config") -> Any:
     """Return ``config`` with ``changes`` applied; nested dicts update nested sections.
 
-    Unknown keys raise a one-line error that lists the valid keys.
+    Unknown keys raise a one-line error that lists the valid keys. In ``[attack]``, a table
+    (``[attack.pgd] steps = 40``) sets one attack's own settings (``AttackConfig.settings``), merged
+    key by key over the ones already there; which attacks and keys exist is checked one layer up.
     """
     valid = {f.name: f for f in fields(config)}
     updates = {}
+    if isinstance(config, AttackConfig):
+        changes, tables = attack_tables(changes, where)
+        if tables:
+            merged = config.tables()
+            for name, table in tables.items():
+                merged[name] = merged.get(name, {}) | table
+            updates["settings"] = merged
     for key, value in changes.items():
         if key not in valid:
             raise SuiteError(f"unknown key {where}.{key}; valid keys: {', '.join(valid)}")
@@ -404,8 +317,30 @@ def override(config: Any, changes: dict[str, Any], where: str = "config") -> Any
                 raise SuiteError(f"{where}.{key} must be a table ([{key}] in TOML)")
             updates[key] = override(current, value, f"{where}.{key}" if where != "config" else key)
         else:
-            updates[key] = _coerce(value, current, f"{where}.{key}" if where != "config" else key)
+            updates[key] = coerce(value, current, f"{where}.{key}" if where != "config" else key)
     return replace(config, **updates)
+
+
+def attack_tables(changes: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, dict]]:
+    """``[attack]`` changes split into its own fields and the attacks' tables: a table under an attack's
+    name, or config.json's ``settings = {"pgd": {...}}``. An old flat key (``pgd_steps``) names its new one."""
+    plain, tables = {}, {}
+    for key, value in changes.items():
+        if key in OLD_ATTACK_KEYS:
+            raise old_attack_key(key, value)
+        if key == "settings":  # config.json's form: every table at once
+            given = value if isinstance(value, dict) else AttackConfig(settings=value).tables()
+        elif isinstance(value, dict):
+            given = {key: value}
+        else:
+            plain[key] = value
+            continue
+        for name, table in given.items():
+            if not isinstance(table, dict):
+                raise SuiteError(f"{where}.{name} must be a table of settings ([attack.{name}] in TOML), not {table!r}")
+            tables[name] = tables.get(name, {}) | table
+    settings_triples(tables)  # each table's values are scalars: a one-line error otherwise
+    return plain, tables
 
 
 def nest(pairs: dict[tuple[str, ...], object]) -> dict:
@@ -433,32 +368,6 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise SuiteError(f"config file {path} is not valid TOML ({err}); fix the syntax") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise SuiteError(f"config file {path} is not valid TOML (nested too deeply to parse); fix the syntax") from None
-
-
-def preset(name: str) -> SuiteConfig:
-    if name not in PRESETS:
-        raise SuiteError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    return PRESETS[name]
-
-
-def build_config(
-    preset_name: str | None = None,
-    toml_path: str | Path | None = None,
-    flags: dict[str, Any] | None = None,
-) -> SuiteConfig:
-    """Preset, then TOML, then flags (nested dict, e.g. ``{"clean": {"seeds": [0, 1]}}``), with every
-    value's type and range checked (``check_values``). Names are checked against the registries one
-    layer up, by ``robustness.validation``, which is what entry points call.
-
-    A ``preset`` key in the TOML file selects the base preset when no flag did.
-    """
-    table = read_toml(toml_path) if toml_path else {}
-    toml_preset = table.pop("preset", None)
-    base = preset(preset_name or toml_preset or "quick")
-    config = override(override(base, table), flags or {})
-    config = fit_heatmap_eps(config, given=any("heatmap_eps" in source.get("attack", {}) for source in (table, flags or {})))
-    check_values(config)
-    return config
 
 
 def fit_heatmap_eps(config: SuiteConfig, given: bool) -> SuiteConfig:
@@ -522,7 +431,7 @@ def check_values(config: SuiteConfig) -> None:
     if config.train.epochs < 1 or config.noise.epochs < 1:
         raise SuiteError("epochs must be at least 1")
     for where, epochs in (("train.epochs", config.train.epochs), ("noise.epochs", config.noise.epochs)):
-        _ceiling(where, epochs, MAX_EPOCHS, "the paper trains 200")
+        check_ceiling(where, epochs, MAX_EPOCHS, "the paper trains 200")
     if config.noise.train_subset < 0:
         raise SuiteError("noise.train_subset must be ≥ 0 (0 means every training image)")
     for p in config.noise.levels:
@@ -532,11 +441,18 @@ def check_values(config: SuiteConfig) -> None:
     check_attack(config.attack)
 
 
-def _ceiling(where: str, value: int, ceiling: int, reference: str) -> None:
+def check_ceiling(where: str, value: int, ceiling: int, reference: str) -> None:
     """Refuse a count no real run needs (10⁹ epochs would start without a word and never end)."""
     if value > ceiling:
         raise SuiteError(f"{where} is {value}, above the ceiling of {ceiling:,} ({reference}); give a smaller "
                          "number (docs/configuration.md lists the ceilings)")
+
+
+def check_count(where: str, value: int, ceiling: int, reference: str) -> None:
+    """A count of steps, queries or restarts: at least 1 and at most ``ceiling`` (e.g. ``MAX_STEPS``)."""
+    if value < 1:
+        raise SuiteError(f"{where} must be at least 1")
+    check_ceiling(where, value, ceiling, reference)
 
 
 def check_training(train: TrainConfig, data: DataConfig) -> None:
@@ -561,6 +477,7 @@ def check_training(train: TrainConfig, data: DataConfig) -> None:
 
 
 def check_attack(attack: AttackConfig) -> None:
+    """The shared [attack] fields; each attack checks its own settings (``attacks.base.Attack.check``)."""
     if not attack.attacks:
         raise SuiteError("attack.attacks must not be empty; name at least one, e.g. attacks = [\"fgsm\"]")
     if not attack.eps:
@@ -572,35 +489,29 @@ def check_attack(attack: AttackConfig) -> None:
         raise SuiteError("attack.fuse_images must be ≥ 0 (0 means attack.batch_size)")
     if attack.chunk_images < 0:
         raise SuiteError("attack.chunk_images must be ≥ 0 (0 means whole batches)")
-    for key in ("ifgsm_steps", "pgd_steps", "pgd_restarts", "between_pairs", "batch_size"):
+    for key in ("between_pairs", "batch_size"):
         if getattr(attack, key) < 1:
             raise SuiteError(f"attack.{key} must be at least 1")
     if attack.between_points < 2:
         raise SuiteError("attack.between_points must be at least 2 (λ = 0 and λ = 1)")
-    for key in ("ifgsm_step_factor", "pgd_step_factor"):
-        if not getattr(attack, key) > 0:
-            raise SuiteError(f"attack.{key} must be positive; 1 means steps of ε / steps")
     if attack.norm not in ("linf", "l2"):
         raise SuiteError(f"unknown attack.norm {attack.norm!r}; choose one of: linf, l2")
     if attack.norm == "linf" and max(attack.eps) > 1:
         raise SuiteError(f"ε {max(attack.eps):g} is outside [0, 1]; L∞ radii are in pixels in [0, 1], so write 8/255 rather "
                          "than 8 (or set attack.norm = \"l2\" for L2 radii)")
-    for key in ("apgd_steps", "fab_steps", "square_queries", "mifgsm_steps", "difgsm_steps"):
-        if getattr(attack, key) < 1:
-            raise SuiteError(f"attack.{key} must be at least 1")
-    for key in ("ifgsm_steps", "pgd_steps", "apgd_steps", "fab_steps", "mifgsm_steps", "difgsm_steps"):
-        _ceiling(f"attack.{key}", getattr(attack, key), MAX_STEPS, "Croce & Hein's APGD runs 100")
-    _ceiling("attack.square_queries", attack.square_queries, MAX_QUERIES, "Square's reference budget is 5,000")
-    _ceiling("attack.pgd_restarts", attack.pgd_restarts, MAX_RESTARTS, "AutoAttack's APGD restarts once to 5 times")
     if attack.worst_case_images < 0:
         raise SuiteError("attack.worst_case_images must be ≥ 0 (0 means every test image)")
-    if not 0.0 <= attack.difgsm_diversity_prob <= 1.0:
-        raise SuiteError("attack.difgsm_diversity_prob must be in [0, 1]")
     if attack.heatmap_eps is not None and attack.heatmap_eps not in attack.eps:
         raise SuiteError(f"attack.heatmap_eps {attack.heatmap_eps:g} is not one of attack.eps; pick one of them, "
                          "or leave it out to have it chosen")
 
 
-def to_dict(config: SuiteConfig) -> dict[str, Any]:
-    """A JSON-ready dict of the whole configuration (tuples become lists)."""
-    return dataclasses.asdict(config)
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of the whole configuration, or of one section (tuples become lists; the attacks'
+    settings become their tables, ``"settings": {"pgd": {"steps": 40}}``, as TOML writes them)."""
+    out = dataclasses.asdict(config)
+    if isinstance(config, SuiteConfig):
+        out["attack"]["settings"] = config.attack.tables()
+    elif isinstance(config, AttackConfig):
+        out["settings"] = config.tables()
+    return out

@@ -36,8 +36,9 @@ def eps_label(eps: float, threat_model: str) -> str:
     return f"{eps:.3g} ({255 * eps:.1f}/255)" if threat_model == "Linf" else f"{eps:.3g} (L2)"
 
 
-ATTACK_NAMES = {"fgsm": "FGSM", "ifgsm": "I-FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "apgd_ce": "APGD-CE",
-                "apgd_dlr": "APGD-DLR", "fab": "FAB", "square": "Square", "mifgsm": "MI-FGSM", "difgsm": "DI-FGSM"}
+# attack -> its name as people write it ("ifgsm" -> "I-FGSM"): each attack class's ``title``, filled in when it is
+# registered (attacks.registry.register_attack), so a new attack brings its own name (this layer cannot import attacks/).
+ATTACK_NAMES: dict[str, str] = {}
 THREAT_MODELS = {"Linf": "L∞", "L2": "L2"}
 
 

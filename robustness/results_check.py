@@ -19,7 +19,8 @@ import math
 import re
 from typing import Any, Callable
 
-from robustness.config import override, preset, to_dict
+from robustness.config import override, to_dict
+from robustness.presets import preset
 from robustness.errors import SuiteError
 
 MAX_DEPTH = 24  # results.json nests 7 deep (noise.runs[].noise.confusion[][]); anything far deeper is not ours

@@ -34,7 +34,8 @@ from attacks.worst import headline_attacks
 from noise import assemble_noise, corrupt, noise_specs, nominal_rate
 from robustness import data as datasets
 from robustness.checkpoints import LoadedModel, load_custom_models
-from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, override, preset, to_dict
+from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, override, to_dict
+from robustness.presets import preset
 from robustness.errors import SuiteError
 from robustness.executors import InProcess, Unit, make_executor
 from robustness.methods import model_id, parse_method

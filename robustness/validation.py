@@ -13,14 +13,15 @@ from typing import Any
 
 import torch
 
-from attacks import make_attack
+from attacks import check_settings, make_attack
 from noise import NOISE_MODELS, check_spec, noise_specs
 from robustness.checkpoints import parse_model_spec
-from robustness.config import SuiteConfig, build_config, check_values
+from robustness.config import SuiteConfig, check_values
 from robustness.data import as_pixels, dataset_loader
 from robustness.errors import SuiteError
 from robustness.methods import Batch, Trainee, model_id, parse_method
 from robustness.models import LARGEST_SIDE, build_model, mix_points, model_builder
+from robustness.presets import build_config
 from robustness.probe import one_line
 from robustness.registry import lookup
 
@@ -30,7 +31,7 @@ PROBE_IMAGES = 8  # training images a method's loss is tried on before anything 
 
 def load_config(preset_name: str | None = None, toml_path: str | Path | None = None,
                 flags: dict[str, Any] | None = None) -> SuiteConfig:
-    """Preset ⊕ TOML ⊕ flags (``robustness.config.build_config``), with every name checked."""
+    """Preset ⊕ TOML ⊕ flags (``robustness.presets.build_config``), with every name checked."""
     config = build_config(preset_name, toml_path, flags)
     validate(config)
     return config
@@ -41,6 +42,7 @@ def validate(config: SuiteConfig) -> None:
     check_values(config)
     dataset_loader(config.data.name)
     model_builder(config.train.arch)
+    check_settings(config.attack)  # every [attack.NAME] table: a registered attack, its keys, their ranges
     for name in config.attack.attacks + config.attack.worst_case_attacks:
         make_attack(name, config.attack)  # an unknown name, a bad torchattacks: spec, no version for attack.norm
     lookup(NOISE_MODELS, config.noise.noise_model, "noise model")

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from robustness.config import PRESETS  # noqa: E402
+from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.executors import InProcess  # noqa: E402
 from robustness.methods import parse_method  # noqa: E402

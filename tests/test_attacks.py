@@ -18,7 +18,8 @@ from robustness.train import predict
 CPU = torch.device("cpu")
 # Small budgets keep the tests quick; AutoAttack's budget is fixed (its Square spends 5,000 queries on every
 # image it cannot break), so it gets few images.
-CHEAP = AttackConfig(ifgsm_steps=3, pgd_steps=3, apgd_steps=5, fab_steps=5, square_queries=50, mifgsm_steps=3, difgsm_steps=3)
+CHEAP = AttackConfig(settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3}, "apgd_ce": {"steps": 5}, "apgd_dlr": {"steps": 5},
+                               "fab": {"steps": 5}, "square": {"queries": 50}, "mifgsm": {"steps": 3}, "difgsm": {"steps": 3}})
 FEW = {"autoattack": 4}
 
 
@@ -111,12 +112,12 @@ def test_ifgsm_with_one_step_of_eps_equals_fgsm(tiny_models, batch):
     x, y = batch
     model = tiny_models["mixup_a1_s0"]
     fgsm = craft("fgsm", model, 0.1, x, y)
-    ifgsm = craft("ifgsm", model, 0.1, x, y, AttackConfig(ifgsm_steps=1))
+    ifgsm = craft("ifgsm", model, 0.1, x, y, AttackConfig(settings={"ifgsm": {"steps": 1}}))
     assert torch.allclose(fgsm, ifgsm, atol=1e-7)
 
 
 def test_ifgsm_uses_equal_steps_of_eps_over_steps(tiny_models):
-    attack = make_attack("ifgsm", AttackConfig(ifgsm_steps=10))
+    attack = make_attack("ifgsm", AttackConfig(settings={"ifgsm": {"steps": 10}}))
     built = attack.build(tiny_models["erm_s0"], 0.1)
     assert attack.step_size(0.1) == pytest.approx(0.01)
     assert built.steps == 10 and built.alpha == pytest.approx(0.01) and built.eps == 0.1
@@ -130,33 +131,33 @@ def test_the_attacks_that_draw_random_numbers_say_so():
 
 def test_pgd_without_random_start_and_with_bims_steps_matches_bim(tiny_models, batch):
     x, y = batch
-    cfg = AttackConfig(ifgsm_steps=7, pgd_steps=7, pgd_step_factor=1.0, pgd_random_start=False)
+    cfg = AttackConfig(settings={"ifgsm": {"steps": 7}, "pgd": {"steps": 7, "step_factor": 1.0, "random_start": False}})
     for eps in (0.05, 0.2):
         bim, pgd = craft("ifgsm", tiny_models["erm_s0"], eps, x, y, cfg), craft("pgd", tiny_models["erm_s0"], eps, x, y, cfg)
         assert (bim - pgd).abs().max() <= 1e-6
 
 
 def test_pgd_settings_reach_torchattacks(tiny_models):
-    cfg = AttackConfig(pgd_steps=20, pgd_step_factor=2.5, pgd_random_start=False)
+    cfg = AttackConfig(settings={"pgd": {"steps": 20, "step_factor": 2.5, "random_start": False}})
     attack = make_attack("pgd", cfg)
     built = attack.build(tiny_models["erm_s0"], 0.1)
     assert (built.steps, built.random_start) == (20, False) and built.alpha == pytest.approx(2.5 * 0.1 / 20)
     assert attack.step_size(0.1) == built.alpha
-    restarts = make_attack("pgd", dataclasses.replace(cfg, pgd_restarts=3)).build(tiny_models["erm_s0"], 0.1)
+    restarts = make_attack("pgd", cfg.tune("pgd", restarts=3)).build(tiny_models["erm_s0"], 0.1)
     assert len(restarts.attacks) == 3
 
 
 def test_pgd_random_start_is_seeded_and_restarts_only_add_errors(tiny_models, batch):
     x, y = batch
     model = tiny_models["mixup_a1_s0"]
-    cfg = AttackConfig(pgd_steps=2)
+    cfg = AttackConfig(settings={"pgd": {"steps": 2}})
     runs = []
     for _ in range(2):
         with seeded(7, CPU):
             runs.append(craft("pgd", model, 0.1, x, y, cfg))
     assert torch.equal(*runs)
     with seeded(7, CPU):
-        more = craft("pgd", model, 0.1, x, y, dataclasses.replace(cfg, pgd_restarts=3))
+        more = craft("pgd", model, 0.1, x, y, cfg.tune("pgd", restarts=3))
     assert (predict(model, more) != y).sum() >= (predict(model, runs[0]) != y).sum()
 
 
@@ -164,7 +165,7 @@ def test_pgd_random_start_is_seeded_and_restarts_only_add_errors(tiny_models, ba
 def test_every_eps_at_once_is_bit_identical_to_torchattacks_per_eps(name, tiny_models, batch):
     x, y = batch[0][:96], batch[1][:96]
     eps = [0.0, 0.03, 0.1, 0.25]
-    attack = make_attack(name, AttackConfig(eps=tuple(eps), ifgsm_steps=3, pgd_steps=3))
+    attack = make_attack(name, AttackConfig(eps=tuple(eps), settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3}}))
     seeds = [craft_seed(0, name, e, "m", 0) for e in eps]
     fused = attack.craft_every_eps(tiny_models["erm_s0"], x, y, eps, seeds)
     assert fused.shape == (len(eps), *x.shape)
@@ -184,7 +185,7 @@ def test_only_fgsm_ifgsm_and_pgd_craft_every_eps_at_once(tiny_models, batch):
 
 def test_pgd_with_restarts_cannot_craft_every_eps_at_once(tiny_models, batch):
     x, y = batch
-    attack = make_attack("pgd", AttackConfig(pgd_restarts=2))
+    attack = make_attack("pgd", AttackConfig(settings={"pgd": {"restarts": 2}}))
     assert attack.craft_every_eps(tiny_models["erm_s0"], x, y, [0.1, 0.2], [1, 2]) is None
 
 
@@ -192,7 +193,7 @@ def test_every_gradient_attack_is_blind_on_a_masked_model(masked_model, batch):
     """The checks' warnings on such a model are tested in test_checks.py; here: why they must fire."""
     x, y = batch
     for name in ("fgsm", "ifgsm", "pgd", "mifgsm", "difgsm"):
-        adv = craft(name, masked_model, 0.1, x, y, dataclasses.replace(CHEAP, pgd_random_start=False))
+        adv = craft(name, masked_model, 0.1, x, y, CHEAP.tune("pgd", random_start=False))
         assert torch.equal(adv, x), name  # sign(0) = 0 (MI-FGSM's 0/0 too): nothing moves
     square = craft("square", masked_model, 0.1, x, y)  # it needs no gradient: the masking does not stop it
     assert (predict(masked_model, square) != y).sum() > (predict(masked_model, x) != y).sum()

@@ -15,7 +15,8 @@ from PIL import Image
 from test_hostile_files import Net, declaring, in_sizes, rewritten
 
 from robustness.cli import main
-from robustness.config import PRESETS, to_dict
+from robustness.config import to_dict
+from robustness.presets import PRESETS
 from robustness.results import write_json, write_marker
 from robustness.units import LOCK_NAME
 from robustness.data import CACHE_NAME, DATASETS, make_split
@@ -139,12 +140,12 @@ CATALOGUE = [
     Case("an attack seed above 2³² − 1 in TOML", [], "attack.seed must be at most 4294967295", toml="[attack]\nseed = 4294967296\n"),
     Case("epochs above the ceiling", ["--epochs", "1000000000"], "train.epochs is 1000000000, above the ceiling of 10,000"),
     Case("label-noise epochs above the ceiling", ["--noise-epochs", "1000000000"], "noise.epochs is 1000000000, above the ceiling"),
-    Case("attack steps above the ceiling", [], "attack.pgd_steps is 1000000000, above the ceiling of 100,000",
-         toml="[attack]\npgd_steps = 1000000000\n"),
-    Case("Square queries above the ceiling", [], "attack.square_queries is 1000000000, above the ceiling of 1,000,000",
-         toml="[attack]\nsquare_queries = 1000000000\n"),
-    Case("PGD restarts above the ceiling", [], "attack.pgd_restarts is 1000000000, above the ceiling of 1,000",
-         toml="[attack]\npgd_restarts = 1000000000\n"),
+    Case("attack steps above the ceiling", [], "attack.pgd.steps is 1000000000, above the ceiling of 100,000",
+         toml="[attack.pgd]\nsteps = 1000000000\n"),
+    Case("Square queries above the ceiling", [], "attack.square.queries is 1000000000, above the ceiling of 1,000,000",
+         toml="[attack.square]\nqueries = 1000000000\n"),
+    Case("PGD restarts above the ceiling", [], "attack.pgd.restarts is 1000000000, above the ceiling of 1,000",
+         toml="[attack.pgd]\nrestarts = 1000000000\n"),
     Case("an empty attack list", [], "attack.attacks must not be empty", toml="[attack]\nattacks = []\n"),
     Case("an ε outside [0, 1]", ["--eps", "0", "8"], "ε 8 is outside [0, 1]"),
     Case("a negative ε", ["--eps", "0", "-0.1"], "ε '-0.1' is not a radius ≥ 0"),

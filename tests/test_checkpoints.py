@@ -365,7 +365,7 @@ def test_checkpoint_without_model_or_state_dict_lists_its_keys(digits, tmp_path)
 def test_factory_errors(saved, digits):
     assert "cannot import no_such_pkg" in error_of(f"m=no_such_pkg.nets:make:{saved['body_state']}", digits)
     assert "has no function 'nope'" in error_of(f"m=robustness.models:nope:{saved['body_state']}", digits)
-    assert "robustness.config:preset() failed with TypeError" in error_of(f"m=robustness.config:preset:{saved['body_state']}", digits)
+    assert "robustness.presets:preset() failed with TypeError" in error_of(f"m=robustness.presets:preset:{saved['body_state']}", digits)
     assert "returned a SuiteConfig, not an nn.Module" in error_of(f"m=robustness.config:SuiteConfig:{saved['body_state']}", digits)
 
 

@@ -37,7 +37,7 @@ def test_stronger_attack_check_fires_on_constructed_numbers():
 def test_checks_pass_on_honest_models_and_warn_on_gradient_masking(tiny_models, masked_model, digits):
     models = {"masked": masked_model, **tiny_models}
     families = {"masked": "erm", "erm_s0": "erm", "mixup_a1_s0": "mixup"}
-    cfg = AttackConfig(eps=(0.0, 0.05, 0.1), ifgsm_steps=3, pgd_steps=3)
+    cfg = AttackConfig(eps=(0.0, 0.05, 0.1), settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3}})
     subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
     out = evaluate_models(models, families, subset, cfg, CPU, progress=False)
     status = {(c["model"], c["check"]): c for c in out["checks"]}
@@ -49,7 +49,7 @@ def test_checks_pass_on_honest_models_and_warn_on_gradient_masking(tiny_models, 
 
 
 def test_checks_warn_on_a_randomized_model(noisy_model, digits):
-    cfg = AttackConfig(eps=(0.0, 0.1), ifgsm_steps=2, pgd_steps=2)
+    cfg = AttackConfig(eps=(0.0, 0.1), settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})
     subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
     out = evaluate_models({"noisy": noisy_model}, {"noisy": "erm"}, subset, cfg, CPU, progress=False)
     status = {c["check"]: c["status"] for c in out["checks"]}

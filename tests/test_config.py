@@ -2,7 +2,8 @@
 
 import pytest
 
-from robustness.config import PRESETS, build_config, check_run_id, parse_eps
+from robustness.config import check_run_id, parse_eps
+from robustness.presets import PRESETS, build_config
 from robustness.errors import SuiteError
 
 
@@ -30,7 +31,7 @@ def test_config_is_frozen():
         ({"attack": {"eps": [-0.1]}}, "ε -0.1 is not a radius ≥ 0"),
         ({"attack": {"eps": [0, 2], "norm": "linf"}}, "ε 2 is outside [0, 1]; L∞ radii are in pixels"),
         ({"attack": {"norm": "l1"}}, "unknown attack.norm 'l1'; choose one of: linf, l2"),
-        ({"attack": {"square_queries": 0}}, "attack.square_queries must be at least 1"),
+        ({"attack": {"square_queries": 0}}, "attack.square_queries is now attack.square.queries: write [attack.square] queries = 0"),
         ({"attack": {"worst_case_images": -5}}, "attack.worst_case_images must be ≥ 0"),
         ({"attack": {"chunk_images": -1}}, "attack.chunk_images must be ≥ 0 (0 means whole batches)"),
         ({"attack": {"fuse_images": -1}}, "attack.fuse_images must be ≥ 0"),

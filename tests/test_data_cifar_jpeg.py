@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from attacks.evaluate import evaluate_models
-from robustness.config import PRESETS, AttackConfig, DataConfig
+from robustness.config import AttackConfig, DataConfig
+from robustness.presets import PRESETS
 from robustness.data import load
 from robustness.methods import parse_method
 from robustness.train import fit

@@ -24,7 +24,7 @@ LAYERS = {
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.results_check",
              "robustness.records", "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics",
-             "robustness.archives"],
+             "robustness.archives", "robustness.presets"],
 }
 RANK = {name: rank for rank, name in enumerate(reversed(list(LAYERS)))}  # base 0 ... entry 3
 

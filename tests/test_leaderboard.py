@@ -13,7 +13,7 @@ from robustness.suite import run_suite
 from robustness.validation import load_config
 
 TINY_METHODS = {"train": {"epochs": 1}, "clean": {"seeds": [0]},
-                "attack": {"eps": [0, 0.1], "ifgsm_steps": 2, "pgd_steps": 2, "between_pairs": 20},
+                "attack": {"eps": [0, 0.1], "ifgsm": {"steps": 2}, "pgd": {"steps": 2}, "between_pairs": 20},
                 "noise": {"epochs": 1}}
 
 

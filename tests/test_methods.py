@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import single_thread
-from robustness.config import PRESETS, TrainConfig
+from robustness.config import TrainConfig
+from robustness.presets import PRESETS
 from robustness.errors import SuiteError
 from robustness.methods import METHODS, Batch, MethodStreams, Trainee, parse_method, weighted_cross_entropy
 from robustness.methods.cutmix import cut_box

@@ -14,7 +14,8 @@ from attacks.transfer import transfer_matrix
 from conftest import CPU, single_thread
 from noise import noise_specs
 from noise.__main__ import overrides, parser
-from robustness.config import NOISE_METHODS_COMPARED, NOISY_LABEL_METHODS, PRESETS, override
+from robustness.config import override
+from robustness.presets import NOISE_METHODS_COMPARED, NOISY_LABEL_METHODS, PRESETS
 from robustness.executors import InProcess
 from robustness.methods import model_id, parse_method
 from robustness.suite import NOISE_ATTACKS, noise_attack_eps, noise_recipes, noise_stage
@@ -49,7 +50,7 @@ def test_the_attack_eps_is_the_headline_else_the_configured_else_the_middle():
 @pytest.fixture(scope="module")
 def attacked(digits, tmp_path_factory):
     """The tiny preset's label-noise stage with noise.attack on, 2 seeds, its units kept in a store."""
-    config = override(PRESETS["tiny"], {"train": {"arch": "mlp"}, "attack": {"pgd_steps": 2},
+    config = override(PRESETS["tiny"], {"train": {"arch": "mlp"}, "attack": {"pgd": {"steps": 2}},
                                         "noise": {"attack": True, "epochs": 1, "methods": ["erm", "mixup:1"],
                                                   "seeds": [0, 1]}})
     store = UnitStore(tmp_path_factory.mktemp("run"))
@@ -107,7 +108,7 @@ def test_noise_methods_end_to_end_report_and_leaderboard(tmp_path):
     """The noise-methods preset's grid, seeds and attack flag, shrunk (mlp, 1 epoch, 200 test images)."""
     toml = tmp_path / "nm.toml"
     toml.write_text('preset = "noise-methods"\n[data]\ntest_subset = 200\n[train]\narch = "mlp"\nepochs = 1\n'
-                    f'[clean]\nmethods = {json.dumps(STAND_INS)}\n[attack]\npgd_steps = 2\nbetween_pairs = 20\n'
+                    f'[clean]\nmethods = {json.dumps(STAND_INS)}\n[attack]\nbetween_pairs = 20\n[attack.pgd]\nsteps = 2\n'
                     f'[noise]\nepochs = 1\nmethods = {json.dumps(STAND_INS)}\n')
     done = run("run_all.py", "--config", str(toml), "--out", str(tmp_path / "out"), "--run-id", "nm", "--quiet")
     assert done.returncode == 0, done.stderr

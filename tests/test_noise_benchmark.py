@@ -9,7 +9,8 @@ import pytest
 from conftest import run_noise
 
 from noise import noise_specs
-from robustness.config import PRESETS, NoiseConfig
+from robustness.config import NoiseConfig
+from robustness.presets import PRESETS
 
 
 def small_config(noise: NoiseConfig, arch="mlp"):

@@ -8,7 +8,8 @@ import torch
 from conftest import run_noise
 
 from noise import NOISE_MODELS, corrupt
-from robustness.config import PRESETS, NoiseConfig
+from robustness.config import NoiseConfig
+from robustness.presets import PRESETS
 from robustness.errors import SuiteError
 
 C = 10

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from noise import check_spec, corrupt
-from robustness.config import PRESETS, override
+from robustness.config import override
+from robustness.presets import PRESETS
 from robustness.errors import SuiteError
 from robustness.units import train_recipe
 

@@ -17,7 +17,7 @@ CPU = torch.device("cpu")
 def test_diagonal_is_white_box_and_off_diagonal_is_transfer(tiny_models, batch):
     x, y = batch
     # Deterministic attacks only: PGD's random start is seeded per batch (tested against the naive loop instead).
-    cfg = AttackConfig(attacks=("fgsm", "ifgsm"), eps=(0.0, 0.1), ifgsm_steps=3, batch_size=50)  # ragged last batch
+    cfg = AttackConfig(attacks=("fgsm", "ifgsm"), eps=(0.0, 0.1), batch_size=50, settings={"ifgsm": {"steps": 3}})  # ragged last batch
     result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
     names = list(tiny_models)
     assert len(result["cells"]) == len(cfg.attacks) * len(cfg.eps) * len(names) ** 2
@@ -32,7 +32,7 @@ def test_diagonal_is_white_box_and_off_diagonal_is_transfer(tiny_models, batch):
 
 def test_streamed_matrix_equals_the_naive_loop_exactly(tiny_models, batch):
     x, y = batch[0][:50], batch[1][:50]
-    cfg = AttackConfig(eps=(0.0, 0.05, 0.15), ifgsm_steps=2, pgd_steps=2, batch_size=20)  # ragged last batch
+    cfg = AttackConfig(eps=(0.0, 0.05, 0.15), batch_size=20, settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})  # ragged last batch
     naive = naive_matrix(tiny_models, x, y, cfg, CPU)
     assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive
     # Every optimisation switched off gives the same numbers too.
@@ -43,8 +43,8 @@ def test_seeded_torchattacks_attacks_in_the_matrix_equal_the_naive_loop(tiny_mod
     """DI-FGSM draws from torch's generator, Square from its own seed argument, MI-FGSM from nothing: the
     streamed matrix and the naive loop must still agree exactly, Square's queries included."""
     x, y = batch[0][:40], batch[1][:40]
-    cfg = AttackConfig(attacks=("mifgsm", "difgsm", "square"), eps=(0.0, 0.1), mifgsm_steps=2, difgsm_steps=2,
-                       square_queries=20, batch_size=16)
+    cfg = AttackConfig(attacks=("mifgsm", "difgsm", "square"), eps=(0.0, 0.1), batch_size=16,
+                       settings={"mifgsm": {"steps": 2}, "difgsm": {"steps": 2}, "square": {"queries": 20}})
     streamed = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
     assert streamed == naive_matrix(tiny_models, x, y, cfg, CPU)
     assert [c["source"] == c["target"] for c in streamed["cells"] if "queries" in c] == [True] * 2
@@ -52,7 +52,7 @@ def test_seeded_torchattacks_attacks_in_the_matrix_equal_the_naive_loop(tiny_mod
 
 def test_pgd_restarts_in_the_matrix_equal_the_naive_loop(tiny_models, batch):
     x, y = batch[0][:40], batch[1][:40]
-    cfg = AttackConfig(attacks=("pgd",), eps=(0.0, 0.1), pgd_steps=2, pgd_restarts=2, batch_size=20)
+    cfg = AttackConfig(attacks=("pgd",), eps=(0.0, 0.1), batch_size=20, settings={"pgd": {"steps": 2, "restarts": 2}})
     assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive_matrix(tiny_models, x, y, cfg, CPU)
 
 
@@ -95,7 +95,7 @@ def test_cells_carry_top5_success_rate_and_intervals(tiny_models, batch):
 @pytest.mark.parametrize("fuse", [True, False])
 def test_eps_zero_is_the_clean_batch_whether_fused_or_not(tiny_models, batch, fuse):
     x, y = batch[0][:32], batch[1][:32]
-    cfg = AttackConfig(attacks=("ifgsm",), eps=(0.0, 0.1), ifgsm_steps=2, fuse_epsilons=fuse)
+    cfg = AttackConfig(attacks=("ifgsm",), eps=(0.0, 0.1), fuse_epsilons=fuse, settings={"ifgsm": {"steps": 2}})
     result = transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False)
     for cell in (c for c in result["cells"] if c["eps"] == 0):
         assert cell["wrong"] == result["clean"][cell["target"]]["wrong"]
@@ -122,7 +122,7 @@ def test_clean_batch_is_scored_twice_whatever_the_attacks_and_sources(tiny_model
     """Once for the clean predictions, once more for every attack's and source's ε = 0 cells (a model whose
     two passes disagree shows there); the cells still equal the naive loop's."""
     x, y = batch[0][:32], batch[1][:32]
-    cfg = AttackConfig(eps=(0.0, 0.1), ifgsm_steps=2, pgd_steps=2, chunk_images=chunk)
+    cfg = AttackConfig(eps=(0.0, 0.1), chunk_images=chunk, settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})
     models = {name: CleanLooks(model, x) for name, model in tiny_models.items()}
     result = transfer_matrix(models, x, y, cfg, CPU, progress=False)
     assert result == naive_matrix(tiny_models, x, y, cfg, CPU)
@@ -133,7 +133,8 @@ def test_clean_batch_is_scored_twice_whatever_the_attacks_and_sources(tiny_model
 def test_fused_passes_keep_to_the_image_budget_and_the_numbers(tiny_models, batch, budget):
     """ε are stacked only as far as ``fuse_images`` allows (FGSM's one gradient always serves all), same numbers."""
     x, y = batch[0][:40], batch[1][:40]
-    cfg = AttackConfig(eps=(0.0, 0.05, 0.1, 0.15), ifgsm_steps=2, pgd_steps=2, batch_size=20, fuse_images=budget)
+    cfg = AttackConfig(eps=(0.0, 0.05, 0.1, 0.15), batch_size=20, fuse_images=budget,
+                       settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})
     assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive_matrix(tiny_models, x, y, cfg, CPU)
     model = tiny_models["erm_s0"]
     for name, expected in [("ifgsm", {20: [1, 1, 1], 40: [2, 1], 0: [3]}[budget]), ("fgsm", [3])]:

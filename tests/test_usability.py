@@ -20,7 +20,8 @@ from torch import nn
 import robustness
 from attacks.checks import CHANCE_Z, chance_error_threshold, check_above_chance
 from robustness import comparison
-from robustness.config import DataConfig, build_config, parse_eps
+from robustness.config import DataConfig, parse_eps
+from robustness.presets import build_config
 from robustness.data import load
 from robustness.errors import SuiteError
 from robustness.methods import Batch

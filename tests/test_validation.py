@@ -2,7 +2,8 @@
 
 import pytest
 
-from robustness.config import PRESETS, SuiteConfig
+from robustness.config import SuiteConfig
+from robustness.presets import PRESETS
 from robustness.errors import SuiteError
 from robustness.validation import check_methods, load_config, validate
 

@@ -16,7 +16,7 @@ from robustness.config import AttackConfig
 from robustness.models import MODELS, build_model
 
 CPU = torch.device("cpu")
-SETTINGS = AttackConfig(ifgsm_steps=2, pgd_steps=2)
+SETTINGS = AttackConfig(settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})
 
 
 @pytest.fixture
@@ -105,7 +105,8 @@ def test_attack_stage_on_worker_threads_equals_the_naive_loop(tiny_models, batch
     """The stage's pool at work (2 torch threads, chunks of 16 in batches of 40) against whole batches crafted by
     torchattacks on 2 intra-op threads: the numbers are the same."""
     x, y = batch[0][:100], batch[1][:100]
-    cfg = AttackConfig(eps=(0.0, 0.05, 0.15), ifgsm_steps=2, pgd_steps=2, batch_size=40, chunk_images=16)
+    cfg = AttackConfig(eps=(0.0, 0.05, 0.15), batch_size=40, chunk_images=16,
+                       settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})
     assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive_matrix(tiny_models, x, y, cfg, CPU)
     assert torch.get_num_threads() == 2
 
@@ -115,6 +116,7 @@ def test_bim_projection_is_torchattacks_own(tiny_models, batch):
     x, y = batch
     model = tiny_models["erm_s0"]
     for eps in (0.05, 0.5, 1.0):
-        fused = make_attack("ifgsm", AttackConfig(ifgsm_steps=3, ifgsm_step_factor=2.0)).craft_every_eps(model, x, y, [eps])
+        fused = make_attack("ifgsm", AttackConfig(settings={"ifgsm": {"steps": 3, "step_factor": 2.0}})).craft_every_eps(
+            model, x, y, [eps])
         assert torch.equal(fused[0], torchattacks.BIM(model, eps=eps, alpha=2 * eps / 3, steps=3)(x, y)), eps
 

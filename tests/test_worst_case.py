@@ -36,9 +36,9 @@ def wrong_by_hand(models, name: str, attack: str, eps: float, x, y, settings: At
 def test_the_worst_case_is_the_union_of_each_attacks_broken_images(tiny_models, digits):
     split = dataclasses.replace(digits, test_images=digits.test_images[:90], test_y=digits.test_y[:90])
     x, y = split.test_x, split.test_y
-    cfg = AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 0.1), heatmap_eps=0.1, pgd_steps=3, batch_size=256,
-                       worst_case_attacks=("square",), worst_case_images=30, square_queries=40, between_pairs=5,
-                       between_points=2)
+    cfg = AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 0.1), heatmap_eps=0.1, batch_size=256, worst_case_attacks=("square",),
+                       worst_case_images=30, between_pairs=5, between_points=2,
+                       settings={"pgd": {"steps": 3}, "square": {"queries": 40}})
     out = evaluate_models(tiny_models, FAMILIES, split, cfg, CPU, progress=False)
     section = out["attacks"]["worst_case"]
     names = list(tiny_models)
@@ -74,8 +74,8 @@ def test_the_worst_case_is_the_union_of_each_attacks_broken_images(tiny_models, 
 
 def test_flags_count_images_a_weaker_attack_broke_and_a_stronger_one_missed(tiny_models, digits):
     split = dataclasses.replace(digits, test_images=digits.test_images[:60], test_y=digits.test_y[:60])
-    cfg = AttackConfig(attacks=("fgsm", "ifgsm"), eps=(0.1,), heatmap_eps=0.1, ifgsm_steps=2, worst_case_attacks=(),
-                       between_pairs=5, between_points=2)
+    cfg = AttackConfig(attacks=("fgsm", "ifgsm"), eps=(0.1,), heatmap_eps=0.1, worst_case_attacks=(), between_pairs=5,
+                       between_points=2, settings={"ifgsm": {"steps": 2}})
     out = evaluate_models(tiny_models, FAMILIES, split, cfg, CPU, progress=False)
     x, y = split.test_x, split.test_y
     for target in tiny_models:
@@ -114,7 +114,7 @@ def test_square_runs_on_a_model_that_refuses_every_backward_pass(tiny_models, ba
     model = NoBackward(tiny_models["erm_s0"]).eval()
     with pytest.raises(RuntimeError, match="never take a gradient"):
         make_attack("fgsm").build(model, 0.1)(x, y)
-    cfg = AttackConfig(attacks=("square",), eps=(0.0, 0.15), square_queries=100)
+    cfg = AttackConfig(attacks=("square",), eps=(0.0, 0.15), settings={"square": {"queries": 100}})
     result = transfer_matrix({"m": model}, x, y, cfg, CPU, progress=False)
     cell = next(c for c in result["cells"] if c["eps"] == 0.15)
     assert cell["flipped"] > 0 and cell["queries"]["successes"] == cell["flipped"]
@@ -125,7 +125,7 @@ def test_square_runs_on_a_model_that_refuses_every_backward_pass(tiny_models, ba
 def test_square_counts_the_queries_torchattacks_spends(tiny_models, batch):
     x, y = batch[0][:24], batch[1][:24]
     model = tiny_models["mixup_a1_s0"]
-    attack = make_attack("square", AttackConfig(square_queries=30))
+    attack = make_attack("square", AttackConfig(settings={"square": {"queries": 30}}))
     counted = []
 
     class Counter(nn.Module):  # counts forward passes per image (rows of the batch it sees are images)
@@ -155,6 +155,6 @@ def test_autoattack_breaks_at_least_what_pgd_breaks_on_a_trained_digits_model(ti
     for name in ("pgd", "autoattack"):  # PGD-10, as the default run; AutoAttack's cost: 5,000 queries per robust image
         seed = craft_seed(0, name, 0.15, "erm_s0", 0)
         with seeded(seed, CPU):
-            adv = make_attack(name, AttackConfig(pgd_steps=10)).build(model, 0.15, seed)(x, y)
+            adv = make_attack(name, AttackConfig(settings={"pgd": {"steps": 10}})).build(model, 0.15, seed)(x, y)
         errors[name] = int((predict(model, adv) != y).sum())
     assert errors["autoattack"] >= errors["pgd"] > int((predict(model, x) != y).sum())

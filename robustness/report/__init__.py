@@ -33,12 +33,12 @@ from robustness.report.render import to_html, to_markdown
 from robustness.report.score_based import score_based_blocks
 from robustness.report.run_setup import setup_blocks, what_ran
 from robustness.report.transfer import transfer_blocks
-from robustness.report.whitebox import attack_description, whitebox_blocks
+from robustness.report.whitebox import whitebox_blocks
 from robustness.report.worst_case import worst_case_blocks
 from robustness.results import read_results, write_atomic
 from robustness.results_check import READ_ERRORS, unreadable
 
-__all__ = ["SECTIONS", "Section", "attack_description", "attack_reading", "between_blocks", "build_report",
+__all__ = ["SECTIONS", "Section", "attack_reading", "between_blocks", "build_report",
            "chance_warnings", "headline", "method_reading", "report_blocks", "setup_blocks", "survival", "what_ran",
            "worst_case_headline", "worst_case_reading"]
 

@@ -4,29 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attacks.catalogue import describe_attacks
 from robustness import figures
 from robustness.formatting import attack_name, pm, with_ci
 from robustness.report.numbers import attack_stat, eps_at, families, threat
-
-
-def attack_description(cfg: dict, attacks: list[str] | None = None) -> str:
-    """The attacks' settings, in words ('FGSM: one step of ε; PGD: 10 steps of 2.5·ε/10, …'), from the run's
-    ``config.attack``; ``attacks`` (default: the ε sweep's) names which."""
-    parts = {
-        "fgsm": "FGSM: one step of ε",
-        "ifgsm": f"I-FGSM: {cfg['ifgsm_steps']} steps of {cfg.get('ifgsm_step_factor', 1):g}·ε/{cfg['ifgsm_steps']}, no random start",
-        "pgd": (f"PGD: {cfg.get('pgd_steps')} steps of {cfg.get('pgd_step_factor'):g}·ε/{cfg.get('pgd_steps')}, "
-                f"{'random start' if cfg.get('pgd_random_start') else 'no random start'}, "
-                f"{cfg.get('pgd_restarts')} restart(s)"),
-        "autoattack": "AutoAttack: the standard version (APGD-CE, APGD-T, FAB-T, Square), as torchattacks runs it",
-        "apgd_ce": f"APGD-CE: {cfg.get('apgd_steps')} steps", "apgd_dlr": f"APGD-DLR: {cfg.get('apgd_steps')} steps",
-        "fab": f"FAB: {cfg.get('fab_steps')} steps",
-        "square": f"Square: score-based, at most {cfg.get('square_queries')} queries per image",
-        "mifgsm": f"MI-FGSM: {cfg.get('mifgsm_steps')} steps of ε/{cfg.get('mifgsm_steps')}, momentum {cfg.get('mifgsm_decay'):g}",
-        "difgsm": (f"DI-FGSM: {cfg.get('difgsm_steps')} steps of ε/{cfg.get('difgsm_steps')}, input diversity with "
-                   f"p = {cfg.get('difgsm_diversity_prob'):g}"),
-    }
-    return "; ".join(parts.get(a, attack_name(a)) for a in attacks or cfg["attacks"]) + "."
 
 
 def whitebox_blocks(results: dict, fig_dir: Path) -> list:
@@ -40,7 +21,7 @@ def whitebox_blocks(results: dict, fig_dir: Path) -> list:
     figure = figures.whitebox_curves(results, fig_dir / "whitebox.png")
     return [
         ("h2", f"White-box attacks ({threat(results)})"),
-        ("p", f"Each model attacks itself. {attack_description(cfg)} "
+        ("p", f"Each model attacks itself. {describe_attacks(cfg)} "
               "Error in %, mean ± std over separately trained seeds; shaded: 95% Wilson interval over test images."),
         ("figure", figure, f"White-box test error against ε ({threat(results)})"),
         ("table", ["attack", "ε"] + [f"{f} error (%)" for f in fams], rows),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attacks.catalogue import describe_attacks
 from robustness import figures
 from robustness.formatting import attack_name, pct, with_ci
 from robustness.report.numbers import EXTRA, eps_at, threat
-from robustness.report.whitebox import attack_description
 
 FLAG_SHOWN_ABOVE = 0.02  # besides the heatmap ε, a weaker-broke-stronger-missed pair is listed above 2% of the images
 
@@ -38,7 +38,7 @@ def worst_case_blocks(results: dict, fig_dir: Path) -> list:
               "Solid: the worst case at every ε over the attacks run there (all test images); dashed: FGSM; "
               "dotted: PGD; shaded: what FGSM misses."
               + (f" The marker at ε = {eps_at(results, eps)} adds {', '.join(attack_name(a) for a in extra_attacks)} "
-                 f"({attack_description(cfg, extra_attacks).rstrip('.')}), run at that ε only on {images}; its bar is a 95% Wilson "
+                 f"({describe_attacks(cfg, extra_attacks).rstrip('.')}), run at that ε only on {images}; its bar is a 95% Wilson "
                  "interval."
                  if extra_attacks else "")),
         ("figure", figures.worst_case_curves(results, fig_dir / "worst_case.png"), f"FGSM, PGD and the worst case against ε ({threat(results)})"),
