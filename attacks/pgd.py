@@ -37,8 +37,8 @@ import torchattacks
 from attacks.base import Attack
 from attacks.fused import iterate
 from attacks.registry import register_attack
-from attacks.seeding import seeded
 from attacks.workers import INLINE, Workers
+from robustness.seeding import seeded
 
 
 def pgd_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
