@@ -14,9 +14,10 @@ from torch import nn
 
 from attacks.metrics import Tally, score
 from attacks.registry import make_attack
-from attacks.seeding import craft_seed, seeded
+from attacks.seeding import craft_seed
 from attacks.transfer import output_classes
 from robustness.config import AttackConfig
+from robustness.seeding import seeded
 
 
 def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, config: AttackConfig, device) -> dict:

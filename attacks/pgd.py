@@ -38,10 +38,10 @@ import torchattacks
 from attacks.base import Attack
 from attacks.fused import iterate
 from attacks.registry import register_attack
-from attacks.seeding import seeded
 from attacks.workers import INLINE, Workers
 from robustness.config import MAX_RESTARTS, MAX_STEPS, check_count
 from robustness.errors import SuiteError
+from robustness.seeding import seeded
 
 
 def pgd_project(adv: torch.Tensor, ori: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

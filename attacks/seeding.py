@@ -8,21 +8,8 @@ draw the same random starts, and the caller's generator is left untouched.
 from __future__ import annotations
 
 import zlib
-from contextlib import contextmanager
-
-import torch
 
 
 def craft_seed(base: int, attack: str, eps: float, source: str, start: int) -> int:
     """A stable 31-bit seed for one crafting call (crc32: the same on every machine and run)."""
     return (base * 1_000_003 + zlib.crc32(f"{attack}|{eps!r}|{source}|{start}".encode())) % 2**31
-
-
-@contextmanager
-def seeded(seed: int, device: torch.device):
-    """Run the body with torch's global generators seeded to ``seed``, then restore them."""
-    device = torch.device(device)
-    devices = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield

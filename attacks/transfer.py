@@ -26,9 +26,10 @@ from tqdm.auto import tqdm
 from attacks.base import Attack
 from attacks.metrics import Tally, score
 from attacks.registry import make_attack
-from attacks.seeding import craft_seed, seeded
+from attacks.seeding import craft_seed
 from attacks.workers import INLINE, Workers
 from robustness.config import AttackConfig
+from robustness.seeding import seeded
 
 
 @contextmanager

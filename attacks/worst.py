@@ -31,7 +31,7 @@ from attacks.metrics import Tally, unpack_bits
 from attacks.registry import make_attack
 from attacks.transfer import transfer_matrix
 from robustness.config import AttackConfig
-from robustness.data import stratified_subset
+from robustness.sampling import stratified_subset
 
 KINDS = ("white-box", "transfer", "all")
 

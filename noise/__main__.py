@@ -20,9 +20,8 @@ import argparse
 import os
 import sys
 
-from robustness.cli import start
+from robustness.cli import add_process_flags, add_run_flags, shared_overrides, start
 from robustness.config import nest
-from robustness.presets import PRESETS
 from robustness.threads import passive_openmp
 
 ONLY_NOISE = {("noise", "enabled"): True, ("clean", "enabled"): False, ("models",): []}  # the other stages off
@@ -35,13 +34,7 @@ def parser() -> argparse.ArgumentParser:
         "side by side with the paper, memorization curves and the realized noise. "
         "Precedence: preset < --config TOML < flags.",
     )
-    p.add_argument("--preset", metavar="NAME", help=f"named configuration: {', '.join(PRESETS)} (default: quick)")
-    p.add_argument("--config", metavar="FILE.toml", help="TOML file whose keys override the preset")
-    p.add_argument("--out", help="directory that receives <run-id>/ (default: reports)")
-    p.add_argument("--run-id", help="name of the run directory (default: noise-<preset>-<date>-<time>); an existing "
-                   "run directory of that name is resumed: its finished runs are reused")
-    p.add_argument("--resume", metavar="RUN_DIR", help="finish the run in RUN_DIR with the configuration it was started with")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available (default: auto)")
+    add_run_flags(p, run_id="noise-<preset>-<date>-<time>", reused="its finished runs")
     p.add_argument("--noise-model", metavar="NAME", help="the noise model applied at each --levels rate (default: uniform)")
     p.add_argument("--levels", type=float, nargs="*", metavar="P",
                    help="rates of --noise-model, e.g. 0 0.2 0.5 0.8 (give none to run only --specs)")
@@ -54,16 +47,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs of each run")
     p.add_argument("--attack", action="store_true", default=None,
                    help="also attack every model white box with FGSM and PGD at the headline ε (noise.attack)")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="torch threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_process_flags(p)
     return p
 
 
 def overrides(args: argparse.Namespace) -> dict:
     """The given flags as config overrides, with only the label-noise stage on."""
-    return nest(ONLY_NOISE | {
-        ("out",): args.out, ("device",): args.device, ("threads",): args.threads,
+    return nest(ONLY_NOISE | shared_overrides(args) | {
         ("noise", "noise_model"): args.noise_model, ("noise", "levels"): args.levels,
         ("noise", "specs"): args.specs, ("noise", "methods"): args.methods,
         ("noise", "seeds"): args.seeds, ("noise", "epochs"): args.epochs, ("noise", "attack"): args.attack,

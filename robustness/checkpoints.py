@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib
 import inspect
 import io
 import json
@@ -58,14 +57,14 @@ import torch
 from torch import nn
 
 from robustness.archives import broken_archive, check_zip_limits
-from robustness.errors import SuiteError
+from robustness.config import RUN_ID_PATTERN as NAME_PATTERN  # model names follow the run id's rule: one regex
+from robustness.errors import SuiteError, one_line
 from robustness.models import MODELS, Normalize, build_model
-from robustness.probe import one_line, probe_model
+from robustness.plugins import import_factory, names_a_factory
+from robustness.probe import probe_model
 from robustness.records import CheckpointSource, ProbeRecord
 from robustness.registry import lookup
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-MODULE_PATTERN = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 # Where training scripts keep the model or its weights: facebookresearch/mixup-cifar10 saves {"net": DataParallel(model), ...}.
 WRAPPER_KEYS = ("net", "model", "module", "state_dict", "model_state_dict")
 PARALLEL = (nn.DataParallel, nn.parallel.DistributedDataParallel)
@@ -140,7 +139,7 @@ def parse_model_spec(text: str) -> ModelSpec:
     if colon and head in MODELS:
         return ModelSpec(name, tail, arch=head, text=text, **fields)
     parts = location.split(":", 2)
-    if len(parts) == 3 and MODULE_PATTERN.fullmatch(parts[0]) and parts[1].isidentifier():
+    if len(parts) == 3 and names_a_factory(parts[0], parts[1]):
         return ModelSpec(name, parts[2], factory=f"{parts[0]}:{parts[1]}", text=text, **fields)
     if colon and re.fullmatch(r"[a-z_][a-z0-9_]*", head) and not Path(location).exists():
         raise SuiteError(f"model {name!r}: {head!r} is not a registered architecture; choose one of: {', '.join(sorted(MODELS))}")
@@ -702,13 +701,7 @@ def load_scripted(name: str, path: Path) -> nn.Module:
 def call_factory(name: str, factory: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Import ``package.module:function`` and call it, passing ``input_shape``/``num_classes`` if it names them."""
     module_name, _, attr = factory.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise SuiteError(f"model {name!r}: cannot import {module_name} ({err}); make it importable (pip install it or set PYTHONPATH)") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise SuiteError(f"model {name!r}: {module_name} has no function {attr!r}; name a function that returns the nn.Module")
+    fn = import_factory(f"model {name!r}", module_name, attr, returns="; name a function that returns the nn.Module")
     params = inspect.signature(fn).parameters
     kwargs = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes)) if k in params}
     try:

@@ -25,16 +25,7 @@ def parser() -> argparse.ArgumentParser:
         "run the corrupted-label benchmark, and write results.json, figures and a report. "
         "Precedence: preset < --config TOML < flags.",
     )
-    p.add_argument("--preset", choices=None, metavar="NAME",
-                   help=f"named configuration: {', '.join(PRESETS)} (default: quick, or the TOML's 'preset')")
-    p.add_argument("--config", metavar="FILE.toml", help="TOML file whose keys override the preset (see README)")
-    p.add_argument("--out", help="directory that receives <run-id>/ (default: reports)")
-    p.add_argument("--run-id", help="name of the run directory (default: <preset>-<date>-<time>); an existing "
-                   "run directory of that name is resumed: its finished models and attack cells are reused")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="finish the run in RUN_DIR (e.g. reports/<run-id>) with the configuration it was started "
-                        "with; flags given too override it, and only what they change is recomputed")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available (default: auto)")
+    add_run_flags(p, run_id="<preset>-<date>-<time>", reused="its finished models and attack cells")
     p.add_argument("--seeds", type=int, nargs="+", metavar="N", help="seeds of the clean models, e.g. --seeds 0 1 2")
     p.add_argument("--noise-seeds", type=int, nargs="+", metavar="N", help="seeds of the label-noise runs")
     p.add_argument("--epochs", type=int, help="epochs of clean training")
@@ -62,17 +53,43 @@ def parser() -> argparse.ArgumentParser:
                         "(one GPU each on CUDA; needs pip install -e '.[ray]')")
     p.add_argument("--ray-address", metavar="auto|ADDRESS",
                    help="with --executor ray: an existing cluster ('auto', or host:port); default: a local Ray instance")
+    add_process_flags(p)
+    return p
+
+
+def add_run_flags(p: argparse.ArgumentParser, run_id: str, reused: str) -> None:
+    """The flags that choose the configuration and the run directory, the same in run_all.py and ``python -m noise``:
+    --preset, --config, --out, --run-id, --resume, --device. ``run_id`` is the default run directory's name,
+    ``reused`` what a rerun of an existing one keeps (e.g. "its finished runs")."""
+    p.add_argument("--preset", metavar="NAME",
+                   help=f"named configuration: {', '.join(PRESETS)} (default: quick, or the TOML's 'preset')")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file whose keys override the preset (see README)")
+    p.add_argument("--out", help="directory that receives <run-id>/ (default: reports)")
+    p.add_argument("--run-id", help=f"name of the run directory (default: {run_id}); an existing "
+                   f"run directory of that name is resumed: {reused} are reused")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="finish the run in RUN_DIR (e.g. reports/<run-id>) with the configuration it was started "
+                        "with; flags given too override it, and only what they change is recomputed")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available (default: auto)")
+
+
+def add_process_flags(p: argparse.ArgumentParser) -> None:
+    """--threads and --quiet, the same in both commands (added last, so they end --help)."""
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch threads and attack worker threads (default: OMP_NUM_THREADS, else the CPUs this process "
                         "may use: affinity mask and cgroup quota)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+
+
+def shared_overrides(args: argparse.Namespace) -> dict[tuple[str, ...], object]:
+    """The shared flags that are configuration keys (--out, --device, --threads), as ``nest`` takes them."""
+    return {("out",): args.out, ("device",): args.device, ("threads",): args.threads}
 
 
 def flags_to_overrides(args: argparse.Namespace) -> dict:
     """The flags that were given, as a nested dict of config overrides."""
-    pairs = {
-        ("out",): args.out, ("device",): args.device, ("threads",): args.threads, ("clean", "seeds"): args.seeds,
+    pairs = shared_overrides(args) | {
+        ("clean", "seeds"): args.seeds,
         ("noise", "seeds"): args.noise_seeds, ("train", "epochs"): args.epochs,
         ("noise", "epochs"): args.noise_epochs, ("attack", "eps"): args.eps,
         ("attack", "heatmap_eps"): args.heatmap_eps, ("noise", "enabled"): False if args.no_noise else None,

@@ -23,8 +23,9 @@ from sklearn.model_selection import train_test_split
 from torchvision import datasets
 
 from robustness.config import DataConfig
-from robustness.errors import SuiteError, warn
+from robustness.errors import SuiteError, one_line, warn
 from robustness.registry import lookup, make_register
+from robustness.sampling import stratified_subset
 
 DATASETS: dict[str, Callable[[DataConfig], "Split"]] = {}
 register_dataset = make_register(DATASETS, "data set")
@@ -151,18 +152,6 @@ def check_two_classes(name: str, labels: torch.Tensor, classes, what: str) -> No
             "images; classification needs at least 2, so add images of another class "
             "(an image folder: one subfolder per class in train/ and test/)"
         )
-
-
-def stratified_subset(labels: torch.Tensor, size: int, seed: int, what: str) -> torch.Tensor:
-    """Sorted indices of a stratified, seeded subset of ``size`` examples (all when size is 0 or ≥ N)."""
-    if size <= 0 or size >= len(labels):
-        return torch.arange(len(labels))
-    try:
-        keep, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels.numpy(), random_state=seed)
-    except ValueError:
-        classes = len(torch.unique(labels))
-        raise SuiteError(f"a {what} subset of {size} cannot hold all {classes} classes; ask for at least {classes}") from None
-    return torch.as_tensor(np.sort(keep))
 
 
 def training_subset(split: Split, size: int, seed: int) -> Split:
@@ -311,7 +300,7 @@ def folder_samples(root: Path) -> tuple[dict[str, list], list[str]]:
         try:
             folder = datasets.ImageFolder(str(root / part), loader=lambda path: path)  # listing only, nothing decoded
         except (FileNotFoundError, OSError) as err:
-            raise SuiteError(f"image folder {root / part} is not usable ({str(err).splitlines()[0]}); "
+            raise SuiteError(f"image folder {root / part} is not usable ({one_line(err)}); "
                              "it needs <class>/<image> files") from None
         if classes is not None and folder.classes != classes:
             raise SuiteError(f"image folder {root}: train/ and test/ have different class folders; make them match")

@@ -1,4 +1,5 @@
-"""The one exception type that reaches users as a one-line message, and the one-line warning."""
+"""The one exception type that reaches users as a one-line message, the one-line warning, and the one line of an
+exception raised by someone else's code (a user's model, factory or file) that such a message quotes."""
 
 import sys
 
@@ -17,3 +18,10 @@ def warn(message: str) -> None:
     Not Python's ``warnings``: those print the source line that raised them, which says nothing to a user.
     """
     print(f"warning: {message}", file=sys.stderr)
+
+
+def one_line(err: BaseException, limit: int = 160) -> str:
+    """The exception's type and the first line of its message, cut at ``limit`` characters, for quoting in a
+    SuiteError: ``one_line(ValueError("bad\\nmore"))`` is ``"ValueError: bad"``; an empty message gives the type alone."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:limit]}" if text else type(err).__name__

@@ -19,18 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustness.errors import SuiteError, warn
+from robustness.errors import SuiteError, one_line, warn
 
 PROBE_BATCH = 32  # test images the probe runs on
 # Two eval-mode passes over the same images may differ by float reordering on some devices, never by more than
 # this; dropout changes logits by a large fraction of their size.
 SAME_OUTPUT_RTOL, SAME_OUTPUT_ATOL = 1e-4, 1e-5
-
-
-def one_line(err: BaseException, limit: int = 160) -> str:
-    """The first line of an exception's message, for one-line errors."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:limit]}" if text else type(err).__name__
 
 
 def _forward(name: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,10 @@ import torchattacks
 
 from attacks import ATTACKS, make_attack
 from attacks.base import Attack
-from attacks.seeding import craft_seed, seeded
+from attacks.seeding import craft_seed
 from robustness.config import AttackConfig
 from robustness.errors import SuiteError
+from robustness.seeding import seeded
 from robustness.train import predict
 
 CPU = torch.device("cpu")

@@ -1,16 +1,20 @@
 """Custom checkpoints: every format round-trips, joins the transfer matrix, and every bad input is one line."""
 
+import argparse
+import io
 import json
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+from robustness import checkpoints
 from robustness.checkpoints import _is_binary, file_format, load_custom_models, load_model, parse_model_spec
 from robustness.errors import SuiteError
 from robustness.models import build_model
@@ -228,6 +232,27 @@ def test_trusted_archive_skips_the_native_code_check(saved, digits, tmp_path):
     assert source["format"] == "torchscript" and source["unwrapped"] is None
     with torch.no_grad():
         torch.testing.assert_close(model(digits.test_x[:50]), saved["model"](digits.test_x[:50]))
+
+
+def test_every_archive_the_loader_opens_is_closed_again(saved, digits, tmp_path, monkeypatch):
+    """Each zipfile.ZipFile that robustness/checkpoints.py opens is closed when the load ends, loaded or refused
+    (an archive left open holds its file: on Windows it cannot be replaced or deleted until garbage collection)."""
+    opened = []
+
+    class Tracked(zipfile.ZipFile):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)  # also keeps it alive: ZipFile.__del__ would close it
+
+    monkeypatch.setattr(checkpoints, "zipfile", SimpleNamespace(**(vars(zipfile) | {"ZipFile": Tracked})))
+    load_model(parse_model_spec(f"m={saved['export']}"), digits, CPU)
+    loaded = len(opened)
+    pickled = io.BytesIO()
+    torch.save(argparse.Namespace(epoch=3), pickled)  # an object weights_only refuses
+    refused = with_members(saved["export"], tmp_path / "pickled.pt2", {"data/extra.pt": pickled.getvalue()})
+    assert "holds pickled objects (" in error_of(f"m={refused}", digits)
+    assert loaded >= 3 and len(opened) >= 2 * loaded  # file_format, checked_format, the export pickles: each time
+    assert [archive.fp for archive in opened] == [None] * len(opened)
 
 
 # --- checkpoints from training scripts ------------------------------------------------------------

@@ -215,6 +215,24 @@ def test_bad_image_folders_give_one_line_errors(problem, message, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_an_image_folder_that_cannot_be_listed_names_the_reason_in_one_line(tmp_path, monkeypatch):
+    write_image_folder(tmp_path)
+    for child in (tmp_path / "test").iterdir():  # test/ without class folders: torchvision's FileNotFoundError
+        for image in child.iterdir():
+            image.unlink()
+        child.rmdir()
+    with pytest.raises(SuiteError, match=r"image folder .*test is not usable \(FileNotFoundError: Couldn't find any class "
+                                         r"folder in .*\); it needs <class>/<image> files"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+
+    def unlistable(*args, **kwargs):
+        raise OSError()  # an error without a message (its first line used to be an IndexError)
+
+    monkeypatch.setattr(datasets.datasets, "ImageFolder", unlistable)
+    with pytest.raises(SuiteError, match=r"train is not usable \(OSError\); it needs <class>/<image> files"):
+        load(DataConfig(name=f"imagefolder:{tmp_path}"))
+
+
 def test_subsets_are_stratified_seeded_and_change_with_the_seed(tmp_path, monkeypatch):
     _, expected = write_files("mnist", tmp_path, monkeypatch)
     small = load(DataConfig(name="mnist", root=str(tmp_path), download=False, train_subset=20, test_subset=10))

@@ -24,7 +24,8 @@ LAYERS = {
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.results_check",
              "robustness.records", "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics",
-             "robustness.archives", "robustness.presets"],
+             "robustness.archives", "robustness.presets",
+             "robustness.plugins", "robustness.sampling", "robustness.seeding"],
 }
 RANK = {name: rank for rank, name in enumerate(reversed(list(LAYERS)))}  # base 0 ... entry 3
 
@@ -130,6 +131,29 @@ def test_attacks_and_noise_never_import_each_other_nor_the_pipeline():
         other = "noise" if package == "attacks" else "attacks"
         bad = sorted(t for t in targets if t.split(".")[0] == other or t in pipeline)
         assert not bad, f"{module} imports {bad}"
+
+
+def test_attacks_and_training_methods_never_import_each_other():
+    """What both need (``seeded``, ``stratified_subset``) lives in the base layer: robustness/seeding.py, robustness/sampling.py."""
+    apart = ("attacks.", "robustness.methods.")  # two packages, as prefixes of their modules' names
+    for module in MODULES:
+        sides = [k for k, prefix in enumerate(apart) if f"{module}.".startswith(prefix)]
+        if not sides:
+            continue
+        other = apart[1 - sides[0]]
+        for name, line, _ in imports_of(module):
+            assert not f"{name}.".startswith(other), (
+                f"{where(module)}:{line} imports {name}: attacks/ and robustness/methods/ never import each other; "
+                "move what both need to the base layer")
+
+
+def test_the_walk_sees_a_training_method_importing_an_attack(tmp_path, monkeypatch):
+    """The check above itself: pgd_at.py importing from attacks/ again is caught, with its file and line."""
+    fake = tmp_path / "pgd_at.py"
+    fake.write_text("import torch\nfrom attacks.seeding import craft_seed\n")
+    monkeypatch.setitem(MODULES, "robustness.methods.pgd_at", fake)
+    with pytest.raises(AssertionError, match=r"pgd_at.py:2 imports attacks.seeding: attacks/ and robustness/methods/"):
+        test_attacks_and_training_methods_never_import_each_other()
 
 
 def test_report_imports_no_pipeline_code():

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from noise.__main__ import overrides, parser
+from robustness.cli import flags_to_overrides
+from robustness.cli import parser as run_all_parser
 from robustness.errors import SuiteError
 from robustness.results import KILL_AT_ENV
 from robustness.validation import load_config
@@ -35,6 +37,28 @@ def test_flags_override_toml_which_overrides_the_preset(tmp_path):
     assert config.noise.levels == () and len(config.noise.methods) == 11 and config.noise.enabled
     with pytest.raises(SuiteError, match="at least one level or spec"):
         load_config("tiny", None, overrides(parser().parse_args(["--levels"])))
+
+
+SHARED = ("--preset", "--config", "--out", "--run-id", "--resume", "--device", "--threads", "--quiet")
+
+
+def flag_actions(p) -> dict[str, tuple]:
+    return {a.option_strings[0]: (a.dest, a.type, a.choices, a.metavar, a.nargs, a.default, a.help)
+            for a in p._actions if a.option_strings and a.option_strings[0] in SHARED}
+
+
+def test_the_flags_both_commands_share_read_and_set_the_same():
+    """One definition (robustness/cli.py add_run_flags, add_process_flags): the same help, the same configuration keys."""
+    mine, run_all = flag_actions(parser()), flag_actions(run_all_parser())
+    assert sorted(mine) == sorted(run_all) == sorted(SHARED)
+    for flag in set(SHARED) - {"--run-id"}:
+        assert mine[flag] == run_all[flag], flag
+    assert "(default: noise-<preset>-<date>-<time>)" in " ".join(mine["--run-id"][-1].split())
+    assert "(default: <preset>-<date>-<time>)" in " ".join(run_all["--run-id"][-1].split())
+    given = ["--out", "somewhere", "--device", "cpu", "--threads", "3"]
+    noise_keys, run_all_keys = overrides(parser().parse_args(given)), flags_to_overrides(run_all_parser().parse_args(given))
+    assert {k: noise_keys[k] for k in ("out", "device", "threads")} == {k: run_all_keys[k] for k in ("out", "device", "threads")}
+    assert (noise_keys["out"], noise_keys["device"], noise_keys["threads"]) == ("somewhere", "cpu", 3)
 
 
 @pytest.fixture(scope="module")

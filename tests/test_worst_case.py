@@ -8,9 +8,10 @@ from torch import nn
 
 from attacks import evaluate_models, make_attack, transfer_matrix
 from attacks.metrics import pack_bits, unpack_bits
-from attacks.seeding import craft_seed, seeded
+from attacks.seeding import craft_seed
 from attacks.worst import headline_images
 from robustness.config import AttackConfig
+from robustness.seeding import seeded
 from robustness.train import predict
 
 CPU = torch.device("cpu")

@@ -14,21 +14,18 @@ combine). A name that is not registered, followed by ``:factory``, is a module t
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
-import re
 from pathlib import Path
 from typing import Callable
 
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, one_line
 from robustness.methods.base import (Batch, Combined, HiddenMix, Method, MethodStreams, Trainee, forward,
                                      weighted_cross_entropy)
 from robustness.methods.registry import METHODS, register_method
+from robustness.plugins import import_factory, names_a_factory
 from robustness.methods import (bootstrap, coteaching, cutmix, dropout, elr, erm,  # noqa: F401, I001
                                 forward_correction, gaussian_noise, gce, label_smoothing, manifold_mixup, mixup, pgd_at,
                                 sce)  # each registers one method
-
-MODULE_PATTERN = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 __all__ = ["Batch", "HiddenMix", "METHODS", "Method", "MethodStreams", "Trainee", "forward", "model_id", "parse_method",
            "plugin_sources", "register_method", "weighted_cross_entropy"]
@@ -51,7 +48,7 @@ def parse_one(text: str) -> Method:
             return cls(None, **({cls.text_param: rest} | options))
         return cls(_number(text, rest) if rest else None, **options)
     factory, _, param = rest.partition(":")
-    if rest and MODULE_PATTERN.fullmatch(name) and factory.isidentifier():
+    if rest and names_a_factory(name, factory):
         return plugin(name, factory, _number(text, param) if param else None, options, text)
     raise SuiteError(f"unknown training method {name!r}; choose one of: {', '.join(sorted(METHODS))}, "
                      "or your own as package.module:factory")
@@ -81,22 +78,14 @@ def _number(text: str, raw: str) -> float:
 
 def plugin(module_name: str, factory_name: str, param: float | None, options: dict, text: str) -> Method:
     """A user's method: ``module_name.factory_name(param, **options)`` must return a Method."""
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise SuiteError(f"training method {text!r}: cannot import {module_name} ({err}); make it importable "
-                         "(pip install it or set PYTHONPATH), or choose one of: " + ", ".join(sorted(METHODS))) from None
-    factory = getattr(module, factory_name, None)
-    if not callable(factory):
-        raise SuiteError(f"training method {text!r}: {module_name} has no function {factory_name!r}")
+    factory = import_factory(f"training method {text!r}", module_name, factory_name,
+                             alternatives=", or choose one of: " + ", ".join(sorted(METHODS)))
     try:
         method = _call(factory, param, options)
     except SuiteError:
         raise
     except Exception as err:  # the user's code: one line, whatever it raised
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise SuiteError(f"training method {text!r}: {module_name}.{factory_name}() failed with "
-                         f"{type(err).__name__}: {first[:160]}") from None
+        raise SuiteError(f"training method {text!r}: {module_name}.{factory_name}() failed with {one_line(err)}") from None
     if not isinstance(method, Method):
         raise SuiteError(f"training method {text!r}: {module_name}.{factory_name}() returned a "
                          f"{type(method).__name__}, not a robustness.methods.Method")

@@ -226,10 +226,6 @@ class Method:
         return f"<method {self.spec}>"
 
 
-MODEL_OPTIONS = ("dropout",)  # what robustness.models.build_model can take
-LOSS_OPTIONS = ("label_smoothing",)  # what weighted_cross_entropy can take
-
-
 class Combined(Method):
     """Methods joined with ``+``, trained together by the one rule of the module docstring."""
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 import torchattacks
 
-from attacks.seeding import seeded
 from robustness.errors import SuiteError
 from robustness.methods.base import Batch, Method, MethodStreams, Trainee
 from robustness.methods.registry import register_method
+from robustness.seeding import seeded
 
 STEP_FACTOR = 2.5  # step size = 2.5·ε/steps (Madry et al.), as the suite's PGD attack
 
