@@ -37,7 +37,7 @@ from robustness.checkpoints import LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, override, preset, to_dict
 from robustness.errors import SuiteError
 from robustness.executors import InProcess, Unit, make_executor
-from robustness.methods import model_id, parse_method
+from robustness.methods import Method, model_id
 from robustness.records import ModelRecord, custom_model_record, noise_run_record, trained_model_record
 from robustness.report import build_report
 from robustness.results import (
@@ -52,19 +52,8 @@ from robustness.results import (
     write_marker,
 )
 from robustness.threads import ThreadChoice, choose_threads
-from robustness.units import (
-    UnitStore,
-    attack_recipe,
-    attack_unit,
-    headline_recipe,
-    model_from_state,
-    run_lock,
-    train_recipe,
-    train_unit,
-    trained_identity,
-    unit_key,
-)
-from robustness.validation import check_data_fits, check_methods, validate
+from robustness.units import AttackRecipe, Recipe, TrainRecipe, UnitStore, attack_unit, model_from_state, run_lock, train_unit
+from robustness.validation import check_data_fits, check_methods, parse_methods, trained_names, validate
 
 NOISE_ATTACKS = ("fgsm", "pgd")  # noise.attack: the attack stage's white-box pair, on every label-noise model
 ATTACK_FIELDS = ("error", "wrong", "error_ci", "success_rate", "success_rate_ci")  # kept per run in results.json
@@ -96,7 +85,7 @@ def resolve_device(name: str) -> torch.device:
 # --- running units: cached ones are loaded, the rest go to the executor ---------------------
 
 
-def compute_units(recipes: dict[str, dict], make_unit: Callable[[str, dict], Unit], store: UnitStore, executor,
+def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe], Unit], store: UnitStore, executor,
                   desc: str, progress: bool) -> dict[str, dict]:
     """name -> result for every recipe: reused from ``store`` or computed by ``executor`` and saved at once.
 
@@ -105,7 +94,7 @@ def compute_units(recipes: dict[str, dict], make_unit: Callable[[str, dict], Uni
     results = {name: store.load(recipe) for name, recipe in recipes.items()}
     for name, result in results.items():
         if result is not None:
-            store.reused.append(unit_key(recipes[name]))
+            store.reused.append(recipes[name].key)
     pending = {name: recipe for name, recipe in recipes.items() if results[name] is None}
     todo = [make_unit(name, recipe) for name, recipe in pending.items()]
     names = {unit.key: name for unit, name in zip(todo, pending)}
@@ -122,18 +111,18 @@ def compute_units(recipes: dict[str, dict], make_unit: Callable[[str, dict], Uni
     return results
 
 
-def train_units(recipes: dict[str, dict], store, executor, split, device, desc: str, progress: bool) -> dict[str, dict]:
+def train_units(recipes: dict[str, TrainRecipe], store, executor, split, device, desc: str, progress: bool) -> dict[str, dict]:
     """Every train unit of ``recipes`` (name -> recipe). In this process an epoch bar shows each model's progress."""
-    def make_unit(name: str, recipe: dict) -> Unit:
+    def make_unit(name: str, recipe: TrainRecipe) -> Unit:
         show = isinstance(executor, InProcess) and progress  # a Ray worker's bar would print on the worker
-        return Unit(unit_key(recipe), name, train_unit, (recipe, split, device, epoch_bar(name, recipe) if show else None))
+        return Unit(recipe.key, name, train_unit, (recipe, split, device, epoch_bar(name, recipe) if show else None))
 
     return compute_units(recipes, make_unit, store, executor, desc, progress)
 
 
-def epoch_bar(name: str, recipe: dict) -> Callable[[dict], None]:
+def epoch_bar(name: str, recipe: TrainRecipe) -> Callable[[dict], None]:
     """A per-epoch progress bar for one model, closed after its last epoch."""
-    bar = tqdm(total=recipe["train"]["epochs"], desc=f"  {name}", unit="epoch", leave=False)
+    bar = tqdm(total=recipe.train.epochs, desc=f"  {name}", unit="epoch", leave=False)
 
     def on_epoch(row: dict) -> None:
         bar.update()
@@ -146,28 +135,29 @@ def epoch_bar(name: str, recipe: dict) -> Callable[[dict], None]:
 # --- the stages -------------------------------------------------------------------------------
 
 
-def clean_recipes(config: SuiteConfig) -> dict[str, dict]:
-    """model id -> train recipe of every clean method × seed (none with --no-train)."""
+def clean_recipes(config: SuiteConfig, methods: dict[str, Method]) -> dict[str, TrainRecipe]:
+    """model id (``trained_names``) -> train recipe of every clean method × seed (none with --no-train);
+    ``methods``: ``parse_methods(config)``."""
     if not config.clean.enabled:
         return {}
-    return {model_id(parse_method(method), seed): train_recipe(config, method, seed)
-            for method in config.clean.methods for seed in config.clean.seeds}
+    pairs = [(methods[spec], seed) for spec in config.clean.methods for seed in config.clean.seeds]
+    return {name: TrainRecipe.of(config, method, seed) for name, (method, seed) in zip(trained_names(config, methods), pairs)}
 
 
-def clean_stage(config: SuiteConfig, split, store, executor, devices: Devices, progress: bool,
+def clean_stage(config: SuiteConfig, methods: dict[str, Method], split, store, executor, devices: Devices, progress: bool,
                 run_dir: Path | None) -> tuple[dict[str, nn.Module], dict[str, ModelRecord], dict[str, dict]]:
     """The clean models: (name -> model on the local device, name -> record, name -> identity)."""
-    recipes = clean_recipes(config)
+    recipes = clean_recipes(config, methods)
     units = train_units(recipes, store, executor, split, devices.units, "clean training", progress)
     models, records = {}, {}
     for name, unit in units.items():
         recipe = recipes[name]
         if run_dir is not None:
             save_state_dict(run_dir / "models" / f"{name}.pt", unit["state_dict"])
-        records[name] = trained_model_record(parse_method(recipe["method"]).fields(), recipe["seed"],
-                                             recipe["train"]["arch"], unit_key(recipe), unit["history"], unit["seconds"])
+        records[name] = trained_model_record(recipe.method.fields(), recipe.seed, recipe.train.arch, recipe.key,
+                                             unit["history"], unit["seconds"])
         models[name] = model_from_state(recipe, unit["state_dict"], split, devices.local)
-    return models, records, {name: trained_identity(recipe) for name, recipe in recipes.items()}
+    return models, records, {name: recipe.identity() for name, recipe in recipes.items()}
 
 
 def custom_identity(loaded: LoadedModel) -> dict:
@@ -178,9 +168,9 @@ def custom_identity(loaded: LoadedModel) -> dict:
 def attack_matrix(config: SuiteConfig, identities: dict[str, dict], models: dict[str, nn.Module], store, executor,
                   split, device, progress: bool) -> dict:
     """transfer_matrix's result for every model, assembled from one cached unit per attack × source."""
-    recipes = {f"{attack} from {source}": attack_recipe(config, attack, source, identities)
+    recipes = {f"{attack} from {source}": AttackRecipe.of(config, attack, source, identities)
                for attack in config.attack.attacks for source in identities}
-    parts = compute_units(recipes, lambda name, r: Unit(unit_key(r), name, attack_unit, (r, models, split, device)),
+    parts = compute_units(recipes, lambda name, r: Unit(r.key, name, attack_unit, (r, models, split, device)),
                           store, executor, "attacks", progress)
     order = {(c["attack"], c["eps"], c["source"], c["target"]): c for part in parts.values() for c in part["cells"]}
     cells = [order[a, e, s, t] for a in config.attack.attacks for e in config.attack.eps for s in models for t in models]
@@ -192,11 +182,11 @@ def headline_stage(config: SuiteConfig, identities: dict[str, dict], models: dic
                    split, device, progress: bool, eps: float) -> dict | None:
     """The worst-case attacks (``attack.worst_case_attacks``) white box at the headline ``eps``, one cached
     unit per attack × model, as one matrix over their image subset (None when there are none to run)."""
-    recipes = {f"{attack} on {source} at ε={eps:g}": headline_recipe(config, attack, source, identities, eps)
+    recipes = {f"{attack} on {source} at ε={eps:g}": AttackRecipe.of(config, attack, source, identities).worst_case(eps)
                for attack in headline_attacks(config.attack) for source in identities}
     if not recipes:
         return None
-    parts = compute_units(recipes, lambda name, r: Unit(unit_key(r), name, attack_unit, (r, models, split, device)),
+    parts = compute_units(recipes, lambda name, r: Unit(r.key, name, attack_unit, (r, models, split, device)),
                           store, executor, f"worst case at ε={eps:g}", progress)
     first = next(iter(parts.values()))
     index = unpack_bits(first["images"], len(split.test_y)).nonzero().flatten()
@@ -215,10 +205,11 @@ def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: di
     return evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
 
 
-def noise_recipes(config: SuiteConfig) -> dict[tuple, dict]:
-    """(noise spec, method, seed) -> train recipe of every label-noise run."""
+def noise_recipes(config: SuiteConfig, methods: dict[str, Method] | None = None) -> dict[tuple, TrainRecipe]:
+    """(noise spec, method spec, seed) -> train recipe of every label-noise run; ``methods``: ``parse_methods(config)``."""
     nc = config.noise
-    return {(spec, method, seed): train_recipe(config, method, seed, noise_spec=spec)
+    methods = methods if methods is not None else parse_methods(config)
+    return {(spec, method, seed): TrainRecipe.of(config, methods[method], seed, noise_spec=spec)
             for spec in noise_specs(nc) for method in nc.methods for seed in nc.seeds}
 
 
@@ -236,24 +227,24 @@ def noisy_labels(config: SuiteConfig, split) -> dict:
 
 
 def noise_stage(config: SuiteConfig, split, store, executor, device, progress: bool,
-                headline: float | None = None, noisy: dict | None = None) -> dict:
+                headline: float | None = None, noisy: dict | None = None, methods: dict[str, Method] | None = None) -> dict:
     """The corrupted-label benchmark (noise.benchmark's summaries), one cached unit per run, on
     ``noise.train_subset`` of the training images when set. With ``noise.attack`` every run's model is
     also attacked white box (``noise_attack_stage``) at ``headline`` (the attack stage's headline ε)."""
     nc = config.noise
     noisy = noisy if noisy is not None else noisy_labels(config, split)  # run_suite corrupted them up front
     split = noise_split(config, split)
-    recipes = noise_recipes(config)
-    named = {f"{spec} {model_id(parse_method(m), seed)}": r for (spec, m, seed), r in recipes.items()}
+    recipes = noise_recipes(config, methods)
+    named = {f"{spec} {model_id(r.method, seed)}": r for (spec, _, seed), r in recipes.items()}
     trained = train_units(named, store, executor, split, device, "label noise", progress)
     attack, attacked = None, {}
     if nc.attack:
         eps, rule = noise_attack_eps(config, headline)
         attack = {"attacks": list(NOISE_ATTACKS), "eps": eps, "eps_rule": rule}
         attacked = noise_attack_stage(config, named, trained, split, store, executor, device, progress, eps)
-    runs = [noise_run_record(spec, nominal_rate(spec), parse_method(method).fields(), seed, unit["noise"],
+    runs = [noise_run_record(spec, nominal_rate(spec), recipe.method.fields(), seed, unit["noise"],
                              unit["history"], unit["seconds"], attacked.get(name))
-            for (spec, method, seed), (name, unit) in zip(recipes, trained.items())]
+            for ((spec, _, seed), recipe), (name, unit) in zip(recipes.items(), trained.items())]
     return assemble_noise(nc, runs, noisy) | {"attack": attack}
 
 
@@ -268,20 +259,15 @@ def noise_attack_eps(config: SuiteConfig, headline: float | None) -> tuple[float
     return moving[len(moving) // 2], "the middle ε > 0 of attack.eps (the attack stage did not run)"
 
 
-def noise_attack_stage(config: SuiteConfig, named: dict[str, dict], trained: dict[str, dict], split, store, executor,
+def noise_attack_stage(config: SuiteConfig, named: dict[str, TrainRecipe], trained: dict[str, dict], split, store, executor,
                        device, progress: bool, eps: float) -> dict[str, dict]:
     """Run name -> {attack: its white-box test error record} for every label-noise model: the attack stage's
     FGSM and PGD (``NOISE_ATTACKS``, its settings: steps, step size, random start, seed) at ``eps`` on all test
-    images, one cached unit per attack × model (the attack stage's unit: ``attack_recipe`` / ``attack_unit``)."""
-    identities = {name: trained_identity(recipe) for name, recipe in named.items()}
+    images, one cached unit per attack × model (the attack stage's unit: ``AttackRecipe`` / ``attack_unit``)."""
     models = {name: model_from_state(named[name], trained[name]["state_dict"], split, device) for name in named}
-    recipes = {}
-    for name in named:
-        for attack in NOISE_ATTACKS:
-            recipe = attack_recipe(config, attack, name, {name: identities[name]})
-            recipe["settings"]["eps"] = [eps]
-            recipes[f"{attack} on {name} at ε={eps:g}"] = recipe
-    parts = compute_units(recipes, lambda label, r: Unit(unit_key(r), label, attack_unit, (r, models, split, device)),
+    recipes = {f"{attack} on {name} at ε={eps:g}": AttackRecipe.of(config, attack, name, {name: recipe.identity()}).at(eps)
+               for name, recipe in named.items() for attack in NOISE_ATTACKS}
+    parts = compute_units(recipes, lambda label, r: Unit(r.key, label, attack_unit, (r, models, split, device)),
                           store, executor, f"label-noise models under attack at ε={eps:g}", progress)
     records: dict[str, dict] = {name: {"eps": eps} for name in named}
     for part in parts.values():
@@ -302,24 +288,49 @@ def use_threads(requested: int) -> ThreadChoice:
     return choice
 
 
-def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool = True, executor=None,
-                    devices: Devices | None = None, custom: dict[str, LoadedModel] | None = None,
-                    run_dir: Path | None = None, noisy: dict | None = None) -> dict:
-    """Every stage of ``config`` (reusing finished units) and the results.json they make.
+@dataclass(frozen=True)
+class Setup:
+    """What every stage of one run reads, settled before anything trains or is written (``prepare``): the
+    configuration, its training methods parsed once (spec -> Method), the data, where units and the driver run,
+    the custom models (loaded and probed) and the label-noise runs' corrupted labels (``noisy_labels``)."""
 
-    ``noisy``: the label-noise stage's corrupted labels (``noisy_labels``), when the caller made them already.
-    ``custom``: checkpoints (--model) or in-memory models, already loaded and probed. Clean models'
-    weights go to ``run_dir/models/`` when a run directory is given. The attack stage runs when there is
-    a model to attack; the label-noise stage when ``config.noise.enabled``.
+    config: SuiteConfig
+    methods: dict[str, Method]
+    split: datasets.Split
+    devices: Devices
+    custom: dict[str, LoadedModel]
+    noisy: dict | None
+
+
+def prepare(config: SuiteConfig, split, devices: Devices | None = None, trust_checkpoint: bool = False) -> Setup:
+    """The one setup of ``run_suite`` and ``robustness.evaluate``: every check that needs the data (the
+    architecture fits, each training method gives a loss, label files match the split, checkpoints load and
+    are probed), so a mistake costs nothing. ``devices`` default: ``config.device`` for both."""
+    devices = devices or Devices.one(resolve_device(config.device))
+    methods = parse_methods(config)
+    check_data_fits(config, split)
+    check_methods(config, split, methods)
+    # Corrupted once, here: a label file in another order than the split stops before anything trains or is written.
+    noisy = noisy_labels(config, split) if config.noise.enabled else None
+    custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
+    return Setup(config, methods, split, devices, custom, noisy)
+
+
+def compute_results(setup: Setup, store: UnitStore, progress: bool = True, executor=None,
+                    run_dir: Path | None = None) -> dict:
+    """Every stage of ``setup.config`` (reusing finished units) and the results.json they make.
+
+    Clean models' weights go to ``run_dir/models/`` when a run directory is given. The attack stage runs
+    when there is a model to attack (trained or ``setup.custom``); the label-noise stage when
+    ``config.noise.enabled``.
     """
+    config, split, devices, custom = setup.config, setup.split, setup.devices, setup.custom
     executor = executor or InProcess()
     threads = use_threads(config.threads)
-    devices = devices or Devices.one(resolve_device(config.device))
-    custom = custom or {}
     timing, started = {}, time.perf_counter()
 
     clock = time.perf_counter()
-    models, records, identities = clean_stage(config, split, store, executor, devices, progress, run_dir)
+    models, records, identities = clean_stage(config, setup.methods, split, store, executor, devices, progress, run_dir)
     timing["clean_training"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -335,7 +346,8 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
 
     clock = time.perf_counter()
     headline = evaluation["attacks"]["heatmap_eps"] if evaluation["attacks"] else None
-    noise = noise_stage(config, split, store, executor, devices.units, progress, headline, noisy) if config.noise.enabled else None
+    noise = (noise_stage(config, split, store, executor, devices.units, progress, headline, setup.noisy, setup.methods)
+             if config.noise.enabled else None)
     timing["label_noise"] = time.perf_counter() - clock
     timing["total"] = time.perf_counter() - started
     return {
@@ -467,18 +479,14 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     clock = time.perf_counter()
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
-    check_data_fits(config, split)
-    check_methods(config, split)
-    # Corrupted once, here: a label file in another order than the split stops before anything trains or is written.
-    noisy = noisy_labels(config, split) if config.noise.enabled else None
-    custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
+    setup = prepare(config, split, devices, trust_checkpoint)
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
         try:
             write_marker(run_dir)
             remove_stray_temps(run_dir)
             write_json(run_dir / "config.json", to_dict(config))
-            results = compute_results(config, split, UnitStore(run_dir), progress, runner, devices, custom, run_dir, noisy)
+            results = compute_results(setup, UnitStore(run_dir), progress, runner, run_dir)
             results["timing"]["stages_s"] = {"data": data_seconds, **results["timing"]["stages_s"]}
             results["timing"]["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_json(run_dir / "results.json", results)

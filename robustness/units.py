@@ -33,7 +33,7 @@ import json
 import os
 import stat
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -44,9 +44,9 @@ from attacks.metrics import pack_bits
 from attacks.transfer import transfer_matrix
 from attacks.worst import headline_images
 from noise import corrupt, spec_file
-from robustness.config import AttackConfig, SuiteConfig, TrainConfig, override, to_dict
+from robustness.config import AttackConfig, DataConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.errors import SuiteError, warn
-from robustness.methods import parse_method, plugin_sources
+from robustness.methods import Method, parse_method, plugin_sources
 from robustness.models import build_model
 from robustness.results import fault_point, write_atomic
 from robustness.train import device_plan, fit
@@ -90,25 +90,75 @@ def result_digest(result: Any) -> str:
 # --- recipes: exactly what determines each unit ---------------------------------------------
 
 
-def train_recipe(config: SuiteConfig, method: str, seed: int, noise_spec: str | None = None) -> dict:
-    """The recipe of one clean model (``noise_spec`` None) or one label-noise run (e.g. "uniform:0.5").
+@dataclass(frozen=True)
+class NoiseRecipe:
+    """How a label-noise run's training labels are corrupted: ``spec`` (e.g. "uniform:0.5") drawn with ``seed``, on
+    ``train_subset`` training images (0: all); ``file_sha256`` keys a noise model read from a file (matrix:, labels:)."""
 
-    Whole config sections are hashed, not chosen fields, so a field someone adds
-    to DataConfig or TrainConfig (augmentation, say) is part of the key at once.
-    A noise model read from a file (matrix:, labels:), and a user's training method, are keyed by the
-    files' contents too.
+    spec: str
+    seed: int
+    train_subset: int
+    file_sha256: str | None
+
+    @classmethod
+    def of(cls, config: SuiteConfig, spec: str, seed: int) -> NoiseRecipe:
+        return cls(spec, seed, config.noise.train_subset, _noise_file_hash(spec))
+
+    def to_json(self) -> dict:
+        return {"spec": self.spec, "seed": self.seed, "file_sha256": self.file_sha256, "train_subset": self.train_subset}
+
+
+@dataclass(frozen=True, eq=False)
+class TrainRecipe:
+    """One clean model (``noise`` None) or one label-noise run: what determines its train unit.
+
+    Whole config sections are keyed, not chosen fields, so a field someone adds to DataConfig or TrainConfig
+    (augmentation, say) is part of the key at once. ``method`` is the parsed spec (parsed once, by the run's
+    setup); a user's method is keyed by its file's contents too (``method_code``).
     """
-    train = to_dict(config.train)
-    noise = None
-    if noise_spec is not None:
-        train["epochs"] = config.noise.epochs
-        noise = {"spec": noise_spec, "seed": seed, "file_sha256": _noise_file_hash(noise_spec),
-                 "train_subset": config.noise.train_subset}
-    parsed = parse_method(method)
-    sources = plugin_sources(parsed)
-    code = {"method_code": sources} if sources else {}  # a user's method: its file's hash
-    return _plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(config.data), "train": train,
-                   "method": parsed.spec, "seed": seed, "noise": noise, **code})
+
+    data: DataConfig
+    train: TrainConfig  # a label-noise run's: with ``noise.epochs``
+    method: Method
+    seed: int
+    noise: NoiseRecipe | None = None
+    method_code: dict[str, str] = field(default_factory=dict)  # a user's method: "module:factory" -> its file's sha256
+
+    kind = "train"
+
+    @classmethod
+    def of(cls, config: SuiteConfig, method: Method, seed: int, noise_spec: str | None = None) -> TrainRecipe:
+        """The recipe of ``method`` at ``seed`` in ``config``: a clean model, or with ``noise_spec`` a label-noise run."""
+        if noise_spec is None:
+            return cls(config.data, config.train, method, seed, None, plugin_sources(method))
+        return cls(config.data, replace(config.train, epochs=config.noise.epochs), method, seed,
+                   NoiseRecipe.of(config, noise_spec, seed), plugin_sources(method))
+
+    def to_json(self) -> dict:
+        """The recipe as saved with its unit and hashed into its key (the keys of units/ written before recipes
+        were typed: old run directories resume)."""
+        code = {"method_code": self.method_code} if self.method_code else {}
+        return _plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(self.data), "train": to_dict(self.train),
+                       "method": self.method.spec, "seed": self.seed,
+                       "noise": None if self.noise is None else self.noise.to_json(), **code})
+
+    @classmethod
+    def from_json(cls, recipe: dict) -> TrainRecipe:
+        """A saved unit's recipe, typed again (its method spec parsed: the one parse of a loaded unit)."""
+        noise = recipe["noise"]
+        return cls(override(DataConfig(), recipe["data"], "data"), override(TrainConfig(), recipe["train"], "train"),
+                   parse_method(recipe["method"]), recipe["seed"],
+                   None if noise is None else NoiseRecipe(noise["spec"], noise["seed"], noise["train_subset"],
+                                                          noise["file_sha256"]),
+                   dict(recipe.get("method_code", {})))
+
+    @property
+    def key(self) -> str:
+        return unit_key(self.to_json())
+
+    def identity(self) -> dict:
+        """What identifies this trained model inside an attack recipe: its train unit."""
+        return {"unit": self.key, "arch": self.train.arch, "method": self.method.spec}
 
 
 def _noise_file_hash(noise_spec: str) -> str | None:
@@ -116,30 +166,77 @@ def _noise_file_hash(noise_spec: str) -> str | None:
     return None if file is None else hashlib.sha256(file.read_bytes()).hexdigest()
 
 
-def attack_recipe(config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> dict:
-    """The recipe of one attack crafted on ``source`` at every ε, evaluated on every model of ``models``
-    (name -> identity: a trained model's train-unit key, a checkpoint's sha256). One unit covers every ε
-    so that the attack's work shared across ε (FGSM's one gradient, I-FGSM's fused ε) stays shared."""
-    settings = to_dict(config.attack)
-    for elsewhere in ("attacks", "heatmap_eps", "worst_case_attacks", "worst_case_images"):  # the unit's own attack is below
-        settings.pop(elsewhere)
-    for speed_only in ("fuse_epsilons", "fuse_images", "chunk_images"):  # how the work is split, never the numbers
-        settings.pop(speed_only)
-    return _plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(config.data), "attack": attack,
-                   "settings": settings, "source": source, "models": models})
+@dataclass(frozen=True)
+class Headline:
+    """A worst-case unit's choice: the headline ``eps`` it runs at and the size of its stratified image subset."""
+
+    eps: float
+    images: int
 
 
-def headline_recipe(config: SuiteConfig, attack: str, source: str, models: dict[str, dict], eps: float) -> dict:
-    """The recipe of one worst-case attack crafted on ``source`` at the headline ``eps`` only, evaluated on
-    ``source`` alone (white box), on the stratified subset of ``attack.worst_case_images`` test images."""
-    recipe = attack_recipe(config, attack, source, {source: models[source]})
-    recipe["settings"]["eps"] = [eps]
-    return recipe | {"headline": {"eps": eps, "images": config.attack.worst_case_images}}
+# [attack] fields that are not a unit's own: the attack list and the worst-case choice (the unit's own attack and
+# Headline say them), and how the work is split (never the numbers).
+NOT_KEYED = ("attacks", "heatmap_eps", "worst_case_attacks", "worst_case_images", "fuse_epsilons", "fuse_images",
+             "chunk_images")
 
 
-def trained_identity(recipe: dict) -> dict:
-    """What identifies a trained model inside an attack recipe: its train unit."""
-    return {"unit": unit_key(recipe), "arch": recipe["train"]["arch"], "method": recipe["method"]}
+@dataclass(frozen=True)
+class AttackRecipe:
+    """One attack crafted on ``source`` at every ε of ``settings``, evaluated on every model of ``models`` (name ->
+    identity: a trained model's ``TrainRecipe.identity()``, a checkpoint's sha256). One unit covers every ε so that
+    the attack's work shared across ε (FGSM's one gradient, I-FGSM's fused ε) stays shared. With ``headline`` it
+    is a worst-case unit: white box at one ε, on the stratified subset of ``headline.images`` test images."""
+
+    data: DataConfig
+    attack: str
+    settings: AttackConfig  # the run's [attack] section; NOT_KEYED fields are left out of the key
+    source: str
+    models: dict[str, dict]
+    headline: Headline | None = None
+
+    kind = "attack"
+
+    @classmethod
+    def of(cls, config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> AttackRecipe:
+        return cls(config.data, attack, config.attack, source, models)
+
+    def at(self, eps: float) -> AttackRecipe:
+        """The same unit at ``eps`` alone, white box: on ``source`` only."""
+        return replace(self, settings=replace(self.settings, eps=(eps,)), models={self.source: self.models[self.source]})
+
+    def worst_case(self, eps: float) -> AttackRecipe:
+        """The worst-case unit of this attack: white box at ``eps`` on ``attack.worst_case_images`` test images."""
+        return replace(self.at(eps), headline=Headline(eps, self.settings.worst_case_images))
+
+    def attack_config(self) -> AttackConfig:
+        """The settings the unit runs with: its one attack, tabulated at its first ε."""
+        config = replace(self.settings, attacks=(self.attack,), heatmap_eps=self.settings.eps[0])
+        return config if self.headline is None else replace(config, worst_case_images=self.headline.images)
+
+    def to_json(self) -> dict:
+        settings = {name: value for name, value in to_dict(self.settings).items() if name not in NOT_KEYED}
+        headline = {} if self.headline is None else {"headline": {"eps": self.headline.eps, "images": self.headline.images}}
+        return _plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(self.data), "attack": self.attack,
+                       "settings": settings, "source": self.source, "models": self.models, **headline})
+
+    @classmethod
+    def from_json(cls, recipe: dict) -> AttackRecipe:
+        headline = recipe.get("headline")
+        return cls(override(DataConfig(), recipe["data"], "data"), recipe["attack"],
+                   override(AttackConfig(), recipe["settings"], "attack"), recipe["source"], recipe["models"],
+                   None if headline is None else Headline(headline["eps"], headline["images"]))
+
+    @property
+    def key(self) -> str:
+        return unit_key(self.to_json())
+
+
+Recipe = TrainRecipe | AttackRecipe
+
+
+def recipe_from_json(recipe: dict) -> Recipe:
+    """A recipe as saved in a unit file, typed again by its kind."""
+    return {"train": TrainRecipe, "attack": AttackRecipe}[recipe["kind"]].from_json(recipe)
 
 
 def _plain(recipe: dict) -> dict:
@@ -150,15 +247,14 @@ def _plain(recipe: dict) -> dict:
 # --- the units themselves: plain values in, plain values out -----------------------------
 
 
-def train_unit(recipe: dict, split, device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> dict:
+def train_unit(recipe: TrainRecipe, split, device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train the model ``recipe`` describes; returns ``{"state_dict", "history", "seconds", "noise"}``.
 
     ``noise`` is the NoisyLabels summary of a label-noise run, None for a clean model.
     """
-    train = override(TrainConfig(), recipe["train"], "train")
     labels = replaced = noisy = None
-    if recipe["noise"] is not None:
-        noisy = corrupt(split.train_y, recipe["noise"]["spec"], split.num_classes, recipe["noise"]["seed"])
+    if recipe.noise is not None:
+        noisy = corrupt(split.train_y, recipe.noise.spec, split.num_classes, recipe.noise.seed)
         labels, replaced = noisy.labels, noisy.replaced
 
     def epoch_done(row: dict) -> None:
@@ -166,40 +262,39 @@ def train_unit(recipe: dict, split, device: torch.device, on_epoch: Callable[[di
             on_epoch(row)
         fault_point("train-epoch")
 
-    trained = fit(train.arch, parse_method(recipe["method"]), split, recipe["seed"], train, device,
+    train = recipe.train
+    trained = fit(train.arch, recipe.method, split, recipe.seed, train, device,
                   labels=labels, replaced=replaced, epochs=train.epochs, on_epoch=epoch_done)
     state = {name: tensor.detach().cpu().clone() for name, tensor in trained.model.state_dict().items()}
     return {"state_dict": state, "history": trained.history, "seconds": trained.seconds,
             "noise": None if noisy is None else noisy.summary()}
 
 
-def model_from_state(recipe: dict, state: dict, split, device: torch.device) -> nn.Module:
+def model_from_state(recipe: TrainRecipe, state: dict, split, device: torch.device) -> nn.Module:
     """The evaluation-mode model that ``state`` (the state_dict of the train unit ``recipe``) holds, in the
     memory format it trained in (channels_last attacks a CPU's convolutions 1.9× faster too)."""
     with torch.random.fork_rng(devices=[]):  # building draws initial weights; leave the global RNG alone
-        model = build_model(recipe["train"]["arch"], split.input_shape, split.num_classes, split.mean, split.std,
-                            **parse_method(recipe["method"]).model_options)
+        model = build_model(recipe.train.arch, split.input_shape, split.num_classes, split.mean, split.std,
+                            **recipe.method.model_options)
     model.load_state_dict(state)
-    plan = device_plan(override(TrainConfig(), recipe["train"], "train"), device)
+    plan = device_plan(recipe.train, device)
     return model.to(device, memory_format=plan.memory_format).eval()
 
 
-def attack_unit(recipe: dict, models: dict[str, nn.Module], split, device: torch.device) -> dict:
-    """One attack crafted on ``recipe["source"]`` at every ε and evaluated on every model of the recipe.
+def attack_unit(recipe: AttackRecipe, models: dict[str, nn.Module], split, device: torch.device) -> dict:
+    """One attack crafted on ``recipe.source`` at every ε and evaluated on every model of the recipe.
 
-    ``models`` maps each model name of ``recipe["models"]`` to the model (on any device; moved to
+    ``models`` maps each model name of ``recipe.models`` to the model (on any device; moved to
     ``device`` here, so a Ray worker gets CPU copies and puts them on its GPU).
     Returns transfer_matrix's ``{"n", "clean", "cells"}`` for this source alone.
     """
-    models = {name: models[name].to(device).eval() for name in recipe["models"]}  # the recipe's order is the cells' order
-    config = override(AttackConfig(), recipe["settings"], "attack")
-    config = replace(config, attacks=(recipe["attack"],), heatmap_eps=config.eps[0])
+    models = {name: models[name].to(device).eval() for name in recipe.models}  # the recipe's order is the cells' order
+    config = recipe.attack_config()
     x, y, index = split.test_x, split.test_y, None
-    if "headline" in recipe:  # a worst-case attack: its image subset, recorded as bits over the test set
-        config = replace(config, worst_case_images=recipe["headline"]["images"])
+    if recipe.headline is not None:  # a worst-case attack: its image subset, recorded as bits over the test set
         index = headline_images(y, config)
         x, y = x[index], y[index]
-    result = transfer_matrix(models, x, y, config, device, progress=False, sources=[recipe["source"]])
+    result = transfer_matrix(models, x, y, config, device, progress=False, sources=[recipe.source])
     if index is not None:
         mask = torch.zeros(len(split.test_y), dtype=torch.bool)
         mask[index] = True
@@ -222,10 +317,10 @@ class UnitStore:
         self.computed: list[str] = []  # keys computed by this process, in order
         self.reused: list[str] = []
 
-    def path(self, recipe: dict) -> Path:
-        return self.dir / f"{recipe['kind']}-{unit_key(recipe)}{self.SUFFIX[recipe['kind']]}"
+    def path(self, recipe: Recipe) -> Path:
+        return self.dir / f"{recipe.kind}-{recipe.key}{self.SUFFIX[recipe.kind]}"
 
-    def load(self, recipe: dict) -> dict | None:
+    def load(self, recipe: Recipe) -> dict | None:
         """The saved result of ``recipe``, or None if it is absent or untrustworthy (then it is recomputed)."""
         if self.dir is None:
             return None
@@ -237,7 +332,7 @@ class UnitStore:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
             else:
                 payload = json.loads(path.read_text())
-            if payload["key"] != unit_key(recipe) or payload["recipe"] != recipe:
+            if payload["key"] != recipe.key or payload["recipe"] != recipe.to_json():
                 raise ValueError("it belongs to another unit")
             if payload["digest"] != result_digest(payload["result"]):
                 raise ValueError("its result does not match its digest: edited or damaged")
@@ -247,11 +342,11 @@ class UnitStore:
             warn(f"cached unit {path.name} is unreadable ({reason}); recomputing it")
             return None
 
-    def save(self, recipe: dict, result: dict) -> None:
+    def save(self, recipe: Recipe, result: dict) -> None:
         if self.dir is None:
             return
-        payload = {"key": unit_key(recipe), "recipe": recipe, "digest": result_digest(result), "result": result}
-        if recipe["kind"] == "train":
+        payload = {"key": recipe.key, "recipe": recipe.to_json(), "digest": result_digest(result), "result": result}
+        if recipe.kind == "train":
             buffer = io.BytesIO()
             torch.save(payload, buffer)
             data = buffer.getvalue()
