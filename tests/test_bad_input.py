@@ -17,7 +17,8 @@ from test_hostile_files import Net, declaring, in_sizes, rewritten
 from robustness.cli import main
 from robustness.config import PRESETS, to_dict
 from robustness.results import write_json, write_marker
-from robustness.units import LOCK_NAME, recipe_from_json
+from robustness.stages import recipe_from_json
+from robustness.units import LOCK_NAME
 from robustness.data import CACHE_NAME, DATASETS, make_split
 from robustness.errors import SuiteError
 

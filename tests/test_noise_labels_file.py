@@ -15,7 +15,7 @@ from noise import check_spec, corrupt
 from robustness.config import PRESETS, override
 from robustness.errors import SuiteError
 from robustness.methods import parse_method
-from robustness.units import TrainRecipe
+from robustness.stages.train import TrainRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 10

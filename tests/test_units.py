@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from robustness.methods import parse_method
-from robustness.units import AttackRecipe, TrainRecipe, UnitStore, recipe_from_json, result_digest, unit_key
+from robustness.stages import recipe_from_json
+from robustness.stages.attack import AttackRecipe
+from robustness.stages.train import TrainRecipe
+from robustness.units import UnitStore, result_digest, unit_key
 from robustness.validation import load_config
 
 
