@@ -6,12 +6,15 @@ from dataclasses import replace
 import pytest
 import torch
 
+import robustness.methods as methods_module
+from robustness.config import override
 from robustness.methods import parse_method
 from robustness.stages import recipe_from_json
 from robustness.stages.attack import AttackRecipe
-from robustness.stages.train import TrainRecipe
+from robustness.stages.label_noise import noise_recipes
+from robustness.stages.train import TrainRecipe, clean_recipes
 from robustness.units import UnitStore, result_digest, unit_key
-from robustness.validation import load_config
+from robustness.validation import load_config, parse_methods, trained_names
 
 
 def key_of(recipe):
@@ -139,3 +142,18 @@ def test_an_attack_unit_runs_its_one_attack_at_its_eps_and_never_keys_how_the_wo
     assert run.attacks == ("ifgsm",) and run.heatmap_eps == 0.05 and run.worst_case_images == config.attack.worst_case_images
     assert "headline" not in recipe.to_json() and worst.to_json()["headline"] == {"eps": 0.05, "images": run.worst_case_images}
     assert not set(recipe.to_json()["settings"]) & {"attacks", "heatmap_eps", "chunk_images", "fuse_images", "fuse_epsilons"}
+
+
+def test_the_stages_carry_the_methods_parsed_once_and_name_models_as_trained_names(monkeypatch):
+    config = override(load_config("tiny"), {"clean": {"methods": ["erm", "mixup:1+dropout:0.5"], "seeds": [0, 1]},
+                                            "noise": {"enabled": True, "methods": ["mixup:1+dropout:0.5"]}})
+    methods = parse_methods(config)
+    assert list(methods) == ["erm", "mixup:1+dropout:0.5"]  # each spec once, clean and label-noise runs together
+    parsed = []
+    monkeypatch.setattr(methods_module, "parse_one", lambda text: parsed.append(text))  # any parse from here on is seen
+    clean, noisy = clean_recipes(config, methods), noise_recipes(config, methods)
+    assert list(clean) == trained_names(config, methods) == ["erm_s0", "erm_s1", "mixup_a1_dropout_p0.5_s0",
+                                                             "mixup_a1_dropout_p0.5_s1"]
+    assert all(recipe.method is methods[recipe.method.spec] for recipe in [*clean.values(), *noisy.values()])
+    assert [(spec, seed) for (_, spec, seed) in noisy] == [("mixup:1+dropout:0.5", 0)] * len(noisy)
+    assert parsed == []
