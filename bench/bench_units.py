@@ -19,10 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attacks.transfer import transfer_matrix  # noqa: E402
 from robustness.data import load  # noqa: E402
-from robustness.executors import InProcess  # noqa: E402
-from robustness.suite import Devices, attack_matrix, clean_stage  # noqa: E402
+from robustness.executors import Devices, InProcess  # noqa: E402
+from robustness.stages.attack import attack_matrix  # noqa: E402
+from robustness.stages.train import clean_stage  # noqa: E402
 from robustness.units import UnitStore  # noqa: E402
-from robustness.validation import load_config  # noqa: E402
+from robustness.validation import load_config, parse_methods  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +35,8 @@ def main() -> None:
     config = load_config(args.preset, None, {"train": {"epochs": args.epochs}, "device": "cpu"})
     device, split = torch.device("cpu"), load(config.data)
     with tempfile.TemporaryDirectory() as tmp:
-        models, _, identities = clean_stage(config, split, UnitStore(Path(tmp)), InProcess(), Devices.one(device),
-                                            progress=False, run_dir=None)
+        models, _, identities = clean_stage(config, parse_methods(config), split, UnitStore(Path(tmp)), InProcess(),
+                                            Devices.one(device), progress=False, run_dir=None)
         one_pass, per_unit, cached = [], [], []
         for k in range(args.repeats):
             clock = time.perf_counter()

@@ -29,10 +29,10 @@ from attacks import make_attack  # noqa: E402
 from attacks.transfer import transfer_matrix  # noqa: E402
 from attacks.worst import headline_images  # noqa: E402
 from robustness.data import load  # noqa: E402
-from robustness.executors import InProcess  # noqa: E402
-from robustness.suite import Devices, clean_recipes, clean_stage  # noqa: E402
-from robustness.units import UnitStore, model_from_state  # noqa: E402
-from robustness.validation import load_config  # noqa: E402
+from robustness.executors import Devices, InProcess  # noqa: E402
+from robustness.stages.train import clean_recipes, clean_stage, model_from_state  # noqa: E402
+from robustness.units import UnitStore  # noqa: E402
+from robustness.validation import load_config, parse_methods  # noqa: E402
 
 ATTACKS = ["fgsm", "ifgsm", "pgd", "mifgsm", "difgsm", "apgd_ce", "apgd_dlr", "fab", "square", "autoattack"]
 
@@ -40,11 +40,11 @@ ATTACKS = ["fgsm", "ifgsm", "pgd", "mifgsm", "difgsm", "apgd_ce", "apgd_dlr", "f
 def models_of(config, split, device, run_dir: str | None) -> dict:
     if run_dir is None:
         with tempfile.TemporaryDirectory() as tmp:
-            models, _, _ = clean_stage(config, split, UnitStore(Path(tmp)), InProcess(), Devices.one(device),
-                                       progress=False, run_dir=None)
+            models, _, _ = clean_stage(config, parse_methods(config), split, UnitStore(Path(tmp)), InProcess(),
+                                       Devices.one(device), progress=False, run_dir=None)
         return models
     models = {}
-    for name, recipe in clean_recipes(config).items():
+    for name, recipe in clean_recipes(config, parse_methods(config)).items():
         state = torch.load(Path(run_dir) / "models" / f"{name}.pt", map_location="cpu", weights_only=True)
         models[name] = model_from_state(recipe, state, split, device)
     return models

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.executors import InProcess  # noqa: E402
-from robustness.suite import noise_stage  # noqa: E402
+from robustness.stages.label_noise import noise_stage  # noqa: E402
 from robustness.units import UnitStore  # noqa: E402
 
 BASELINE = {"methods": ("erm", "mixup:1", "mixup:8"), "epochs": 60}

@@ -19,18 +19,17 @@ from typing import Any
 from torch import nn
 
 from robustness import data as datasets
-from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
+from robustness.checkpoints import NAME_PATTERN, LoadedModel
 from robustness.config import SuiteConfig, parse_eps
 from robustness.data import Split, check_pixels
 from robustness.errors import SuiteError, warn
-from robustness.methods import model_id, parse_method
 from robustness.probe import probe_model
 from robustness.records import CheckpointSource
 from robustness.report import build_report, chance_warnings
 from robustness.results import write_json
-from robustness.suite import Devices, compute_results, resolve_device
+from robustness.suite import compute_results, prepare
 from robustness.units import UnitStore
-from robustness.validation import check_data_fits, check_methods, load_config
+from robustness.validation import load_config, trained_names
 
 
 def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None,
@@ -136,17 +135,13 @@ def evaluate(
         raise SuiteError("evaluate() got no models; pass models={'name': model_or_checkpoint}")
     families = families or {}
     config = load_config(preset, None, _flags(dataset, attacks, eps, overrides, train_baselines, specs, device))
-    split, devices = _split(dataset, config), Devices.one(resolve_device(config.device))
-    check_data_fits(config, split)
-    check_methods(config, split)
-    custom = {name: replace(loaded, family=families.get(name, loaded.family))
-              for name, loaded in load_custom_models(config.models, split, devices.local, trust_checkpoint).items()}
-    custom |= _in_memory(objects, families, split, devices.local)
-    trained = {model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds} if config.clean.enabled else set()
-    taken = trained & set(objects)
+    setup = prepare(config, _split(dataset, config), trust_checkpoint=trust_checkpoint)
+    custom = {name: replace(loaded, family=families.get(name, loaded.family)) for name, loaded in setup.custom.items()}
+    custom |= _in_memory(objects, families, setup.split, setup.devices.local)
+    taken = set(trained_names(config, setup.methods)) & set(objects)
     if taken:
         raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")
-    results = compute_results(config, split, UnitStore(None), progress, devices=devices, custom=custom)
+    results = compute_results(replace(setup, custom=custom), UnitStore(None), progress)
     results["run_id"] = f"api-{datetime.now():%Y%m%d-%H%M%S}"
     for line in chance_warnings(results):
         warn(line)

@@ -30,6 +30,29 @@ class Unit:
     args: tuple = ()
 
 
+@dataclass(frozen=True)
+class Devices:
+    """Where units run (``units``: under Ray, the workers' device) and where the driver's own work
+    runs (``local``: diagnostics, the between-points analysis); they differ when the cluster has GPUs
+    and this machine has none."""
+
+    units: torch.device
+    local: torch.device
+
+    @classmethod
+    def one(cls, device: torch.device) -> Devices:
+        return cls(device, device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA without it is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SuiteError("--device cuda was asked for but CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
 class InProcess:
     """Run units one after another in this process; the first failure stops the run."""
 

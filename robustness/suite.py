@@ -2,7 +2,10 @@
 
 Every entry point goes through here: ``run_all.py`` and ``python -m noise`` call
 ``run_suite`` (one with every stage, the other with only the label-noise stage),
-and ``robustness.evaluate`` calls ``compute_results`` on models held in memory.
+and ``robustness.evaluate`` calls ``compute_results`` on models held in memory;
+both settle the run first with the one shared setup, ``prepare``. This module holds
+the run directory, its lock, the order of the stages and the assembly of results.json;
+each stage (its recipe, unit and scheduling) lives in its own module in robustness/stages/.
 
 The work is split into units (robustness/units.py): each trained model and each
 attack × source pass is saved in ``<run-dir>/units/`` the moment it finishes,
@@ -21,25 +24,20 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from attacks import evaluate_matrix
 from attacks.evaluate import headline_eps
-from attacks.metrics import unpack_bits
-from attacks.worst import headline_attacks
-from noise import assemble_noise, corrupt, noise_specs, nominal_rate
 from robustness import data as datasets
 from robustness.checkpoints import LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
-from robustness.executors import InProcess, Unit, make_executor
-from robustness.methods import model_id, parse_method
-from robustness.records import ModelRecord, custom_model_record, noise_run_record, trained_model_record
+from robustness.executors import Devices, InProcess, make_executor, resolve_device
+from robustness.methods import Method
+from robustness.records import custom_model_record
 from robustness.report import build_report
 from robustness.results import (
     RUN_MARKER,
@@ -48,162 +46,19 @@ from robustness.results import (
     has_marker,
     read_results,
     remove_stray_temps,
-    save_state_dict,
     write_json,
     write_marker,
 )
+from robustness.stages.attack import attack_matrix, custom_identity
+from robustness.stages.label_noise import noise_stage, noisy_labels
+from robustness.stages.train import clean_stage
+from robustness.stages.worst_case import worst_case_stage
 from robustness.threads import ThreadChoice, choose_threads
-from robustness.units import (
-    UnitStore,
-    attack_recipe,
-    attack_unit,
-    headline_recipe,
-    model_from_state,
-    run_lock,
-    train_recipe,
-    train_unit,
-    trained_identity,
-    unit_key,
-)
-from robustness.validation import check_data_fits, check_methods, validate
-
-NOISE_ATTACKS = ("fgsm", "pgd")  # noise.attack: the attack stage's white-box pair, on every label-noise model
-ATTACK_FIELDS = ("error", "wrong", "error_ci", "success_rate", "success_rate_ci")  # kept per run in results.json
-
-
-@dataclass(frozen=True)
-class Devices:
-    """Where units run (``units``: under Ray, the workers' device) and where the driver's own work
-    runs (``local``: diagnostics, the between-points analysis); they differ when the cluster has GPUs
-    and this machine has none."""
-
-    units: torch.device
-    local: torch.device
-
-    @classmethod
-    def one(cls, device: torch.device) -> Devices:
-        return cls(device, device)
-
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without it is an error, not a fallback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SuiteError("--device cuda was asked for but CUDA is not available here; use --device cpu or auto")
-    return torch.device(name)
-
-
-# --- running units: cached ones are loaded, the rest go to the executor ---------------------
-
-
-def compute_units(recipes: dict[str, dict], make_unit: Callable[[str, dict], Unit], store: UnitStore, executor,
-                  desc: str, progress: bool) -> dict[str, dict]:
-    """name -> result for every recipe: reused from ``store`` or computed by ``executor`` and saved at once.
-
-    Units that fail (under Ray: twice) are reported together after the others finished and were saved.
-    """
-    results = {name: store.load(recipe) for name, recipe in recipes.items()}
-    for name, result in results.items():
-        if result is not None:
-            store.reused.append(unit_key(recipes[name]))
-    pending = {name: recipe for name, recipe in recipes.items() if results[name] is None}
-    todo = [make_unit(name, recipe) for name, recipe in pending.items()]
-    names = {unit.key: name for unit, name in zip(todo, pending)}
-
-    def done(unit: Unit, result: dict) -> None:
-        store.save(recipes[names[unit.key]], result)
-        store.computed.append(unit.key)
-        results[names[unit.key]] = result
-
-    failures = executor.run(todo, done, desc, progress)
-    if failures:
-        raise SuiteError(f"{len(failures)} unit(s) of {desc} failed ({'; '.join(failures.values())}); "
-                         "the finished ones are saved: fix the cause and rerun the same command")
-    return results
-
-
-def train_units(recipes: dict[str, dict], store, executor, split, device, desc: str, progress: bool) -> dict[str, dict]:
-    """Every train unit of ``recipes`` (name -> recipe). In this process an epoch bar shows each model's progress."""
-    def make_unit(name: str, recipe: dict) -> Unit:
-        show = isinstance(executor, InProcess) and progress  # a Ray worker's bar would print on the worker
-        return Unit(unit_key(recipe), name, train_unit, (recipe, split, device, epoch_bar(name, recipe) if show else None))
-
-    return compute_units(recipes, make_unit, store, executor, desc, progress)
-
-
-def epoch_bar(name: str, recipe: dict) -> Callable[[dict], None]:
-    """A per-epoch progress bar for one model, closed after its last epoch."""
-    bar = tqdm(total=recipe["train"]["epochs"], desc=f"  {name}", unit="epoch", leave=False)
-
-    def on_epoch(row: dict) -> None:
-        bar.update()
-        if bar.n >= bar.total:
-            bar.close()
-
-    return on_epoch
+from robustness.units import UnitStore, run_lock
+from robustness.validation import check_data_fits, check_methods, parse_methods, validate
 
 
 # --- the stages -------------------------------------------------------------------------------
-
-
-def clean_recipes(config: SuiteConfig) -> dict[str, dict]:
-    """model id -> train recipe of every clean method × seed (none with --no-train)."""
-    if not config.clean.enabled:
-        return {}
-    return {model_id(parse_method(method), seed): train_recipe(config, method, seed)
-            for method in config.clean.methods for seed in config.clean.seeds}
-
-
-def clean_stage(config: SuiteConfig, split, store, executor, devices: Devices, progress: bool,
-                run_dir: Path | None) -> tuple[dict[str, nn.Module], dict[str, ModelRecord], dict[str, dict]]:
-    """The clean models: (name -> model on the local device, name -> record, name -> identity)."""
-    recipes = clean_recipes(config)
-    units = train_units(recipes, store, executor, split, devices.units, "clean training", progress)
-    models, records = {}, {}
-    for name, unit in units.items():
-        recipe = recipes[name]
-        if run_dir is not None:
-            save_state_dict(run_dir / "models" / f"{name}.pt", unit["state_dict"])
-        records[name] = trained_model_record(parse_method(recipe["method"]).fields(), recipe["seed"],
-                                             recipe["train"]["arch"], unit_key(recipe), unit["history"], unit["seconds"])
-        models[name] = model_from_state(recipe, unit["state_dict"], split, devices.local)
-    return models, records, {name: trained_identity(recipe) for name, recipe in recipes.items()}
-
-
-def custom_identity(loaded: LoadedModel) -> dict:
-    """What identifies a custom model inside an attack recipe: its file's contents and what sits in front."""
-    return {"checkpoint": loaded.source["sha256"], "normalization": loaded.source["normalization"]}
-
-
-def attack_matrix(config: SuiteConfig, identities: dict[str, dict], models: dict[str, nn.Module], store, executor,
-                  split, device, progress: bool) -> dict:
-    """transfer_matrix's result for every model, assembled from one cached unit per attack × source."""
-    recipes = {f"{attack} from {source}": attack_recipe(config, attack, source, identities)
-               for attack in config.attack.attacks for source in identities}
-    parts = compute_units(recipes, lambda name, r: Unit(unit_key(r), name, attack_unit, (r, models, split, device)),
-                          store, executor, "attacks", progress)
-    order = {(c["attack"], c["eps"], c["source"], c["target"]): c for part in parts.values() for c in part["cells"]}
-    cells = [order[a, e, s, t] for a in config.attack.attacks for e in config.attack.eps for s in models for t in models]
-    first = next(iter(parts.values()))
-    return {"n": first["n"], "clean": first["clean"], "cells": cells}
-
-
-def headline_stage(config: SuiteConfig, identities: dict[str, dict], models: dict[str, nn.Module], store, executor,
-                   split, device, progress: bool, eps: float) -> dict | None:
-    """The worst-case attacks (``attack.worst_case_attacks``) white box at the headline ``eps``, one cached
-    unit per attack × model, as one matrix over their image subset (None when there are none to run)."""
-    recipes = {f"{attack} on {source} at ε={eps:g}": headline_recipe(config, attack, source, identities, eps)
-               for attack in headline_attacks(config.attack) for source in identities}
-    if not recipes:
-        return None
-    parts = compute_units(recipes, lambda name, r: Unit(unit_key(r), name, attack_unit, (r, models, split, device)),
-                          store, executor, f"worst case at ε={eps:g}", progress)
-    first = next(iter(parts.values()))
-    index = unpack_bits(first["images"], len(split.test_y)).nonzero().flatten()
-    return {"eps": eps, "n": first["n"], "index": index.tolist(),
-            "clean": {name: c for part in parts.values() for name, c in part["clean"].items()},
-            "cells": [c for part in parts.values() for c in part["cells"]]}
 
 
 def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: dict[str, str], identities: dict[str, dict],
@@ -212,83 +67,8 @@ def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: di
     transfer matrix, then the worst-case attacks at the headline ε (chosen from the matrix when not given)."""
     matrix = attack_matrix(config, identities, models, store, executor, split, devices.units, progress)
     eps = headline_eps(matrix, config.attack)["heatmap_eps"]
-    headline = headline_stage(config, identities, models, store, executor, split, devices.units, progress, eps)
+    headline = worst_case_stage(config, identities, models, store, executor, split, devices.units, progress, eps)
     return evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
-
-
-def noise_recipes(config: SuiteConfig) -> dict[tuple, dict]:
-    """(noise spec, method, seed) -> train recipe of every label-noise run."""
-    nc = config.noise
-    return {(spec, method, seed): train_recipe(config, method, seed, noise_spec=spec)
-            for spec in noise_specs(nc) for method in nc.methods for seed in nc.seeds}
-
-
-def noise_split(config: SuiteConfig, split):
-    """The training split of the label-noise runs: ``noise.train_subset`` of the training images when set."""
-    return datasets.training_subset(split, config.noise.train_subset, config.data.split_seed)
-
-
-def noisy_labels(config: SuiteConfig, split) -> dict:
-    """(spec, seed) -> NoisyLabels on the noise runs' split: a bad file, class id or label order (a CIFAR-N
-    file's clean_label) fails here, which ``run_suite`` calls before anything trains or is written."""
-    nc, split = config.noise, noise_split(config, split)
-    return {(spec, seed): corrupt(split.train_y, spec, split.num_classes, seed)
-            for spec in noise_specs(nc) for seed in nc.seeds}
-
-
-def noise_stage(config: SuiteConfig, split, store, executor, device, progress: bool,
-                headline: float | None = None, noisy: dict | None = None) -> dict:
-    """The corrupted-label benchmark (noise.benchmark's summaries), one cached unit per run, on
-    ``noise.train_subset`` of the training images when set. With ``noise.attack`` every run's model is
-    also attacked white box (``noise_attack_stage``) at ``headline`` (the attack stage's headline ε)."""
-    nc = config.noise
-    noisy = noisy if noisy is not None else noisy_labels(config, split)  # run_suite corrupted them up front
-    split = noise_split(config, split)
-    recipes = noise_recipes(config)
-    named = {f"{spec} {model_id(parse_method(m), seed)}": r for (spec, m, seed), r in recipes.items()}
-    trained = train_units(named, store, executor, split, device, "label noise", progress)
-    attack, attacked = None, {}
-    if nc.attack:
-        eps, rule = noise_attack_eps(config, headline)
-        attack = {"attacks": list(NOISE_ATTACKS), "eps": eps, "eps_rule": rule}
-        attacked = noise_attack_stage(config, named, trained, split, store, executor, device, progress, eps)
-    runs = [noise_run_record(spec, nominal_rate(spec), parse_method(method).fields(), seed, unit["noise"],
-                             unit["history"], unit["seconds"], attacked.get(name))
-            for (spec, method, seed), (name, unit) in zip(recipes, trained.items())]
-    return assemble_noise(nc, runs, noisy) | {"attack": attack}
-
-
-def noise_attack_eps(config: SuiteConfig, headline: float | None) -> tuple[float, str]:
-    """The ε at which label-noise models are attacked, and why: the attack stage's headline ε when it ran,
-    else ``attack.heatmap_eps``, else the middle ε > 0 of ``attack.eps`` (no white-box sweep to choose from)."""
-    if headline is not None:
-        return headline, "the attack stage's headline ε"
-    if config.attack.heatmap_eps is not None:
-        return config.attack.heatmap_eps, "attack.heatmap_eps"
-    moving = sorted(e for e in config.attack.eps if e > 0) or [0.0]
-    return moving[len(moving) // 2], "the middle ε > 0 of attack.eps (the attack stage did not run)"
-
-
-def noise_attack_stage(config: SuiteConfig, named: dict[str, dict], trained: dict[str, dict], split, store, executor,
-                       device, progress: bool, eps: float) -> dict[str, dict]:
-    """Run name -> {attack: its white-box test error record} for every label-noise model: the attack stage's
-    FGSM and PGD (``NOISE_ATTACKS``, its settings: steps, step size, random start, seed) at ``eps`` on all test
-    images, one cached unit per attack × model (the attack stage's unit: ``attack_recipe`` / ``attack_unit``)."""
-    identities = {name: trained_identity(recipe) for name, recipe in named.items()}
-    models = {name: model_from_state(named[name], trained[name]["state_dict"], split, device) for name in named}
-    recipes = {}
-    for name in named:
-        for attack in NOISE_ATTACKS:
-            recipe = attack_recipe(config, attack, name, {name: identities[name]})
-            recipe["settings"]["eps"] = [eps]
-            recipes[f"{attack} on {name} at ε={eps:g}"] = recipe
-    parts = compute_units(recipes, lambda label, r: Unit(unit_key(r), label, attack_unit, (r, models, split, device)),
-                          store, executor, f"label-noise models under attack at ε={eps:g}", progress)
-    records: dict[str, dict] = {name: {"eps": eps} for name in named}
-    for part in parts.values():
-        (cell,) = [c for c in part["cells"] if c["eps"] == eps]
-        records[cell["source"]][cell["attack"]] = {key: cell[key] for key in ATTACK_FIELDS}
-    return records
 
 
 def use_threads(requested: int) -> ThreadChoice:
@@ -303,24 +83,49 @@ def use_threads(requested: int) -> ThreadChoice:
     return choice
 
 
-def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool = True, executor=None,
-                    devices: Devices | None = None, custom: dict[str, LoadedModel] | None = None,
-                    run_dir: Path | None = None, noisy: dict | None = None) -> dict:
-    """Every stage of ``config`` (reusing finished units) and the results.json they make.
+@dataclass(frozen=True)
+class Setup:
+    """What every stage of one run reads, settled before anything trains or is written (``prepare``): the
+    configuration, its training methods parsed once (spec -> Method), the data, where units and the driver run,
+    the custom models (loaded and probed) and the label-noise runs' corrupted labels (``noisy_labels``)."""
 
-    ``noisy``: the label-noise stage's corrupted labels (``noisy_labels``), when the caller made them already.
-    ``custom``: checkpoints (--model) or in-memory models, already loaded and probed. Clean models'
-    weights go to ``run_dir/models/`` when a run directory is given. The attack stage runs when there is
-    a model to attack; the label-noise stage when ``config.noise.enabled``.
+    config: SuiteConfig
+    methods: dict[str, Method]
+    split: datasets.Split
+    devices: Devices
+    custom: dict[str, LoadedModel]
+    noisy: dict | None
+
+
+def prepare(config: SuiteConfig, split, devices: Devices | None = None, trust_checkpoint: bool = False) -> Setup:
+    """The one setup of ``run_suite`` and ``robustness.evaluate``: every check that needs the data (the
+    architecture fits, each training method gives a loss, label files match the split, checkpoints load and
+    are probed), so a mistake costs nothing. ``devices`` default: ``config.device`` for both."""
+    devices = devices or Devices.one(resolve_device(config.device))
+    methods = parse_methods(config)
+    check_data_fits(config, split)
+    check_methods(config, split, methods)
+    # Corrupted once, here: a label file in another order than the split stops before anything trains or is written.
+    noisy = noisy_labels(config, split) if config.noise.enabled else None
+    custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
+    return Setup(config, methods, split, devices, custom, noisy)
+
+
+def compute_results(setup: Setup, store: UnitStore, progress: bool = True, executor=None,
+                    run_dir: Path | None = None) -> dict:
+    """Every stage of ``setup.config`` (reusing finished units) and the results.json they make.
+
+    Clean models' weights go to ``run_dir/models/`` when a run directory is given. The attack stage runs
+    when there is a model to attack (trained or ``setup.custom``); the label-noise stage when
+    ``config.noise.enabled``.
     """
+    config, split, devices, custom = setup.config, setup.split, setup.devices, setup.custom
     executor = executor or InProcess()
     threads = use_threads(config.threads)
-    devices = devices or Devices.one(resolve_device(config.device))
-    custom = custom or {}
     timing, started = {}, time.perf_counter()
 
     clock = time.perf_counter()
-    models, records, identities = clean_stage(config, split, store, executor, devices, progress, run_dir)
+    models, records, identities = clean_stage(config, setup.methods, split, store, executor, devices, progress, run_dir)
     timing["clean_training"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -336,7 +141,8 @@ def compute_results(config: SuiteConfig, split, store: UnitStore, progress: bool
 
     clock = time.perf_counter()
     headline = evaluation["attacks"]["heatmap_eps"] if evaluation["attacks"] else None
-    noise = noise_stage(config, split, store, executor, devices.units, progress, headline, noisy) if config.noise.enabled else None
+    noise = (noise_stage(config, split, store, executor, devices.units, progress, headline, setup.noisy, setup.methods)
+             if config.noise.enabled else None)
     timing["label_noise"] = time.perf_counter() - clock
     timing["total"] = time.perf_counter() - started
     return {
@@ -468,18 +274,14 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     clock = time.perf_counter()
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
-    check_data_fits(config, split)
-    check_methods(config, split)
-    # Corrupted once, here: a label file in another order than the split stops before anything trains or is written.
-    noisy = noisy_labels(config, split) if config.noise.enabled else None
-    custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
+    setup = prepare(config, split, devices, trust_checkpoint)
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
         try:
             write_marker(run_dir)
             remove_stray_temps(run_dir)
             write_json(run_dir / "config.json", to_dict(config))
-            results = compute_results(config, split, UnitStore(run_dir), progress, runner, devices, custom, run_dir, noisy)
+            results = compute_results(setup, UnitStore(run_dir), progress, runner, run_dir)
             results["timing"]["stages_s"] = {"data": data_seconds, **results["timing"]["stages_s"]}
             results["timing"]["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_json(run_dir / "results.json", results)

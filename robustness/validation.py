@@ -19,7 +19,7 @@ from robustness.checkpoints import parse_model_spec
 from robustness.config import SuiteConfig, check_values
 from robustness.data import as_pixels, dataset_loader
 from robustness.errors import SuiteError
-from robustness.methods import Batch, Trainee, model_id, parse_method
+from robustness.methods import Batch, Method, Trainee, model_id, parse_method
 from robustness.models import LARGEST_SIDE, build_model, mix_points, model_builder
 from robustness.presets import build_config
 from robustness.probe import one_line
@@ -37,8 +37,8 @@ def load_config(preset_name: str | None = None, toml_path: str | Path | None = N
     return config
 
 
-def validate(config: SuiteConfig) -> None:
-    """Values in range and every name known: a one-line SuiteError otherwise."""
+def validate(config: SuiteConfig) -> dict[str, Method]:
+    """Values in range and every name known: a one-line SuiteError otherwise. Returns ``parse_methods(config)``."""
     check_values(config)
     dataset_loader(config.data.name)
     model_builder(config.train.arch)
@@ -46,16 +46,29 @@ def validate(config: SuiteConfig) -> None:
     for name in config.attack.attacks + config.attack.worst_case_attacks:
         make_attack(name, config.attack)  # an unknown name, a bad torchattacks: spec, no version for attack.norm
     lookup(NOISE_MODELS, config.noise.noise_model, "noise model")
-    for spec in config.clean.methods + config.noise.methods:
-        parse_method(spec)
-    validate_models(config)
+    methods = parse_methods(config)
+    validate_models(config, methods)
     validate_noise(config)
+    return methods
 
 
-def validate_models(config: SuiteConfig) -> None:
+def parse_methods(config: SuiteConfig) -> dict[str, Method]:
+    """Spec -> its parsed Method, for every training method the configuration names (clean and label-noise runs,
+    each spec once, in order): parsed here, then passed on to the stages, which never parse a spec again."""
+    return {spec: parse_method(spec) for spec in dict.fromkeys(config.clean.methods + config.noise.methods)}
+
+
+def trained_names(config: SuiteConfig, methods: dict[str, Method]) -> list[str]:
+    """The clean models' names, method by method and seed by seed, e.g. ["erm_s0", "mixup_a1_s0"]; none with --no-train."""
+    if not config.clean.enabled:
+        return []
+    return [model_id(methods[spec], seed) for spec in config.clean.methods for seed in config.clean.seeds]
+
+
+def validate_models(config: SuiteConfig, methods: dict[str, Method]) -> None:
     """Custom model specs parse and have distinct names that no trained model takes."""
     names = [parse_model_spec(text).name for text in config.models]
-    trained = [model_id(parse_method(m), s) for m in config.clean.methods for s in config.clean.seeds] if config.clean.enabled else []
+    trained = trained_names(config, methods)
     for name in names:
         if names.count(name) > 1 or name in trained:
             raise SuiteError(f"model name {name!r} is used twice (trained models are named {', '.join(trained) or 'nothing'}); rename it")
@@ -71,13 +84,15 @@ def validate_noise(config: SuiteConfig) -> None:
         check_spec(spec)
 
 
-def check_methods(config: SuiteConfig, split) -> None:
+def check_methods(config: SuiteConfig, split, methods: dict[str, Method] | None = None) -> None:
     """Every training method of the run computes a finite scalar loss on a few training images, before anything
-    trains: a user's method that returns the wrong thing, or fails, stops here with one line."""
+    trains: a user's method that returns the wrong thing, or fails, stops here with one line.
+    ``methods``: ``parse_methods(config)``, when the caller has it."""
+    methods = methods if methods is not None else parse_methods(config)
     specs = (config.clean.methods if config.clean.enabled else ()) + (config.noise.methods if config.noise.enabled else ())
     with torch.random.fork_rng(devices=[]):  # building models draws weights: leave the run's generator alone
         for spec in dict.fromkeys(specs):
-            method = parse_method(spec)
+            method = methods[spec]
             model = build_model(config.train.arch, split.input_shape, split.num_classes, split.mean, split.std,
                                 **method.model_options)
             x, y = as_pixels(split.train_images[:PROBE_IMAGES]), split.train_y[:PROBE_IMAGES]

@@ -13,7 +13,7 @@ from robustness.presets import PRESETS  # noqa: E402
 from robustness.data import load  # noqa: E402
 from robustness.executors import InProcess  # noqa: E402
 from robustness.methods import parse_method  # noqa: E402
-from robustness.suite import noise_stage  # noqa: E402
+from robustness.stages.label_noise import noise_stage  # noqa: E402
 from robustness.train import fit  # noqa: E402
 from robustness.units import UnitStore  # noqa: E402
 

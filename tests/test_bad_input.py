@@ -18,6 +18,7 @@ from robustness.cli import main
 from robustness.config import to_dict
 from robustness.presets import PRESETS
 from robustness.results import write_json, write_marker
+from robustness.stages import recipe_from_json
 from robustness.units import LOCK_NAME
 from robustness.data import CACHE_NAME, DATASETS, make_split
 from robustness.errors import SuiteError
@@ -301,5 +302,5 @@ def test_disk_full_while_writing_keeps_finished_units_and_leaves_no_half_file(tm
     store = UnitStore(run_dir)
     finished = [json.loads(p.read_text())["recipe"] for p in (run_dir / "units").glob("attack-*.json")]
     finished += [torch.load(p, weights_only=True)["recipe"] for p in (run_dir / "units").glob("train-*.pt")]
-    assert len(finished) == 1 + 3 and all(store.load(recipe) is not None for recipe in finished)
+    assert len(finished) == 1 + 3 and all(store.load(recipe_from_json(r)) is not None for r in finished)
 

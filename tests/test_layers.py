@@ -17,7 +17,7 @@ PACKAGES = ("robustness", "attacks", "noise")
 # Higher layers may import lower ones, never the reverse. A new module must be placed here.
 LAYERS = {
     "entry": ["run_all", "robustness", "robustness.cli", "robustness.api", "robustness.__main__", "noise.__main__"],
-    "pipeline": ["robustness.suite", "robustness.units", "robustness.executors", "robustness.validation"],
+    "pipeline": ["robustness.suite", "robustness.units", "robustness.executors", "robustness.validation", "robustness.stages.*"],
     "domain": ["robustness.data", "robustness.augment", "robustness.models", "robustness.methods.*", "robustness.train",
                "robustness.checkpoints", "robustness.probe", "robustness.report.*", "robustness.figures", "robustness.comparison",
                "robustness.leaderboard",

@@ -18,8 +18,9 @@ from robustness.config import override
 from robustness.presets import NOISE_METHODS_COMPARED, NOISY_LABEL_METHODS, PRESETS
 from robustness.executors import InProcess
 from robustness.methods import model_id, parse_method
-from robustness.suite import NOISE_ATTACKS, noise_attack_eps, noise_recipes, noise_stage
-from robustness.units import UnitStore, model_from_state
+from robustness.stages.label_noise import NOISE_ATTACKS, noise_attack_eps, noise_recipes, noise_stage
+from robustness.stages.train import model_from_state
+from robustness.units import UnitStore
 
 ROOT = Path(__file__).resolve().parents[1]
 STAND_INS = ["erm", "mixup:1", "dropout:0.5", "label_smoothing:0.1"]

@@ -15,7 +15,8 @@ from noise import check_spec, corrupt
 from robustness.config import override
 from robustness.presets import PRESETS
 from robustness.errors import SuiteError
-from robustness.units import train_recipe
+from robustness.methods import parse_method
+from robustness.stages.train import TrainRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 10
@@ -121,10 +122,10 @@ def test_the_unit_recipe_hashes_the_file_and_names_the_key(tmp_path):
     human_file(tmp_path / "h.pt", labels().numpy())
     config = override(PRESETS["tiny"], {"noise": {"specs": [f"labels:{tmp_path / 'h.pt'}:worse_label"]}})
     spec = f"labels:{tmp_path / 'h.pt'}:worse_label"
-    first = train_recipe(config, "erm", 0, noise_spec=spec)
-    assert first["noise"]["file_sha256"] and first["noise"]["spec"] == spec
+    first = TrainRecipe.of(config, parse_method("erm"), 0, noise_spec=spec)
+    assert first.noise.file_sha256 and first.noise.spec == spec and first.to_json()["noise"]["file_sha256"]
     human_file(tmp_path / "h.pt", labels().numpy(), seed=5)  # other annotations in the same file name: another unit
-    assert train_recipe(config, "erm", 0, noise_spec=spec)["noise"]["file_sha256"] != first["noise"]["file_sha256"]
+    assert TrainRecipe.of(config, parse_method("erm"), 0, noise_spec=spec).key != first.key
 
 
 def run_noise_cli(*args):

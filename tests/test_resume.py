@@ -9,7 +9,7 @@ from conftest import single_thread
 
 from robustness.data import load
 from robustness.results import without_timing
-from robustness.suite import compute_results, saved_config
+from robustness.suite import compute_results, prepare, saved_config
 from robustness.units import UnitStore
 
 CPU = torch.device("cpu")
@@ -27,7 +27,7 @@ def rerun(config, run_dir):
     """compute_results as run_suite calls it, as JSON (tuples become lists), and the store that saw it."""
     store = UnitStore(run_dir)
     with single_thread():  # as conftest.run_small made the run: diagnostics are recomputed, not cached
-        results = compute_results(config, load(config.data), store, progress=False, run_dir=run_dir)
+        results = compute_results(prepare(config, load(config.data)), store, progress=False, run_dir=run_dir)
     return json.loads(json.dumps(results)), store
 
 

@@ -6,54 +6,73 @@ from dataclasses import replace
 import pytest
 import torch
 
-from robustness.units import (
-    UnitStore,
-    attack_recipe,
-    headline_recipe,
-    result_digest,
-    train_recipe,
-    trained_identity,
-    unit_key,
-)
-from robustness.validation import load_config
+import robustness.methods as methods_module
+from robustness.config import override
+from robustness.methods import parse_method
+from robustness.stages import recipe_from_json
+from robustness.stages.attack import AttackRecipe
+from robustness.stages.label_noise import noise_recipes
+from robustness.stages.train import TrainRecipe, clean_recipes
+from robustness.units import UnitStore, result_digest, unit_key
+from robustness.validation import load_config, parse_methods, trained_names
+
+
+def key_of(recipe):
+    return recipe.key
+
+
+def train_recipe(config, method, seed, noise_spec=None):
+    return TrainRecipe.of(config, parse_method(method), seed, noise_spec)
+
+
+def attack_recipe(config, attack, source, models):
+    return AttackRecipe.of(config, attack, source, models)
+
+
+def headline_recipe(config, attack, source, models, eps):
+    return AttackRecipe.of(config, attack, source, models).worst_case(eps)
+
+
+def trained_identity(recipe):
+    return recipe.identity()
 
 
 def test_keys_change_with_what_determines_a_unit_and_only_with_that():
     config = load_config("tiny")
     base = train_recipe(config, "erm", 0)
-    assert unit_key(base) == unit_key(train_recipe(config, "erm", 0))
-    assert unit_key(base) == unit_key(train_recipe(replace(config, device="cpu", out="elsewhere"), "erm", 0))
-    assert unit_key(base) == unit_key(train_recipe(replace(config, attack=replace(config.attack, eps=(0.3,))), "erm", 0))
+    assert key_of(base) == key_of(train_recipe(config, "erm", 0))
+    assert key_of(base) == key_of(train_recipe(replace(config, device="cpu", out="elsewhere"), "erm", 0))
+    assert key_of(base) == key_of(train_recipe(replace(config, attack=replace(config.attack, eps=(0.3,))), "erm", 0))
     for other in [train_recipe(config, "erm", 1), train_recipe(config, "mixup:1", 0), train_recipe(config, "erm", 0, "uniform:0.5"),
                   train_recipe(replace(config, train=replace(config.train, lr=0.01)), "erm", 0),
                   train_recipe(replace(config, data=replace(config.data, split_seed=1)), "erm", 0)]:
-        assert unit_key(other) != unit_key(base)
+        assert key_of(other) != key_of(base)
     models = {"erm_s0": trained_identity(base)}
     cell = attack_recipe(config, "fgsm", "erm_s0", models)
     retrained = {"erm_s0": trained_identity(train_recipe(replace(config, train=replace(config.train, epochs=5)), "erm", 0))}
-    assert unit_key(attack_recipe(config, "fgsm", "erm_s0", retrained)) != unit_key(cell)  # its model changed
+    assert key_of(attack_recipe(config, "fgsm", "erm_s0", retrained)) != key_of(cell)  # its model changed
     shown = replace(config, attack=replace(config.attack, heatmap_eps=0.0))
-    assert unit_key(attack_recipe(shown, "fgsm", "erm_s0", models)) == unit_key(cell)
+    assert key_of(attack_recipe(shown, "fgsm", "erm_s0", models)) == key_of(cell)
     split_otherwise = replace(config, attack=replace(config.attack, chunk_images=0, fuse_images=4000, fuse_epsilons=False))
-    assert unit_key(attack_recipe(split_otherwise, "fgsm", "erm_s0", models)) == unit_key(cell)  # speed only: same numbers
+    assert key_of(attack_recipe(split_otherwise, "fgsm", "erm_s0", models)) == key_of(cell)  # speed only: same numbers
     more_eps = replace(config, attack=replace(config.attack, eps=(0.0, 0.05, 0.1), heatmap_eps=0.1))
-    assert unit_key(attack_recipe(more_eps, "fgsm", "erm_s0", models)) != unit_key(cell)
+    assert key_of(attack_recipe(more_eps, "fgsm", "erm_s0", models)) != key_of(cell)
 
 
 def test_headline_units_are_keyed_by_the_chosen_eps_and_the_image_subset():
     config = load_config("quick")
     models = {"erm_s0": trained_identity(train_recipe(config, "erm", 0)), "erm_s1": {"unit": "other"}}
     base = headline_recipe(config, "autoattack", "erm_s0", models, 0.1)
-    assert base["models"] == {"erm_s0": models["erm_s0"]} and base["settings"]["eps"] == [0.1]  # white box only
-    assert unit_key(base) == unit_key(headline_recipe(replace(config, attack=replace(config.attack, heatmap_eps=None)),
+    assert base.to_json()["models"] == {"erm_s0": models["erm_s0"]} and base.to_json()["settings"]["eps"] == [0.1]  # white box only
+    assert key_of(base) == key_of(headline_recipe(replace(config, attack=replace(config.attack, heatmap_eps=None)),
                                                       "autoattack", "erm_s0", models, 0.1))
     for other in [headline_recipe(config, "autoattack", "erm_s0", models, 0.15),
                   headline_recipe(replace(config, attack=replace(config.attack, worst_case_images=30)), "autoattack", "erm_s0", models, 0.1),
                   headline_recipe(config, "square", "erm_s0", models, 0.1)]:
-        assert unit_key(other) != unit_key(base)
+        assert key_of(other) != key_of(base)
     # The main attack units do not depend on the worst-case settings.
     fewer = replace(config, attack=replace(config.attack, worst_case_images=30, worst_case_attacks=()))
-    assert unit_key(attack_recipe(fewer, "fgsm", "erm_s0", models)) == unit_key(attack_recipe(config, "fgsm", "erm_s0", models))
+    assert key_of(attack_recipe(fewer, "fgsm", "erm_s0", models)) == key_of(attack_recipe(config, "fgsm", "erm_s0", models))
 
 
 def test_result_digest_sees_every_number_and_every_tensor_bit():
@@ -95,7 +114,46 @@ def test_a_hand_edited_unit_is_recomputed_with_a_one_line_warning(stored_attack_
 
 def test_a_unit_of_another_recipe_is_not_reused(stored_attack_unit, capsys):
     store, recipe, _ = stored_attack_unit
-    other = {**recipe, "source": "n"}
+    other = replace(recipe, source="n")
     store.path(recipe).rename(store.path(other))  # saved under another unit's name
     assert store.load(other) is None
     assert "it belongs to another unit" in capsys.readouterr().err
+
+
+def test_a_recipe_goes_to_json_and_back_unchanged_and_its_key_is_the_json_hash():
+    config = load_config("quick")
+    trained = train_recipe(config, "mixup:1+dropout:0.5", 1, "uniform:0.5")
+    attack = attack_recipe(config, "pgd", "m", {"m": trained.identity(), "c": {"checkpoint": "f00d"}})
+    for recipe in [trained, train_recipe(config, "erm", 0), attack, attack.at(0.1), attack.worst_case(0.1)]:
+        saved = recipe.to_json()
+        assert recipe_from_json(saved).to_json() == saved and recipe.key == unit_key(saved)
+        assert json.loads(json.dumps(saved)) == saved  # plain JSON: what a unit file holds
+    loaded = recipe_from_json(trained.to_json())
+    assert loaded.method.spec == "mixup:1+dropout:0.5" and loaded.train.epochs == config.noise.epochs != config.train.epochs
+    assert loaded.noise == trained.noise and loaded.noise.spec == "uniform:0.5"
+
+
+def test_an_attack_unit_runs_its_one_attack_at_its_eps_and_never_keys_how_the_work_is_split():
+    config = load_config("quick")
+    recipe = attack_recipe(config, "ifgsm", "m", {"m": {"unit": "k"}, "n": {"unit": "j"}})
+    worst = recipe.worst_case(0.05)
+    assert worst.models == {"m": {"unit": "k"}} and worst.settings.eps == (0.05,)
+    run = worst.attack_config()
+    assert run.attacks == ("ifgsm",) and run.heatmap_eps == 0.05 and run.worst_case_images == config.attack.worst_case_images
+    assert "headline" not in recipe.to_json() and worst.to_json()["headline"] == {"eps": 0.05, "images": run.worst_case_images}
+    assert not set(recipe.to_json()["settings"]) & {"attacks", "heatmap_eps", "chunk_images", "fuse_images", "fuse_epsilons"}
+
+
+def test_the_stages_carry_the_methods_parsed_once_and_name_models_as_trained_names(monkeypatch):
+    config = override(load_config("tiny"), {"clean": {"methods": ["erm", "mixup:1+dropout:0.5"], "seeds": [0, 1]},
+                                            "noise": {"enabled": True, "methods": ["mixup:1+dropout:0.5"]}})
+    methods = parse_methods(config)
+    assert list(methods) == ["erm", "mixup:1+dropout:0.5"]  # each spec once, clean and label-noise runs together
+    parsed = []
+    monkeypatch.setattr(methods_module, "parse_one", lambda text: parsed.append(text))  # any parse from here on is seen
+    clean, noisy = clean_recipes(config, methods), noise_recipes(config, methods)
+    assert list(clean) == trained_names(config, methods) == ["erm_s0", "erm_s1", "mixup_a1_dropout_p0.5_s0",
+                                                             "mixup_a1_dropout_p0.5_s1"]
+    assert all(recipe.method is methods[recipe.method.spec] for recipe in [*clean.values(), *noisy.values()])
+    assert [(spec, seed) for (_, spec, seed) in noisy] == [("mixup:1+dropout:0.5", 0)] * len(noisy)
+    assert parsed == []
