@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 import torch
 
-from robustness.errors import SuiteError, warn
+from robustness.errors import SuiteError, one_line, warn
 from robustness.executors import Unit
 from robustness.results import write_atomic
 
@@ -154,8 +154,7 @@ class UnitStore:
                 raise ValueError("its result does not match its digest: edited or damaged")
             return payload["result"]
         except Exception as err:  # any damage at all means: compute it again
-            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-            warn(f"cached unit {path.name} is unreadable ({reason}); recomputing it")
+            warn(f"cached unit {path.name} is unreadable ({one_line(err, 120)}); recomputing it")
             return None
 
     def save(self, recipe: Recipe, result: dict) -> None:

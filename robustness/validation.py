@@ -18,11 +18,10 @@ from noise import NOISE_MODELS, check_spec, noise_specs
 from robustness.checkpoints import parse_model_spec
 from robustness.config import SuiteConfig, check_values
 from robustness.data import as_pixels, dataset_loader
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, one_line
 from robustness.methods import Batch, Method, Trainee, model_id, parse_method
 from robustness.models import LARGEST_SIDE, build_model, mix_points, model_builder
 from robustness.presets import build_config
-from robustness.probe import one_line
 from robustness.registry import lookup
 
 

@@ -108,7 +108,7 @@ def test_a_hand_edited_unit_is_recomputed_with_a_one_line_warning(stored_attack_
     path.write_text(json.dumps(payload))
     assert store.load(recipe) is None
     err = capsys.readouterr().err
-    assert err == (f"warning: cached unit {path.name} is unreadable (its result does not match its digest: edited or "
+    assert err == (f"warning: cached unit {path.name} is unreadable (ValueError: its result does not match its digest: edited or "
                    "damaged); recomputing it\n")
 
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from robustness.data import as_pixels
-from robustness.errors import SuiteError
+from robustness.errors import SuiteError, one_line
 from robustness.methods.base import Batch, Method, Trainee, weighted_loss
 from robustness.methods.registry import register_method
 
@@ -61,7 +61,7 @@ def load_matrix(path: str) -> np.ndarray:
     try:
         matrix = np.load(file, allow_pickle=False)
     except (ValueError, OSError) as err:
-        raise SuiteError(f"forward: {path} is not a .npy array ({str(err).splitlines()[0][:120]}); "
+        raise SuiteError(f"forward: {path} is not a .npy array ({one_line(err, 120)}); "
                          "save T with numpy.save") from None
     square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] >= 2
     if not square or not np.issubdtype(matrix.dtype, np.number):
