@@ -165,6 +165,21 @@ OLD_ATTACK_KEYS = {
 }
 
 
+def migrate_attack_keys(section: dict) -> dict:
+    """A saved ``[attack]`` section (config.json of a run started before each attack owned its settings) in
+    today's form: each old flat key (``pgd_steps: 10``) moved into its attack's table (``settings.pgd.steps``),
+    so such a run still resumes. A section without old keys comes back as it is."""
+    old = {key: section[key] for key in OLD_ATTACK_KEYS if key in section}
+    if not old:
+        return section
+    tables = {name: dict(table) for name, table in (section.get("settings") or {}).items()}
+    for key, value in old.items():
+        names, new = OLD_ATTACK_KEYS[key]
+        for name in names:
+            tables.setdefault(name, {})[new] = value
+    return {key: value for key, value in section.items() if key not in old} | {"settings": tables}
+
+
 def old_attack_key(key: str, value: Any) -> SuiteError:
     """The one-line error for a per-attack key of the old flat form: it names the new table and key."""
     names, new = OLD_ATTACK_KEYS[key]

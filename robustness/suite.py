@@ -32,7 +32,7 @@ from attacks import evaluate_matrix
 from attacks.evaluate import headline_eps
 from robustness import data as datasets
 from robustness.checkpoints import LoadedModel, load_custom_models
-from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, override, to_dict
+from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, migrate_attack_keys, override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
 from robustness.executors import Devices, InProcess, make_executor, resolve_device
@@ -241,6 +241,8 @@ def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
     try:
         saved = json.loads(path.read_text())
         saved = saved["config"] if path.name == "results.json" else saved
+        if isinstance(saved.get("attack"), dict):  # a run started before each attack owned its settings
+            saved["attack"] = migrate_attack_keys(saved["attack"])
         config = override(preset(saved.pop("preset")), saved)
     except (ValueError, KeyError, TypeError) as err:
         raise SuiteError(f"{path} is damaged ({err}); start a new run with --run-id") from None

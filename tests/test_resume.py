@@ -7,7 +7,9 @@ import pytest
 import torch
 from conftest import single_thread
 
+from robustness.config import OLD_ATTACK_KEYS, AttackConfig, migrate_attack_keys, to_dict
 from robustness.data import load
+from robustness.presets import preset
 from robustness.results import without_timing
 from robustness.suite import compute_results, prepare, saved_config
 from robustness.units import UnitStore
@@ -101,3 +103,22 @@ def test_report_command_rebuilds_figures_and_report_from_results_alone(tmp_path,
     assert (copy / "report.md").read_text() == (small_run / "report.md").read_text()
     assert sorted(p.name for p in (copy / "figures").iterdir()) == sorted(p.name for p in (small_run / "figures").iterdir())
     assert (copy / "report.html").stat().st_size > 0 and not list(copy.rglob("*.tmp"))
+
+
+def test_a_run_started_before_attacks_owned_their_settings_still_resumes(tmp_path):
+    """An old config.json holds the flat per-attack keys (pgd_steps, square_queries, …): they move into the
+    attacks' tables, so --resume gives the configuration the run was started with."""
+    config = preset("tiny")
+    saved = json.loads(json.dumps(to_dict(config)))
+    tables = saved["attack"].pop("settings")
+    saved["attack"] |= {"pgd_steps": tables["pgd"]["steps"], "ifgsm_steps": tables["ifgsm"]["steps"],
+                        "square_queries": tables["square"]["queries"], "fab_steps": 10, "mifgsm_decay": 1.0}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    resumed = saved_config(tmp_path)
+    assert resumed.attack.settings_of("pgd") == config.attack.settings_of("pgd")
+    assert resumed.attack.settings_of("square") == config.attack.settings_of("square")
+    assert resumed.attack.settings_of("fab") == {"steps": 10} and resumed.attack.settings_of("mifgsm") == {"decay": 1.0}
+    assert resumed.attack.eps == config.attack.eps and resumed.train == config.train
+    assert not set(OLD_ATTACK_KEYS) & set(migrate_attack_keys(saved["attack"]))
+    assert migrate_attack_keys({"eps": [0.1]}) == {"eps": [0.1]}  # nothing old: unchanged
+    assert isinstance(resumed.attack, AttackConfig)

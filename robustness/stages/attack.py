@@ -46,7 +46,7 @@ class AttackRecipe:
 
     data: DataConfig
     attack: str
-    settings: AttackConfig  # the run's [attack] section; NOT_KEYED fields are left out of the key
+    settings: AttackConfig  # the run's [attack] section with this attack's table only; NOT_KEYED fields are left out of the key
     source: str
     models: dict[str, dict]
     headline: Headline | None = None
@@ -55,7 +55,9 @@ class AttackRecipe:
 
     @classmethod
     def of(cls, config: SuiteConfig, attack: str, source: str, models: dict[str, dict]) -> AttackRecipe:
-        return cls(config.data, attack, config.attack, source, models)
+        # Only this attack's own settings: changing FAB's steps must not invalidate PGD's units.
+        own = replace(config.attack, settings={attack: config.attack.settings_of(attack)})
+        return cls(config.data, attack, own, source, models)
 
     def at(self, eps: float) -> AttackRecipe:
         """The same unit at ``eps`` alone, white box: on ``source`` only."""
