@@ -9,6 +9,7 @@ settings are written as in TOML, one table per attack: ``settings={"pgd": {"step
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,14 @@ ABLATION = (
     "gaussian_noise:0.1",  # ERM with input noise
     "label_smoothing:0.1",  # ERM with label smoothing
 )
+
+# The fast ResNet-9 recipe of cifar10-fast (24 epochs of one-cycle SGD, batch 512, crop + flip), shared by the
+# CIFAR-10 GPU presets, and their attack sweep: ε up to 8/255 (pixels in [0, 1]), drawn at 4/255, 1,000 images a
+# batch and up to 4,000 images in one stacked gradient pass (GPU memory).
+FAST_RESNET_TRAIN = TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
+                                schedule="onecycle", warmup=0.2, nesterov=True, augment=True)
+CIFAR_GPU_ATTACK = AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
+                                fuse_images=4000)
 
 # The noisy-label training methods of the noise-methods presets (robustness/methods/, issue 24), each at its
 # paper's setting: GCE q = 0.7 (Zhang & Sabuncu 2018), SCE α = 0.1, β = 1 (Wang et al. 2019), soft bootstrapping
@@ -102,11 +111,9 @@ PRESETS: dict[str, SuiteConfig] = {
     "noise-methods-cifar10": SuiteConfig(
         preset="noise-methods-cifar10",
         data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
+        train=FAST_RESNET_TRAIN,
         clean=CleanConfig(methods=NOISE_METHODS_COMPARED, seeds=(0,)),
-        attack=AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255,
-                            batch_size=1000, fuse_images=4000),
+        attack=replace(CIFAR_GPU_ATTACK, attacks=("fgsm", "pgd")),
         noise=NoiseConfig(levels=NOISE_METHODS_LEVELS, specs=NOISE_METHODS_SPECS, methods=NOISE_METHODS_COMPARED,
                           seeds=(0, 1), epochs=24, attack=True),
     ),
@@ -122,11 +129,9 @@ PRESETS: dict[str, SuiteConfig] = {
     "ablation-cifar10": SuiteConfig(
         preset="ablation-cifar10",
         data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
+        train=FAST_RESNET_TRAIN,
         clean=CleanConfig(methods=ABLATION),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
-                            fuse_images=4000),
+        attack=CIFAR_GPU_ATTACK,
         noise=NoiseConfig(levels=(0.5,), methods=ABLATION, epochs=24),
     ),
     # Real data on 2 CPU cores in ≤ 15 minutes: the full CIFAR-10 training set, an airbench-shaped net for CPUs.
@@ -148,10 +153,8 @@ PRESETS: dict[str, SuiteConfig] = {
     "cifar10-fast": SuiteConfig(
         preset="cifar10-fast",
         data=DataConfig(name="cifar10"),
-        train=TrainConfig(arch="fast_resnet", epochs=24, batch_size=512, lr=0.4, weight_decay=5e-4,
-                          schedule="onecycle", warmup=0.2, nesterov=True, augment=True),
-        attack=AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), heatmap_eps=4 / 255, batch_size=1000,
-                            fuse_images=4000),
+        train=FAST_RESNET_TRAIN,
+        attack=CIFAR_GPU_ATTACK,
         noise=NoiseConfig(levels=(0.2, 0.5, 0.8), methods=("erm", "mixup:8"), epochs=24),
     ),
     # The paper's CIFAR-10 recipe: PreAct ResNet-18, SGD momentum 0.9, lr 0.1 ÷ 10 at epochs 100 and
