@@ -35,7 +35,7 @@ def test_other_methods_and_a_combination_resolve_as_written():
     assert at_noise_rate(parse_method("mixup:8+coteaching:noise"), 0.4, "pairflip:0.4").spec == "mixup:8+coteaching:0.4"
 
 
-@pytest.mark.parametrize("spec, message", [("coteaching:often", "forget rate in [0, 1) or the word noise")])
+@pytest.mark.parametrize("spec, message", [("coteaching:often", "or the word noise")])
 def test_a_bad_word_is_one_line(spec, message):
     with pytest.raises(SuiteError, match=message) as error:
         parse_method(spec)
