@@ -12,6 +12,7 @@ from robustness.methods import parse_method
 from robustness.methods.coteaching import at_noise_rate
 from robustness.presets import PRESETS
 from robustness.stages.label_noise import noise_recipes
+from robustness.stages.train import clean_recipes
 
 LEVELS_AND_SPECS = NoiseConfig(levels=(0.2, 0.5, 0.8), specs=("pairflip:0.4",), methods=("coteaching:noise",),
                                seeds=(0,), epochs=1, train_subset=200)
@@ -51,3 +52,11 @@ def test_a_tiny_run_records_the_concrete_rate(digits):
     noise = replace(LEVELS_AND_SPECS, levels=(0.5,), specs=())
     result = run_noise(config(noise), digits)
     assert {run["method"] for run in result["runs"]} == {"coteaching:0.5"}
+
+
+def test_clean_models_forget_nothing():
+    base = config()
+    clean = replace(base, clean=replace(base.clean, methods=("coteaching:noise",), seeds=(0,)))
+    methods = {"coteaching:noise": parse_method("coteaching:noise")}
+    (recipe,) = clean_recipes(clean, methods).values()
+    assert recipe.method.param == 0.0 and recipe.method.spec == "coteaching:0"

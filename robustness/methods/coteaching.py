@@ -24,7 +24,8 @@ both networks see and rank by Σ weight · CE of each label set; PGD's examples 
 network only); not with label smoothing, nor with another method that computes its own loss.
 ``coteaching:noise`` sets the forget rate to the noise rate of each label-noise level, the paper's rule
 (R(t) = min(t/T_k · τ, τ), τ the noise rate): the label-noise stage turns it into the concrete
-``coteaching:τ`` (``at_noise_rate``) before a unit key is made, so keys and results.json hold the number.
+``coteaching:τ`` (``at_noise_rate``) before a unit key is made, so keys and results.json hold the number; the clean models (labels
+without noise) train at forget rate 0, two ERM networks.
 Example: ``parse_method("coteaching:0.5,k=10")``, ``parse_method("coteaching:noise")``.
 """
 
@@ -34,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from robustness.errors import SuiteError
-from robustness.methods.base import Batch, Method, Trainee, forward, weighted_cross_entropy
+from robustness.methods.base import Batch, Combined, Method, Trainee, forward, weighted_cross_entropy
 from robustness.methods.registry import register_method
 
 def forget_rate_at(epoch: int, forget_rate: float, k: int) -> float:
@@ -101,5 +102,4 @@ def at_noise_rate(method: Method, rate: float | None, spec: str) -> Method:
                 for p in parts]
     if len(resolved) == 1:
         return resolved[0]
-    from robustness.methods.base import Combined
     return Combined(resolved)
