@@ -46,8 +46,8 @@ CIFAR_GPU_ATTACK = AttackConfig(eps=(0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), h
 # The noisy-label training methods of the noise-methods presets (robustness/methods/, issue 24), each at its
 # paper's setting: GCE q = 0.7 (Zhang & Sabuncu 2018), SCE α = 0.1, β = 1 (Wang et al. 2019), soft bootstrapping
 # β = 0.95 (Reed et al. 2015), forward correction with T estimated from the model (Patrini et al. 2017), co-teaching
-# forgetting 20% (Han et al. 2018), ELR λ = 3 (Liu et al. 2020). One place to correct a spelling.
-NOISY_LABEL_METHODS = ("gce:0.7", "sce:0.1,beta=1", "bootstrap:0.95", "forward:estimate", "coteaching:0.2", "elr:3")
+# forgetting the noise rate of each level (Han et al. 2018), ELR λ = 3 (Liu et al. 2020). One place to correct a spelling.
+NOISY_LABEL_METHODS = ("gce:0.7", "sce:0.1,beta=1", "bootstrap:0.95", "forward:estimate", "coteaching:noise", "elr:3")
 # ERM and mixup (α = 8, the quick preset's label-noise pick) against them.
 NOISE_METHODS_COMPARED = ("erm", "mixup:8", *NOISY_LABEL_METHODS)
 NOISE_METHODS_LEVELS = (0.2, 0.5, 0.8)  # uniform noise rates, as the paper's Table 2

@@ -22,7 +22,11 @@ Option ``k``: the epochs over which it ramps up, an integer ≥ 1 (default 10, t
 Nothing random. Composes with mixup, cutmix, dropout, input noise and PGD-AT (the batch they make is what
 both networks see and rank by Σ weight · CE of each label set; PGD's examples are crafted against the first
 network only); not with label smoothing, nor with another method that computes its own loss.
-Example: ``parse_method("coteaching:0.5,k=10")``.
+``coteaching:noise`` sets the forget rate to the noise rate of each label-noise level, the paper's rule
+(R(t) = min(t/T_k · τ, τ), τ the noise rate): the label-noise stage turns it into the concrete
+``coteaching:τ`` (``at_noise_rate``) before a unit key is made, so keys and results.json hold the number; the clean models (labels
+without noise) train at forget rate 0, two ERM networks.
+Example: ``parse_method("coteaching:0.5,k=10")``, ``parse_method("coteaching:noise")``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from robustness.errors import SuiteError
-from robustness.methods.base import Batch, Method, Trainee, forward, weighted_cross_entropy
+from robustness.methods.base import Batch, Combined, Method, Trainee, forward, weighted_cross_entropy
 from robustness.methods.registry import register_method
 
 def forget_rate_at(epoch: int, forget_rate: float, k: int) -> float:
@@ -56,13 +60,17 @@ def subset(targets, index: torch.Tensor):
 class CoTeaching(Method):
     title, param_name, param_symbol, param_default = "co-teaching", "coteaching_forget_rate", "R", 0.2
     tag = "r"
-    defaults = {"k": 10}
+    defaults = {"k": 10, "rate": "fixed"}  # rate "noise": the forget rate is each level's noise rate
+    text_param = "rate"
     networks = 2
 
     def check(self) -> None:
         if not 0.0 <= self.param < 1.0:
             raise SuiteError(f"coteaching forget_rate must be in [0, 1), not {self.param:g}; the paper sets it to the "
                              "noise rate, e.g. coteaching:0.2")
+        if self.options["rate"] not in ("fixed", "noise"):
+            raise SuiteError(f"coteaching's parameter is a forget rate in [0, 1) or the word noise, not "
+                             f"{self.options['rate']!r}; write e.g. coteaching:0.2 or coteaching:noise")
         if self.options["k"] < 1:
             raise SuiteError(f"coteaching option k (epochs of the ramp, the paper's T_k) must be ≥ 1, not {self.options['k']}")
 
@@ -79,3 +87,19 @@ class CoTeaching(Method):
         # Each network learns from the examples the other one kept.
         return (weighted_cross_entropy(logits[peers], subset(batch.targets, peers))
                 + weighted_cross_entropy(peer_logits[mine], subset(batch.targets, mine)))
+
+
+def at_noise_rate(method: Method, rate: float | None, spec: str) -> Method:
+    """``method`` with every ``coteaching:noise`` part made ``coteaching:rate`` (the noise rate of ``spec``);
+    any other method is returned as it is. Example: at_noise_rate(parse_method("coteaching:noise"), 0.5, "uniform:0.5")."""
+    parts = method.steps()
+    if not any(isinstance(p, CoTeaching) and p.options["rate"] == "noise" for p in parts):
+        return method
+    if rate is None:
+        raise SuiteError(f"coteaching:noise needs a noise rate, and noise spec {spec!r} has none; "
+                         "write the forget rate, e.g. coteaching:0.2")
+    resolved = [CoTeaching(rate, k=p.options["k"]) if isinstance(p, CoTeaching) and p.options["rate"] == "noise" else p
+                for p in parts]
+    if len(resolved) == 1:
+        return resolved[0]
+    return Combined(resolved)

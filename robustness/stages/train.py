@@ -22,6 +22,7 @@ from noise import corrupt, spec_file
 from robustness.config import DataConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.executors import Devices, InProcess, Unit
 from robustness.methods import Method, parse_method, plugin_sources
+from robustness.methods.coteaching import at_noise_rate
 from robustness.models import build_model
 from robustness.records import ModelRecord, trained_model_record
 from robustness.results import fault_point, save_state_dict
@@ -173,7 +174,9 @@ def clean_recipes(config: SuiteConfig, methods: dict[str, Method]) -> dict[str, 
     if not config.clean.enabled:
         return {}
     pairs = [(methods[spec], seed) for spec in config.clean.methods for seed in config.clean.seeds]
-    return {name: TrainRecipe.of(config, method, seed) for name, (method, seed) in zip(trained_names(config, methods), pairs)}
+    # coteaching:noise on clean labels: the noise rate is 0, so nothing is forgotten (Han et al.'s rule)
+    return {name: TrainRecipe.of(config, at_noise_rate(method, 0.0, "clean labels"), seed)
+            for name, (method, seed) in zip(trained_names(config, methods), pairs)}
 
 
 def clean_stage(config: SuiteConfig, methods: dict[str, Method], split, store, executor, devices: Devices, progress: bool,
