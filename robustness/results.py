@@ -18,7 +18,7 @@ import torch
 from robustness.errors import SuiteError
 from robustness.results_check import check_results, shown
 
-SCHEMA_VERSION = 5  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table)
+SCHEMA_VERSION = 6  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table); 6: the reference's checks in diagnostics, an ensemble's parts (autoattack is the reference's strength)
 REQUIRED_KEYS = ("schema_version", "run_id", "config", "environment", "data", "models", "attacks", "diagnostics", "checks",
                  "between_points", "noise", "timing")
 TEMP_SUFFIX = ".tmp"  # write_atomic's temporary files are ".<name>.<random>.tmp" beside their target

@@ -225,9 +225,10 @@ CLEAN = record({"error": ERROR, "wrong": COUNT, "error_ci": CI, "top5_error": MA
 # success_rate is null where a model gets no test image right when clean (nothing to flip)
 RATES = {"correct_clean": COUNT, "flipped": COUNT, "success_rate": MAYBE_ERROR, "success_rate_ci": MAYBE_CI}
 QUERIES = record({"budget": COUNT, "successes": COUNT, "median": nullable(SIZE), "mean": nullable(SIZE)})
+PARTS = map_of(COUNT)  # an ensemble's (AutoAttack's) white-box record: part -> images it broke first
 CELL = record({"attack": text, "eps": EPS, "source": text, "target": text, "wrong": COUNT, "error": ERROR,
                "error_ci": CI, "top5_wrong": MAYBE_COUNT, "top5_error": MAYBE_ERROR, "top5_error_ci": MAYBE_CI, **RATES},
-              {"queries": QUERIES})
+              {"queries": QUERIES, "parts": PARTS})
 SUMMARY = record({"attack": text, "eps": EPS, "kind": one_of("white-box", "transfer"), "source_family": text,
                   "target_family": text, "mean": ERROR, "std": ERROR, "count": COUNT,
                   "top5": MAYBE_MEAN_STD, "success_rate": MAYBE_MEAN_STD})
@@ -237,7 +238,7 @@ WORST_CASE = record({
     "n": COUNT,
     "sweep": list_of(record(UNION)),
     "headline": nullable(record({"eps": EPS, "n": COUNT, "images": one_of("subset", "all"), "attacks": NAMES,
-                                 "headline_attacks": NAMES, "cells": list_of(record(UNION))},
+                                 "headline_attacks": NAMES, "cells": list_of(record(UNION, {"parts": PARTS}))},
                                 {"subset_seed": nullable(integer(0))})),
     "flags": list_of(record({"target": text, "eps": EPS, "images": text, "weaker": text, "stronger": text,
                              "count": COUNT, "share": ERROR, "n": COUNT})),
@@ -291,6 +292,9 @@ NOISE = record({"noise_model": text, "levels": list_of(ERROR), "specs": NAMES, "
                 "best_of_grid": list_of(record({"spec": text, "level": MAYBE_ERROR, **METHOD, "selected_by": text,
                                                 "grid": NAMES}))},
                {"attack": nullable(record({"attacks": NAMES, "eps": EPS, "eps_rule": text}))})
+ZERO_GRADIENTS = record({"n": COUNT, "ce": COUNT, "dlr": MAYBE_COUNT})
+DIAGNOSTICS = record({"input_grad_norm": SIZE, "deterministic": boolean, "randomized": boolean, "output_change": SIZE,
+                      "probabilities": boolean, "zero_gradient_images": ZERO_GRADIENTS, "calls_autograd": boolean})
 THREADS = record({"count": integer(1), "source": text, "reason": text}, {"openmp_wait": text})
 ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, "threads": THREADS, **{
     name: text for name in ("python", "platform", "torch", "torchvision", "torchattacks", "scikit-learn", "numpy")}})
@@ -298,8 +302,7 @@ TIMING = record({"stages_s": map_of(SIZE), "units": record({"computed": COUNT, "
                 {"finished_utc": text})
 RESULTS = record({
     "run_id": nullable(text), "config": map_of(anything), "environment": ENVIRONMENT, "data": DATA,
-    "models": map_of(MODEL), "attacks": nullable(ATTACKS), "diagnostics": nullable(map_of(
-        record({"input_grad_norm": SIZE, "deterministic": boolean}))),
+    "models": map_of(MODEL), "attacks": nullable(ATTACKS), "diagnostics": nullable(map_of(DIAGNOSTICS)),
     "checks": list_of(CHECK), "between_points": nullable(BETWEEN), "noise": nullable(NOISE), "timing": TIMING,
 })
 
