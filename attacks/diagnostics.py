@@ -39,13 +39,14 @@ def diagnose(models: dict[str, nn.Module], split, device, batch: int = 256) -> d
     out = {}
     for name, model in models.items():
         model.eval()
-        with forked_generators(x.device), torch.no_grad():
-            deterministic = bool(torch.equal(model(x), model(x)))
-            outputs = model(x)
-        out[name] = {"input_grad_norm": input_gradient_norm(model, x, y), "deterministic": deterministic,
-                     **forward_change(model, x, y), "probabilities": looks_like_probabilities(outputs),
-                     "zero_gradient_images": zero_gradient_images(model, x, y),
-                     "calls_autograd": calls_autograd(model, x[:TRACED_IMAGES])}
+        with forked_generators(x.device):  # a randomized model's passes leave the run's random streams alone
+            with torch.no_grad():
+                deterministic = bool(torch.equal(model(x), model(x)))
+                outputs = model(x)
+            out[name] = {"input_grad_norm": input_gradient_norm(model, x, y), "deterministic": deterministic,
+                         **forward_change(model, x, y), "probabilities": looks_like_probabilities(outputs),
+                         "zero_gradient_images": zero_gradient_images(model, x, y),
+                         "calls_autograd": calls_autograd(model, x[:TRACED_IMAGES])}
     return out
 
 
@@ -61,7 +62,7 @@ def forward_change(model: nn.Module, x: torch.Tensor, y: torch.Tensor, passes: i
     """The reference's randomness check: ``passes`` forward passes over ``x``; ``randomized`` when the number of
     correct predictions differs between passes, or the L2-normalized outputs of two passes differ by more than
     ``OUTPUT_TOLERANCE`` (``output_change``: the largest such difference)."""
-    with forked_generators(x.device), torch.no_grad():
+    with forked_generators(x.device), torch.no_grad():  # forked: see diagnose
         outputs = [model(x).float() for _ in range(passes)]
     correct = {int((o.argmax(1) == y).sum()) for o in outputs}
     unit = [o / (o.norm(dim=1, keepdim=True) + 1e-10) for o in outputs]
