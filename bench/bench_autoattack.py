@@ -61,6 +61,7 @@ def main() -> None:
     p.add_argument("--eps", type=float, default=0.1, help="L∞ radius, pixels in [0, 1] (default 0.1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for both sides (default 1)")
     p.add_argument("--repeats", type=int, default=1, help="rounds of (suite, reference), alternating (default 1)")
+    p.add_argument("--with-fast", action="store_true", help="also time autoattack_fast (10 iterations), for scale; not compared")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     split = load(PRESETS["tiny"].data if args.checkpoint is None else DataConfig(name=args.data))
@@ -82,13 +83,18 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - clock)
             print(f"round {round_ + 1}: {name} {seconds[name][-1]:.1f} s", file=sys.stderr, flush=True)
 
+    if args.with_fast:
+        clock = time.perf_counter()
+        with seeded(SEED, CPU):
+            images["fast"] = make_attack("autoattack_fast").build(model, args.eps, SEED)(x, y)
+        seconds["fast"] = [time.perf_counter() - clock]
     wrong = {name: predict(model, adv) != y for name, adv in images.items()}
     clean = float((predict(model, x) != y).float().mean())
     median = {name: statistics.median(s) for name, s in seconds.items()}
     print(f"{len(x)} images, ε = {args.eps:g}, {args.threads} thread(s), {args.repeats} round(s); clean accuracy {1 - clean:.1%}")
     print("| side | seconds (median) | images/s | robust accuracy |")
     print("|---|---|---|---|")
-    for name in sides:
+    for name in seconds:
         print(f"| {name} | {median[name]:.1f} | {len(x) / median[name]:.2f} | {1 - float(wrong[name].float().mean()):.1%} |")
     print(f"suite speed / reference speed: {median['reference'] / median['suite']:.2f}x; adversarial images "
           f"{'bit-identical' if torch.equal(images['suite'], images['reference']) else 'not bit-identical'}")
