@@ -22,7 +22,6 @@ from noise import corrupt, spec_file
 from robustness.config import DataConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.executors import Devices, InProcess, Unit
 from robustness.methods import Method, parse_method, plugin_sources
-from robustness.methods.coteaching import at_noise_rate
 from robustness.models import build_model
 from robustness.records import ModelRecord, trained_model_record
 from robustness.results import fault_point, save_state_dict
@@ -175,7 +174,7 @@ def clean_recipes(config: SuiteConfig, methods: dict[str, Method]) -> dict[str, 
         return {}
     pairs = [(methods[spec], seed) for spec in config.clean.methods for seed in config.clean.seeds]
     # coteaching:noise on clean labels: the noise rate is 0, so nothing is forgotten (Han et al.'s rule)
-    return {name: TrainRecipe.of(config, at_noise_rate(method, 0.0, "clean labels"), seed)
+    return {name: TrainRecipe.of(config, method.at_noise_rate(0.0, "clean labels"), seed)
             for name, (method, seed) in zip(trained_names(config, methods), pairs)}
 
 
