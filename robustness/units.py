@@ -94,8 +94,9 @@ def plain(recipe: dict) -> dict:
 
 
 def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe], Unit], store: UnitStore, executor,
-                  desc: str, progress: bool) -> dict[str, dict]:
+                  desc: str, progress: bool, on_result: Callable[[dict], None] | None = None) -> dict[str, dict]:
     """name -> result for every recipe: reused from ``store`` or computed by ``executor`` and saved at once.
+    ``on_result`` sees each result as it is there, reused ones first (a stage's own progress bars).
 
     Units that fail (under Ray: twice) are reported together after the others finished and were saved.
     """
@@ -103,6 +104,8 @@ def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe],
     for name, result in results.items():
         if result is not None:
             store.reused.append(recipes[name].key)
+            if on_result:
+                on_result(result)
     pending = {name: recipe for name, recipe in recipes.items() if results[name] is None}
     todo = [make_unit(name, recipe) for name, recipe in pending.items()]
     names = {unit.key: name for unit, name in zip(todo, pending)}
@@ -111,6 +114,8 @@ def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe],
         store.save(recipes[names[unit.key]], result)
         store.computed.append(unit.key)
         results[names[unit.key]] = result
+        if on_result:
+            on_result(result)
 
     failures = executor.run(todo, done, desc, progress)
     if failures:
