@@ -34,6 +34,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 import torch
 
+from robustness.config import DataConfig, to_dict
 from robustness.errors import SuiteError, one_line, warn
 from robustness.executors import Unit
 from robustness.results import write_atomic
@@ -83,6 +84,17 @@ class Recipe(Protocol):
     def key(self) -> str: ...
 
     def to_json(self) -> dict: ...
+
+
+# [data] fields added after run directories were written, with the value that leaves a unit as it was: a recipe
+# leaves such a field out at that value, so the units of those runs keep their keys.
+LATER_DATA_FIELDS = {"test_first": 0}
+
+
+def recipe_data(data: DataConfig) -> dict:
+    """The ``[data]`` section as a recipe holds it (``LATER_DATA_FIELDS`` left out at their old value)."""
+    return {key: value for key, value in to_dict(data).items()
+            if not (key in LATER_DATA_FIELDS and value == LATER_DATA_FIELDS[key])}
 
 
 def plain(recipe: dict) -> dict:

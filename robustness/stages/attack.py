@@ -20,7 +20,7 @@ from robustness.checkpoints import LoadedModel
 from robustness.config import AttackConfig, DataConfig, SuiteConfig, override, to_dict
 from robustness.executors import Unit
 from robustness.results import fault_point
-from robustness.units import UNIT_VERSION, compute_units, plain, unit_key
+from robustness.units import UNIT_VERSION, compute_units, plain, recipe_data, unit_key
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class AttackRecipe:
     def to_json(self) -> dict:
         settings = {name: value for name, value in to_dict(self.settings).items() if name not in NOT_KEYED}
         headline = {} if self.headline is None else {"headline": self.headline.to_json()}
-        return plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(self.data), "attack": self.attack,
+        return plain({"kind": "attack", "version": UNIT_VERSION, "data": recipe_data(self.data), "attack": self.attack,
                       "settings": settings, "source": self.source, "models": self.models, **headline})
 
     @classmethod
