@@ -5,7 +5,7 @@ benchmark of one model.
     results = robustness.evaluate(models={"mine": model}, dataset="digits",
                                   attacks=["fgsm", "ifgsm"], eps=[0, "4/255", 0.1])
     robustness.write_report(results, "reports/mine")   # results.json, report.md, report.html
-    scores = robustness.benchmark("cifar_resnet:mine.pt", model_name="mine")   # RobustBench's clean and AutoAttack accuracy
+    scores = robustness.benchmark("preact_resnet18:mine.pt", model_name="mine")   # RobustBench's clean and AutoAttack accuracy
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def benchmark(
         A ``BenchmarkResult``; ``record`` is what ``run_dir/benchmark.json`` holds.
 
     Example:
-        >>> result = robustness.benchmark("cifar_resnet:mine.pt", model_name="mine")  # doctest: +SKIP
+        >>> result = robustness.benchmark("preact_resnet18:mine.pt", model_name="mine")  # doctest: +SKIP
         >>> result.clean_acc, result.autoattack_acc  # doctest: +SKIP
         (0.9478, 0.5953)
     """
