@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 from conftest import ROOT, single_thread
 
@@ -103,31 +102,27 @@ def batch_units(run_dir):
 def test_sigkill_mid_attack_keeps_finished_batches_and_the_rerun_gives_the_same_per_image_results(tmp_path):
     toml = tmp_path / "batched.toml"
     toml.write_text(SMALL)
-
-    def run(*extra_env):
-        return subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--config", str(toml), "--out", "reports",
-                               "--run-id", "b", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "OMP_NUM_THREADS": "1", **dict(extra_env)})
-
     # Attack units in order: FGSM (1st), then Square's three batches; killed in the 2nd batch, before its save.
-    killed = run((KILL_AT_ENV, "attack-cell@3"))
+    killed = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--config", str(toml), "--out", "reports",
+                             "--run-id", "b", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", KILL_AT_ENV: "attack-cell@3"})
     assert killed.returncode == -9, killed.stderr
     run_dir = tmp_path / "reports" / "b"
     kept = batch_units(run_dir)
     assert [batch for batch, _ in kept.values()] == [[0, 16]] and not (run_dir / "results.json").exists()
 
-    done = run()
-    assert done.returncode == 0, done.stderr
-    results = json.loads((run_dir / "results.json").read_text())
-    assert results["timing"]["units"] == {"computed": 2, "reused": 3}  # 2 batches; the model, FGSM and batch 1 reused
-    resumed = batch_units(run_dir)
-    assert {name: resumed[name] for name in kept} == kept  # the finished batch was reused as it was
-    assert sorted(batch for batch, _ in resumed.values()) == [[0, 16], [16, 32], [32, 48]]
+    def run(units):  # as run_suite computes a run, on one thread as the killed run did
+        config = saved_config(run_dir)
+        store = UnitStore(units)
+        with single_thread():
+            results = compute_results(prepare(config, load(config.data)), store, progress=False)
+        return json.loads(json.dumps(without_timing(results))), store
 
-    # The same configuration uninterrupted, in this process on one thread: the same units, bit for bit.
-    config = saved_config(run_dir)
-    reference = tmp_path / "reference"
-    with single_thread():
-        expected = compute_results(prepare(config, load(config.data)), UnitStore(reference), progress=False)
-    assert batch_units(reference) == resumed
-    assert without_timing(json.loads(json.dumps(expected))) | {"run_id": "b"} == without_timing(results)
+    resumed, store = run(run_dir)
+    assert len(store.computed) == 2 and len(store.reused) == 3  # 2 batches; the model, FGSM and batch 1 reused
+    units = batch_units(run_dir)
+    assert {name: units[name] for name in kept} == kept  # the finished batch was reused as it was
+    assert sorted(batch for batch, _ in units.values()) == [[0, 16], [16, 32], [32, 48]]
+    # The same configuration uninterrupted: the same units, per-image bits and all, and the same results.
+    expected, _ = run(tmp_path / "reference")
+    assert batch_units(tmp_path / "reference") == units and expected == resumed
