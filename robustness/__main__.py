@@ -10,8 +10,8 @@ from robustness.api import benchmark, write_benchmark
 from robustness.cli import INTERRUPTED, add_process_flags, stopped_line
 from robustness.errors import SuiteError
 from robustness.formatting import eps_label
-from robustness.presets import BENCHMARK_ATTACK, BENCHMARK_IMAGES
 from robustness.leaderboard import build_leaderboard
+from robustness.presets import BENCHMARK_ATTACK, BENCHMARK_IMAGES
 from robustness.report import build_report
 from robustness.results import has_marker, read_results, remove_stray_temps, write_marker
 from robustness.suite import RunStopped, check_run_dir, run_suite, saved_config

@@ -20,8 +20,8 @@ from typing import Any
 
 from torch import nn
 
-from robustness import data as datasets
 from attacks import ATTACKS
+from robustness import data as datasets
 from robustness.benchmark_record import RECORD_NAME, THREAT_MODELS, benchmark_record
 from robustness.config import SuiteConfig, parse_eps
 from robustness.data import Split, check_pixels

@@ -44,12 +44,12 @@ def board_html(entries: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for entry in entries:
         groups.setdefault((entry["dataset"], entry["threat_model"], round(entry["eps"], 6)), []).append(entry)
-    parts = ["<h2>Benchmarks (RobustBench's clean and AutoAttack robust accuracy)</h2>",
-             "<p>Each table holds one data set, threat model and ε, ranked by AutoAttack robust accuracy: the share of "
+    intro = ("<p>Each table holds one data set, threat model and ε, ranked by AutoAttack robust accuracy: the share of "
              "the first n test images the model gets right clean and under the attack. Rows from RobustBench's "
              "model_info ran its standard AutoAttack on 10,000 images (ImageNet: 5,000); rows from this suite name the "
              "variant that ran and the images it ran on, so compare a row with a RobustBench row only when they ran "
-             "the same.</p>"]
+             "the same.</p>")
+    parts = ["<h2>Benchmarks (RobustBench's clean and AutoAttack robust accuracy)</h2>", intro]
     for (dataset, threat, eps), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda e: -e["robust"])
         title = f"{dataset}, {threat}, ε = {eps_label(eps, threat)}"

@@ -303,7 +303,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     if in_memory:
         taken = set(in_memory) & set(setup.custom)
         if taken:
-            raise SuiteError(f"model name {sorted(taken)[0]!r} is given twice; rename one")
+            raise SuiteError(f"model name {min(taken)!r} is given twice; rename one")
         setup = replace(setup, custom=setup.custom | in_memory_models(in_memory, {}, split, devices.local, keyed=True))
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
