@@ -12,7 +12,8 @@ robustness/executors.py), so a unit is computed once per run directory, whatever
 - ``attack``: one attack crafted on one source model at every ε; the source's adversarial examples are
   evaluated on every model, so the recipe names all of them by their identities. Saved as
   ``units/attack-<key>.json``. Its cells keep which images each got wrong (packed bits), for the per-image
-  worst case. A worst-case ``attack`` unit runs at the headline ε only, white box, on a stratified subset.
+  worst case. A worst-case ``attack`` unit runs at the headline ε only, white box, on one batch of a stratified
+  subset (robustness/stages/worst_case.py joins the batches).
 
 This module holds what every unit shares: the key, the result digest, the store in ``<run-dir>/units/``, the
 scheduler (``compute_units``) and the run directory's lock. Each saved unit carries a digest of its result: a
