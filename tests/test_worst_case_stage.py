@@ -28,9 +28,20 @@ BATCHED = {"attack": {"worst_case_attacks": ["square", "apgd_ce"], "worst_case_i
 IDENTITIES = {"erm_s0": {"stand-in": 0}, "mixup_a1_s0": {"stand-in": 1}}
 
 
-def stage(config, models, split, store):
+def stage(config, models, split, store, eps=0.1):
     with single_thread():
-        return worst_case_stage(config, IDENTITIES, models, store, InProcess(), split, CPU, False, 0.1)
+        return worst_case_stage(config, IDENTITIES, models, store, InProcess(), split, CPU, False, eps)
+
+
+def test_autoattack_in_batches_gives_the_numbers_of_one_pass(tiny_models, digits):
+    """AutoAttack's cells too (every field an ensemble's cell records), at an ε where APGD-CE breaks every image, so
+    that Square, its last part, has nothing left to spend 5,000 queries on."""
+    config = override(preset("tiny"), {"attack": {"worst_case_attacks": ["autoattack"], "worst_case_images": 24,
+                                                  "batch_size": 8}})
+    batched = stage(config, tiny_models, digits, UnitStore(None), eps=0.3)
+    with single_thread():
+        whole = headline_matrix(tiny_models, digits.test_x, digits.test_y, config.attack, 0.3, CPU)
+    assert batched == whole and len(batched["cells"]) == 2
 
 
 def test_batch_units_join_into_the_numbers_of_one_pass_and_a_rerun_reuses_every_batch(tmp_path, tiny_models, digits):
