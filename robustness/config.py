@@ -37,6 +37,9 @@ class DataConfig:
     download: bool = True  # let torchvision download missing files (fails cleanly without network)
     train_subset: int = 0  # stratified, seeded subset of this many training images; 0 = all
     test_subset: int = 0  # the same for the test images; 0 = all
+    # The first this many test images in the data set's own order, before test_subset (RobustBench's benchmark
+    # evaluates the first 10,000 of CIFAR-10's); 0 = all.
+    test_first: int = 0
     mean: tuple[float, ...] = ()  # per-channel input mean in [0, 1]; () = computed on the training split
     std: tuple[float, ...] = ()  # per-channel input std; () = computed on the training split
     skip_bad_images: bool = False  # imagefolder: leave out unreadable images (counted in data.skipped_images) instead of stopping
@@ -485,8 +488,8 @@ def check_training(train: TrainConfig, data: DataConfig) -> None:
         raise SuiteError("train.train_eval_images must be ≥ 0 (0 means every training image every epoch)")
     if train.batch_size < 1 or train.crop_padding < 0 or not 0.0 < train.warmup < 1.0:
         raise SuiteError("train.batch_size must be ≥ 1, train.crop_padding ≥ 0 and train.warmup in (0, 1)")
-    if data.train_subset < 0 or data.test_subset < 0:
-        raise SuiteError("data.train_subset and data.test_subset must be ≥ 0 (0 means the whole split)")
+    if data.train_subset < 0 or data.test_subset < 0 or data.test_first < 0:
+        raise SuiteError("data.train_subset, data.test_subset and data.test_first must be ≥ 0 (0 means the whole split)")
     if len(data.mean) != len(data.std) or any(s <= 0 for s in data.std):
         raise SuiteError("data.mean and data.std must be given together, one positive std per channel")
 

@@ -1,6 +1,7 @@
 """The leaderboard: every model of every run under a folder on one self-contained HTML page
 (``python -m robustness leaderboard reports/``), with the columns of the report's method comparison,
-sortable in the browser, and each run's settings beside it. A pure function of the runs' results.json.
+sortable in the browser, and each run's settings beside it. A pure function of the runs' results.json, and of the
+benchmark records under the folder (robustness/benchmark_board.py: the suite's benchmark.json, RobustBench's model_info).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import matplotlib.colors
 
 from robustness import comparison
+from robustness.benchmark_board import board_html, find_entries
 from robustness.errors import SuiteError, warn
 from robustness.figures import family_colour
 from robustness.formatting import eps_label, pct
@@ -90,7 +92,7 @@ def _row_html(row: dict) -> str:
     return "<tr>" + "".join(cells) + "</tr>"
 
 
-def render(runs: list[dict]) -> str:
+def render(runs: list[dict], benchmarks: list[dict] = ()) -> str:
     rows = model_rows(runs)
     header = ["run", "model", "method"] + [title for _, title in comparison.COLUMNS]
     models = ("<table class=\"sortable\"><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -105,6 +107,7 @@ def render(runs: list[dict]) -> str:
              "same run. Numbers from runs with other data, models or ε are not comparable: the runs' settings are below.")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Leaderboard</title>"
             f"<style>{STYLE}</style></head><body>\n<h1>Leaderboard</h1>\n<p>{html.escape(intro)}</p>\n{models}\n"
+            f"{board_html(list(benchmarks))}\n"
             f"<h2>Runs</h2>\n{table}\n<script>{SORTER}</script>\n</body></html>\n")
 
 
@@ -113,7 +116,7 @@ def build_leaderboard(root: str | Path, out: str | Path | None = None) -> Path:
     runs = find_runs(root)
     path = Path(out) if out else Path(root) / "leaderboard.html"
     try:
-        page = render(runs)
+        page = render(runs, find_entries(root))
     except READ_ERRORS as err:  # the results check missed something: still one line, not a traceback
         raise unreadable(f"a results.json under {root}", err) from None
     write_atomic(path, page.encode())

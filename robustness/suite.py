@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,13 +32,14 @@ from torch import nn
 from attacks import evaluate_matrix
 from attacks.evaluate import headline_eps
 from robustness import data as datasets
-from robustness.checkpoints import LoadedModel, load_custom_models
+from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, migrate_attack_keys, override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
 from robustness.executors import Devices, InProcess, make_executor, resolve_device
 from robustness.methods import Method
-from robustness.records import custom_model_record
+from robustness.probe import probe_model
+from robustness.records import CheckpointSource, custom_model_record
 from robustness.report import build_report
 from robustness.results import (
     RUN_MARKER,
@@ -54,7 +56,7 @@ from robustness.stages.label_noise import noise_stage, noisy_labels
 from robustness.stages.train import clean_stage
 from robustness.stages.worst_case import worst_case_stage
 from robustness.threads import ThreadChoice, choose_threads
-from robustness.units import UnitStore, run_lock
+from robustness.units import UnitStore, result_digest, run_lock
 from robustness.validation import check_data_fits, check_methods, parse_methods, validate
 
 
@@ -109,6 +111,24 @@ def prepare(config: SuiteConfig, split, devices: Devices | None = None, trust_ch
     noisy = noisy_labels(config, split) if config.noise.enabled else None
     custom = load_custom_models(config.models, split, devices.local, trust_checkpoint)
     return Setup(config, methods, split, devices, custom, noisy)
+
+
+def in_memory_models(models: Mapping[str, nn.Module], families: Mapping[str, str], split, device,
+                     keyed: bool = False) -> dict[str, LoadedModel]:
+    """Models passed as objects: moved to ``device``, put in eval mode, probed. ``keyed``: their checkpoint sha256
+    is that of their weights (``result_digest`` of the state_dict), so a unit cached in a run directory belongs to
+    these weights, as a checkpoint's to its file."""
+    out = {}
+    for name, model in models.items():
+        if not NAME_PATTERN.fullmatch(name):
+            raise SuiteError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'; rename it")
+        model = model.to(device)
+        probe = probe_model(name, model, split, device)
+        sha256 = result_digest(model.state_dict()) if keyed else None
+        source = CheckpointSource(spec=None, format="in-memory", path=None, sha256=sha256, arch=None, factory=None,
+                                  trusted=None, unwrapped=None, normalization="none")
+        out[name] = LoadedModel(model, families.get(name, "custom"), source, probe)
+    return out
 
 
 def compute_results(setup: Setup, store: UnitStore, progress: bool = True, executor=None,
@@ -254,7 +274,8 @@ def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
 
 def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = True,
               run_dir: str | Path | None = None, trust_checkpoint: bool = False,
-              executor: str = "in-process", ray_address: str | None = None, prefix: str | None = None) -> Path:
+              executor: str = "in-process", ray_address: str | None = None, prefix: str | None = None,
+              in_memory: Mapping[str, nn.Module] | None = None) -> Path:
     """Run every enabled stage of ``config`` in ``run_dir`` (default ``<out>/<run-id>``), reusing its
     finished units, then write results.json and the report; returns the run directory.
 
@@ -262,8 +283,10 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     bad checkpoint costs nothing; ``trust_checkpoint`` lets them load from arbitrary pickles.
     ``executor="ray"`` runs each unit as a Ray task (``ray_address``: None starts a local instance).
     ``prefix`` names a new run directory, ``{preset}`` standing for the preset's name (default: the name alone).
+    ``in_memory``: models passed as objects (``robustness.benchmark``), attacked beside ``config.models``; their
+    weights' sha256 keys their units, so the same call on the same run directory resumes.
     """
-    if not (config.clean.enabled or config.models or config.noise.enabled):
+    if not (config.clean.enabled or config.models or config.noise.enabled or in_memory):
         raise SuiteError("--no-train (clean.enabled = false) leaves nothing to evaluate; add --model NAME=SPEC")
     # Where the run goes is settled first, so a folder of the user's is refused before any work or any write.
     if run_dir:
@@ -277,6 +300,11 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
     setup = prepare(config, split, devices, trust_checkpoint)
+    if in_memory:
+        taken = set(in_memory) & set(setup.custom)
+        if taken:
+            raise SuiteError(f"model name {min(taken)!r} is given twice; rename one")
+        setup = replace(setup, custom=setup.custom | in_memory_models(in_memory, {}, split, devices.local, keyed=True))
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
         try:

@@ -26,7 +26,7 @@ from robustness.models import build_model
 from robustness.records import ModelRecord, trained_model_record
 from robustness.results import fault_point, save_state_dict
 from robustness.train import device_plan, fit
-from robustness.units import UNIT_VERSION, compute_units, plain, unit_key
+from robustness.units import UNIT_VERSION, compute_units, plain, recipe_data, unit_key
 from robustness.validation import trained_names
 
 
@@ -78,7 +78,7 @@ class TrainRecipe:
         """The recipe as saved with its unit and hashed into its key (the keys of units/ written before recipes
         were typed: old run directories resume)."""
         code = {"method_code": self.method_code} if self.method_code else {}
-        return plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(self.data), "train": to_dict(self.train),
+        return plain({"kind": "train", "version": UNIT_VERSION, "data": recipe_data(self.data), "train": to_dict(self.train),
                       "method": self.method.spec, "seed": self.seed,
                       "noise": None if self.noise is None else self.noise.to_json(), **code})
 
