@@ -70,7 +70,7 @@ def verdict_blocks(results: dict, fig_dir: Path) -> list:
     """The title, one paragraph that answers "Is it really more robust than ERM?" per family, and its figure."""
     title = ("h1", f"Robustness report: {results['run_id']}")
     stats, base = statistics_of(results), baseline_name(results)
-    families = compared_families(results)
+    families = [f for f in compared_families(results) if headline_metric(results, f)]
     question = f"**Is it really more robust than {base}?**"
     if not families:
         reason = stats["left_out"][0] if stats["left_out"] else f"the run has no family besides {base}"
