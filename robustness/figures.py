@@ -364,7 +364,7 @@ def verdict_forest(rows: list[dict], labels: list[str], baseline: str, title: st
     95% interval, one line per row (``labels``, top to bottom), coloured by its verdict; 0 is "no difference"
     and left of it is a lower error, i.e. more robust. A row without an interval (one seed of seed-level
     numbers) is its point alone."""
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.34 * len(rows)))
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.34 * len(rows)))
     y = np.arange(len(rows))[::-1]
     for k, row in zip(y, rows):
         colour = VERDICT_COLOURS[row["verdict"]]
