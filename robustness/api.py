@@ -106,8 +106,14 @@ def evaluate(
 
     Returns:
         A dict with ``schema_version``, ``run_id``, ``config``, ``environment``, ``data``, ``models``,
-        ``attacks``, ``diagnostics``, ``checks``, ``between_points``, ``noise`` (None) and ``timing``
-        (docs/results.md): what results.json of ``run_all.py`` holds, computed by the same pipeline.
+        ``attacks`` (each cell with its per-image ``wrong_bits``), ``diagnostics``, ``checks``,
+        ``between_points``, ``noise`` (None), ``statistics`` and ``timing`` (docs/results.md): what
+        results.json of ``run_all.py`` holds, computed by the same pipeline. ``statistics["families"]`` holds
+        the comparisons as data: each family against ``statistics.baseline`` (ERM; ``families=`` names yours)
+        at the headline ε, for clean, each white-box attack and the worst case: ``difference`` (points),
+        ``interval`` (95%), ``p_value``, ``verdict`` ("more robust", "less robust", "not settled"),
+        ``seeds_needed``, ``images_needed`` (docs/statistics.md); for any other pair, call
+        ``robustness.statistics.compare(results, "mine", "erm", "white-box", attack="pgd", eps=0.1)``.
 
     Example:
         >>> import robustness, torch
@@ -115,6 +121,8 @@ def evaluate(
         >>> results = robustness.evaluate({"linear": net}, "digits", ["fgsm"], [0, 0.1], progress=False)
         >>> sorted(results["attacks"]["clean"])
         ['linear']
+        >>> results["statistics"]["left_out"]  # one family, no ERM: nothing to compare it with
+        ["no 'erm' models in this run: nothing to compare the families with (statistics.baseline)"]
         >>> robustness.write_report(results, "reports/linear")  # doctest: +SKIP
     """
     specs = tuple(f"{name}={spec}" for name, spec in models.items() if isinstance(spec, str))

@@ -18,9 +18,11 @@ import torch
 from robustness.errors import SuiteError
 from robustness.results_check import check_results, shown
 
-SCHEMA_VERSION = 5  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table)
+SCHEMA_VERSION = 6  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table); 6: per-image wrong_bits kept, statistics
+READABLE_VERSIONS = (5, SCHEMA_VERSION)  # a schema-5 run still gets a report: its comparisons come from its units
 REQUIRED_KEYS = ("schema_version", "run_id", "config", "environment", "data", "models", "attacks", "diagnostics", "checks",
-                 "between_points", "noise", "timing")
+                 "between_points", "noise", "statistics", "timing")
+NEW_IN_6 = ("statistics",)
 TEMP_SUFFIX = ".tmp"  # write_atomic's temporary files are ".<name>.<random>.tmp" beside their target
 KILL_AT_ENV = "ROBUSTNESS_TEST_KILL_AT"  # test-only: see fault_point
 _hook_calls: dict[str, int] = {}
@@ -168,10 +170,10 @@ def check_schema(results: Any, path: Path) -> None:
         held = "is missing" if "schema_version" not in results else f"is {shown(version)}"
         raise SuiteError(f"{path}: schema_version {held}; expected the whole number {SCHEMA_VERSION}: "
                          "rerun the suite to rewrite it")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SuiteError(f"{path}: schema_version is {version}, but this suite reads version {SCHEMA_VERSION}; "
-                         "rerun the run (finished units are reused) to rewrite it")
-    missing = [key for key in REQUIRED_KEYS if key not in results]
+                         "rerun the run (finished units are reused) to rewrite it (version 5 still reads)")
+    missing = [key for key in REQUIRED_KEYS if key not in results and (version == SCHEMA_VERSION or key not in NEW_IN_6)]
     if missing:
         raise SuiteError(f"{path} lacks {', '.join(missing)}; rerun the suite to rewrite it")
 

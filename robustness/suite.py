@@ -31,6 +31,7 @@ from torch import nn
 
 from attacks import evaluate_matrix
 from attacks.evaluate import headline_eps
+from attacks.metrics import pack_bits, unpack_bits
 from robustness import data as datasets
 from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, migrate_attack_keys, override, to_dict
@@ -40,6 +41,7 @@ from robustness.executors import Devices, InProcess, make_executor, resolve_devi
 from robustness.methods import Method
 from robustness.probe import probe_model
 from robustness.records import CheckpointSource, custom_model_record
+from robustness.statistics import statistics_section
 from robustness.report import build_report
 from robustness.results import (
     RUN_MARKER,
@@ -70,7 +72,36 @@ def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: di
     matrix = attack_matrix(config, identities, models, store, executor, split, devices.units, progress)
     eps = headline_eps(matrix, config.attack)["heatmap_eps"]
     headline = worst_case_stage(config, identities, models, store, executor, split, devices.units, progress, eps)
-    return evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
+    evaluation = evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
+    evaluation["attacks"] = with_bits(evaluation["attacks"], matrix, headline)
+    return evaluation
+
+
+def with_bits(attacks: dict, matrix: dict, headline: dict | None) -> dict:
+    """The ``attacks`` section with the per-image bits results.json keeps (schema 6), so that every paired
+    comparison (robustness/statistics.py) is a function of results.json alone: each clean record's and cell's
+    ``wrong_bits`` (from the units' matrix), the headline's images as ``images_bits``, and each headline-only
+    attack's row (AutoAttack, Square) its ``wrong_bits`` on those images (that attack or a clean mistake, the
+    union its ``wrong`` counts)."""
+    n = matrix["n"]
+    bits = {(c["attack"], c["eps"], c["source"], c["target"]): c["wrong_bits"] for c in matrix["cells"]}
+    out = {**attacks,
+           "clean": {t: {**r, "wrong_bits": matrix["clean"][t]["wrong_bits"]} for t, r in attacks["clean"].items()},
+           "cells": [{**c, "wrong_bits": bits[c["attack"], c["eps"], c["source"], c["target"]]} for c in attacks["cells"]]}
+    worst = attacks.get("worst_case")
+    if not worst or not worst.get("headline"):
+        return out
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.as_tensor(headline["index"], dtype=torch.long) if headline else slice(None)] = True
+    own = {(c["attack"], c["target"]): c["wrong_bits"] for c in (headline or {}).get("cells", []) if c["source"] == c["target"]}
+    rows = []
+    for row in worst["headline"]["cells"]:
+        if (row["kind"], row["target"]) in own:
+            clean = unpack_bits(matrix["clean"][row["target"]]["wrong_bits"], n)[mask]
+            row = {**row, "wrong_bits": pack_bits(unpack_bits(own[row["kind"], row["target"]], len(clean)) | clean)}
+        rows.append(row)
+    out["worst_case"] = {**worst, "headline": {**worst["headline"], "images_bits": pack_bits(mask), "cells": rows}}
+    return out
 
 
 def use_threads(requested: int) -> ThreadChoice:
@@ -164,8 +195,7 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
     noise = (noise_stage(config, split, store, executor, devices.units, progress, headline, setup.noisy, setup.methods)
              if config.noise.enabled else None)
     timing["label_noise"] = time.perf_counter() - clock
-    timing["total"] = time.perf_counter() - started
-    return {
+    results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name if run_dir else None,
         "config": to_dict(config),
@@ -174,8 +204,13 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
         "models": records,
         **evaluation,
         "noise": noise,
-        "timing": {"stages_s": timing, "units": {"computed": len(store.computed), "reused": len(store.reused)}},
     }
+    clock = time.perf_counter()
+    results["statistics"] = statistics_section(results, **to_dict(config.statistics))
+    timing["statistics"] = time.perf_counter() - clock
+    timing["total"] = time.perf_counter() - started
+    results["timing"] = {"stages_s": timing, "units": {"computed": len(store.computed), "reused": len(store.reused)}}
+    return results
 
 
 # --- the run directory ------------------------------------------------------------------------

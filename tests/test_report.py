@@ -62,7 +62,7 @@ def small_results(small_run) -> dict:
 def test_each_section_returns_blocks_under_its_heading(small_results, tmp_path, section):
     blocks = section.build(small_results, tmp_path)
     assert blocks and all(isinstance(block, tuple) and block[0] in BLOCK_KINDS for block in blocks)
-    assert blocks[0][0] == ("h1" if section.name == "setup" else "h2")
+    assert blocks[0][0] == ("h1" if section.name == "verdict" else "h2")  # the verdict leads, under the title
     drawn = {block[1] for block in blocks if block[0] == "figure"}
     assert bool(drawn) == section.draws and all(path.parent == tmp_path and path.is_file() for path in drawn)
 
