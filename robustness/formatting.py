@@ -10,11 +10,16 @@ def pct(value: float | None) -> str:
 
 def pm(stat: dict | None, unit: str = "seed", suffix: str = "") -> str:
     """'12.3 ± 0.4' (percent) from {"mean", "std"}; '12.3 (1 seed)' when one value made it (its "n" or
-    "count" is 1), since a spread of 0.0 over one seed says nothing. ``suffix`` follows the numbers ("%")."""
+    "count" is 1), since a spread of 0.0 over one seed says nothing; '12.3 (2 seeds, equal)' when every value was
+    the same (two seeds with 173 of 540 wrong each: "± 0.0" would read as a number with no variance).
+    ``suffix`` follows the numbers ("%")."""
     if stat is None:
         return "–"
-    if stat.get("n", stat.get("count")) == 1:
+    n = stat.get("n", stat.get("count"))
+    if n == 1:
         return f"{100 * stat['mean']:.1f}{suffix} (1 {unit})"
+    if n and stat["std"] == 0:
+        return f"{100 * stat['mean']:.1f}{suffix} ({n} {unit}s, equal)"
     return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}{suffix}"
 
 

@@ -19,6 +19,7 @@ BLOCK_KINDS = {"h1", "h2", "p", "bullets", "table", "figure"}
 def test_pm_shows_a_spread_only_over_more_than_one_value():
     assert pm({"mean": 0.123, "std": 0.004, "n": 3}) == "12.3 ± 0.4"
     assert pm({"mean": 0.123, "std": 0.0, "n": 1}) == "12.3 (1 seed)"
+    assert pm({"mean": 0.32, "std": 0.0, "n": 2}) == "32.0 (2 seeds, equal)"  # not "± 0.0": no variance measured
     assert pm({"mean": 0.5, "std": 0.0, "count": 1}, "model pair", suffix="%") == "50.0% (1 model pair)"
     assert pm(None) == "–"
     assert spread(0.25, 0.0, 1) == "0.25" and spread(0.25, 0.01, 2) == "0.25 ± 0.01"
