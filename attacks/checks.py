@@ -242,14 +242,19 @@ def check_monotone_in_eps(attacks: dict, models: list[str]) -> list[dict]:
 
 
 def check_zero_eps(attacks: dict, models: list[str]) -> list[dict]:
-    """At ε = 0 every attack must leave the error at the clean error, exactly."""
+    """At ε = 0 every attack must leave the error at the clean error, exactly: the same count and, where the
+    records keep them (``wrong_bits``), the same images. Comparing the images, not only the count, catches a
+    randomized model whose two looks at the clean batch flip different images in equal numbers."""
     out = []
     for model in models:
-        clean = attacks["clean"][model]["wrong"]
-        off = [c for c in attacks["cells"] if c["eps"] == 0 and c["target"] == model and c["wrong"] != clean]
+        record = attacks["clean"][model]
+        clean, clean_bits = record["wrong"], record.get("wrong_bits")
+        off = [c for c in attacks["cells"] if c["eps"] == 0 and c["target"] == model
+               and (c["wrong"] != clean or (clean_bits and c.get("wrong_bits") and c["wrong_bits"] != clean_bits))]
         if off:
             c = off[0]
-            detail = f"{c['attack']} from {c['source']} at ε=0: {c['wrong']} wrong vs {clean} clean"
+            other = "" if c["wrong"] != clean else " (other images)"
+            detail = f"{c['attack']} from {c['source']} at ε=0: {c['wrong']} wrong{other} vs {clean} clean"
             out.append(_result("ε = 0 equals clean", model, detail, "a non-deterministic model (dropout or batch statistics left on)"))
         elif any(c["eps"] == 0 for c in attacks["cells"]):
             out.append(_result("ε = 0 equals clean", model))

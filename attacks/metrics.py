@@ -136,6 +136,33 @@ class Tally:
         for index, name in enumerate(names):
             self.parts[name] += int((broken_by == index).sum())
 
+    def state(self) -> dict:
+        """Everything this tally has counted, as plain JSON (``Tally.joined`` adds tallies of consecutive images back
+        together): what one batch's unit keeps, where a record's query median could not be added up."""
+        return {"n": self.n, "wrong": self.wrong, "top5_wrong": self.top5_wrong, "correct_clean": self.correct_clean,
+                "flipped": self.flipped, "bits": pack_bits(self.flags[: self.n]) if self.n else "", "spent": self.spent,
+                "budget": self.budget, **({"parts": self.parts} if self.parts is not None else {})}
+
+    @classmethod
+    def joined(cls, states: list[dict]) -> Tally:
+        """One tally of the images of ``states`` (``Tally.state``s of consecutive images, in order): the same counts,
+        flags and queries as one tally that had seen every batch."""
+        tally = cls(sum(s["n"] for s in states))
+        for s in states:
+            tally.flags[tally.n : tally.n + s["n"]] = unpack_bits(s["bits"], s["n"])
+            tally.n += s["n"]
+            tally.wrong += s["wrong"]
+            tally.top5_wrong = None if s["top5_wrong"] is None or tally.top5_wrong is None else tally.top5_wrong + s["top5_wrong"]
+            tally.correct_clean += s["correct_clean"]
+            tally.flipped += s["flipped"]
+            if s["spent"] is not None:
+                tally.spent = (tally.spent or []) + s["spent"]
+                tally.budget = s["budget"]
+            if s.get("parts") is not None:  # an ensemble's counts per part (absent from units written before them)
+                tally.parts = {name: (tally.parts or {}).get(name, 0) + count for name, count in s["parts"].items()}
+        tally.last = states[-1]["n"] if states else 0
+        return tally
+
     def cell_record(self) -> dict:
         success = rate(self.flipped, self.correct_clean)
         record = {**self.clean_record(), "correct_clean": self.correct_clean, "flipped": self.flipped,

@@ -94,6 +94,7 @@ def transfer_matrix(
     fuse: Collection[str] | None = None,
     freeze_weights: bool = True,
     sources: list[str] | None = None,
+    first: int = 0,
 ) -> dict:
     """Error of every target on every source's adversarial examples.
 
@@ -101,6 +102,8 @@ def transfer_matrix(
     them; the suite's cached units craft on one); every model is still a target.
 
     ``x`` and ``y`` may be any subset of the test images (the worst-case attacks at the headline ε run on one).
+    ``first``: the position of ``x[0]`` among the images the batches are counted over, for the seeds: one batch of
+    a longer run, given with its start, draws what that run drew for it (a worst-case unit per batch does this).
     ``fuse``: the attacks whose ε are crafted together (default: all, or none
     when ``config.fuse_epsilons`` is false); ``freeze_weights``: take no weight
     gradients while attacking. Both only change speed, never the numbers (the
@@ -110,6 +113,26 @@ def transfer_matrix(
     ordered by attack, ε, source, target; a record is ``metrics.Tally``'s (with ``wrong_bits``,
     and ``queries`` in a score-based attack's white-box cells).
     """
+    clean, cells = transfer_tallies(models, x, y, config, device, progress, fuse, freeze_weights, sources, first)
+    return matrix_records(clean, cells)
+
+
+def matrix_records(clean: dict[str, Tally], cells: dict[tuple, Tally]) -> dict:
+    """transfer_matrix's result from its tallies (``transfer_tallies``; or ``Tally.joined`` ones, batch by batch)."""
+    return {
+        "n": next(iter(clean.values())).n,
+        "clean": {t: tally.clean_record() for t, tally in clean.items()},
+        "cells": [{"attack": a, "eps": e, "source": s, "target": t, **tally.cell_record()}
+                  for (a, e, s, t), tally in cells.items()],
+    }
+
+
+def transfer_tallies(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, config: AttackConfig,
+                     device: torch.device, progress: bool = True, fuse: Collection[str] | None = None,
+                     freeze_weights: bool = True, sources: list[str] | None = None,
+                     first: int = 0) -> tuple[dict[str, Tally], dict[tuple, Tally]]:
+    """transfer_matrix's counts before they become records: each target's clean ``Tally`` and each (attack, ε,
+    source, target) cell's, in the order of the records."""
     fuse = set(config.attacks if config.fuse_epsilons else ()) if fuse is None else set(fuse)
     names = list(models)
     sources = names if sources is None else list(sources)
@@ -137,7 +160,7 @@ def transfer_matrix(
             for attack in config.attacks:
                 for source in sources:
                     record_scores(again, len(yb), clean_scores, [(attack, e, source) for e in zero_eps], cells)
-                    crafted = craft(attacks[attack], models[source], source, xb, yb, start, config.eps, config.seed,
+                    crafted = craft(attacks[attack], models[source], source, xb, yb, first + start, config.eps, config.seed,
                                     attack in fuse, pass_budget, workers)
                     for eps_group, adv, queries, broken_by in crafted:
                         evaluate_targets(models, adv, yb, clean_scores, [(attack, e, source) for e in eps_group], cells,
@@ -150,13 +173,8 @@ def transfer_matrix(
                             cell.add_parts(broken_by, attacks[attack].running_parts())
                     bar.update()
     bar.close()
-    n = len(x)
-    return {
-        "n": n,
-        "clean": {t: clean[t].clean_record() for t in names},
-        "cells": [{"attack": a, "eps": e, "source": s, "target": t, **cells[a, e, s, t].cell_record()}
-                  for a in config.attacks for e in config.eps for s in sources for t in names],
-    }
+    return ({t: clean[t] for t in names},
+            {(a, e, s, t): cells[a, e, s, t] for a in config.attacks for e in config.eps for s in sources for t in names})
 
 
 @torch.no_grad()

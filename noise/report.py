@@ -1,6 +1,6 @@
 """The label-noise part of the report: blocks for robustness.report, each a pure function of results.json.
 
-    noise_blocks(results, fig_dir)  -> Table 2 side by side, the grid, realized rates, figures
+    noise_blocks(results, fig_dir)  -> Table 2 side by side, each method against ERM, the grid, realized rates, figures
     noise_reading(results)          -> plain-language sentences for the report's "Reading"
     noise_only_blocks(results, fig_dir) -> the whole document of a `python -m noise` run
 """
@@ -10,11 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustness import figures, paper
-from robustness.formatting import pct, pm
+from robustness.formatting import compared, count_words, interval_words, p_words, pct, pm, signed
 
 FAMILY_ORDER = ("erm", "dropout", "mixup", "mixup+dropout")
 MEMORIZED_BELOW = 0.5  # a corrupted-label training error under 50% = the model fit most of the noise
 STILL_FALLING = 0.05  # a drop of > 5 points over the last quarter of training = memorization still under way
+
+
+def seeds_pm(row: dict, key: str, suffix: str = "") -> str:
+    """A summary row's mean ± std over its seeds, '12.3 (1 seed)' on one seed (results.json's {mean, std}
+    carries no count: the row's ``seeds`` does)."""
+    stat = row[key]
+    return pm(None if stat is None else stat | {"n": len(row["seeds"])}, suffix=suffix)
 
 
 def summary_row(noise: dict, spec: str, method: str) -> dict:
@@ -46,7 +53,7 @@ def table2_blocks(noise: dict) -> list:
         for row in family_picks(noise, spec):
             grid = f" (best of {len(row['grid'])})" if len(row["grid"]) > 1 else ""
             rows.append([spec_title(noise, row), f"this run{grid}", row["display"],
-                         *(pm(row[col]) for col in paper.TABLE2_COLUMNS)])
+                         *(seeds_pm(row, col) for col in paper.TABLE2_COLUMNS)])
             theirs = paper.table2_row(row["level"], row["family"]) if is_paper_noise(noise, spec) else None
             if theirs:
                 rows.append(["", f"paper ({paper.TABLE2_SETUP})", theirs[2], *(f"{v:g}" for v in theirs[3:])])
@@ -59,7 +66,7 @@ def table2_blocks(noise: dict) -> list:
               "method such as GCE or co-teaching) gets this run's row alone. Training error on corrupted labels is measured "
               "over the examples whose label was replaced, against the replaced label: high means the noise "
               "was not memorized (under `uniform`, about 90% with 10 classes is the ceiling, since a tenth of "
-              "the replacements land on the true class). Errors in %, mean ± std over seeds."),
+              "the replacements land on the true class). Errors in %, mean ± std over seeds (the number alone on one seed)."),
         ("table", header, rows),
     ]
 
@@ -68,8 +75,9 @@ def grid_blocks(noise: dict) -> list:
     """Every grid entry: Table 2's columns plus the clean subset."""
     header = ["noise", "method", "seeds", "test best", "test last", "train err (real)", "train err (corrupted)",
               "train err (clean subset)"]
-    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), pm(r["best_test_error"]), pm(r["last_test_error"]),
-             pm(r["last_train_error_real"]), pm(r["last_train_error_corrupted"]), pm(r["last_train_error_clean"])]
+    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]),
+             *(seeds_pm(r, key) for key in ("best_test_error", "last_test_error", "last_train_error_real",
+                                            "last_train_error_corrupted", "last_train_error_clean"))]
             for r in noise["summary"]]
     return [("h2", "Corrupted labels: the whole grid"), ("table", header, rows)]
 
@@ -101,17 +109,76 @@ def attack_blocks(results: dict, fig_dir: Path) -> list:
         return []
     names = [a.upper() for a in attack["attacks"]]
     header = ["noise", "method", "seeds", "test last (clean)", *(f"{n} at ε = {attack['eps']:g}" for n in names)]
-    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), pm(r["last_test_error"]),
+    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), seeds_pm(r, "last_test_error"),
              *(pm(r["under_attack"][a]) for a in attack["attacks"])] for r in noise["summary"]]
     return [
         ("h2", "Corrupted labels under attack"),
         ("p", f"Every label-noise model (its last epoch), attacked white box on all test images at ε = "
               f"{attack['eps']:g} ({attack['eps_rule']}) with the attack stage's {' and '.join(names)} settings. "
-              "Test error in %, mean ± std over seeds; the clean column is the same models without attack."),
+              "Test error in %, mean ± std over seeds (the number alone on one seed); the clean column is the same "
+              "models without attack."),
         ("table", header, rows),
         ("figure", figures.noise_under_attack(results, fig_dir / "noise_under_attack.png"),
-         "Test error under white-box attack against training-label noise, per method (mean ± std over seeds)"),
+         "Test error under white-box attack against training-label noise, per method"
+         + (" (mean ± std over seeds)" if several_seeds(noise) else " (one seed: no spread)")),
     ]
+
+
+def several_seeds(noise: dict) -> bool:
+    return any(len(r["seeds"]) > 1 for r in noise["summary"])
+
+
+METRIC_WORDS = {"last_test_error": "last-epoch test error", "fitted_share": "corrupted labels fitted",
+                "best_test_error": "best test error", "last_train_error_corrupted": "train error on corrupted labels"}
+
+
+def noise_comparisons(results: dict, spec: str | None = None, method: str | None = None) -> list[dict]:
+    """results.json's ``statistics.noise`` rows (each method against the baseline's), of one spec and method."""
+    rows = (results.get("statistics") or {}).get("noise", [])
+    return [r for r in rows if (spec is None or r["spec"] == spec) and (method is None or r["family_a"] == method)]
+
+
+def displayed(noise: dict, method: str) -> str:
+    return next((r["display"] for r in noise["runs"] if r["method"] == method), method)
+
+
+def against_baseline_blocks(results: dict) -> list:
+    """Each method of the grid against the baseline's method (ERM), per noise spec: the last-epoch test error and
+    the share of corrupted labels fitted, through robustness/statistics.py on the seeds (``noise.seeds``)."""
+    noise, stats = results["noise"], results.get("statistics") or {}
+    rows = noise_comparisons(results)
+    base = stats.get("baseline", "erm")
+    title = ("h2", f"Corrupted labels: each method against {'ERM' if base == 'erm' else base}")
+    if not rows:
+        left = [line for line in stats.get("left_out", []) if line.startswith("label noise")]
+        return [title, ("p", "No comparison: " + ("; ".join(left) or "the grid has no other method") + ".")]
+    seeds = sorted({len(r["models_a"]) for r in rows} | {len(r["models_b"]) for r in rows})
+    body = [[spec_title(noise, {"spec": r["spec"], "level": level_of(noise, r["spec"])}), displayed(noise, r["family_a"]),
+             METRIC_WORDS.get(r["metric"], r["metric"]), f"{r['error_a']:.1f}", f"{r['error_b']:.1f}",
+             signed(r["difference"]), interval_words(r["interval"]), p_words(r["p_value"]),
+             would_settle(r), {"more robust": "lower", "less robust": "higher"}.get(r["verdict"], r["verdict"])]
+            for r in rows]
+    one = ("With one seed per method there is no interval and no test: every verdict is 'not settled'; set "
+           "noise.seeds to several seeds (6 or more paired seeds can reach p < 0.05). " if seeds == [1] else "")
+    return [title,
+            ("p", f"Per noise spec, each method's number minus the baseline's, over the label-noise seeds "
+                  f"({' or '.join(map(str, seeds))} seed{'s' * (seeds != [1])} per method, noise.seeds; a seed is both "
+                  "the corruption and the model seed, so seeds pair). The interval resamples seeds (no per-image results here), p is an "
+                  "exact sign-flip permutation test over the paired seeds, and a verdict (lower / higher) needs the "
+                  "interval to exclude 0 and p < the level. " + one + "Lower is better for both: a lower test error, "
+                  "fewer corrupted labels fitted (memorized)."),
+            ("table", ["noise", "method", "number", "method (%)", "baseline (%)", "difference (points)", "95% interval",
+                       "p", "would settle", "verdict"], body)]
+
+
+def level_of(noise: dict, spec: str) -> float | None:
+    return next((r["level"] for r in noise["summary"] if r["spec"] == spec), None)
+
+
+def would_settle(row: dict) -> str:
+    if row["verdict"] != "not settled":
+        return "–"
+    return f"{count_words(row['seeds_needed'])} seeds" if row["seeds_needed"] else "–"
 
 
 def noise_blocks(results: dict, fig_dir: Path) -> list:
@@ -119,12 +186,15 @@ def noise_blocks(results: dict, fig_dir: Path) -> list:
     noise = results["noise"]
     if not noise:
         return []
+    band = " (band: min–max over seeds)" if several_seeds(noise) else " (one seed: no band)"
     return (
         table2_blocks(noise)
+        + against_baseline_blocks(results)
         + [("figure", figures.memorization_curves(results, fig_dir / "noise_memorization.png"),
-            "Memorization curves: best of each family's grid, one column per noise level (band: min–max over seeds)"),
+            "Memorization curves: best of each family's grid, one column per noise level" + band),
            ("figure", figures.noise_best_last(results, fig_dir / "noise_best_last.png"),
-            "Best and last test error, whole grid (mean ± std over seeds)")]
+            "Best and last test error, whole grid" + (" (mean ± std over seeds)" if several_seeds(noise) else
+                                                      " (one seed: no spread)"))]
         + grid_blocks(noise)
         + [("figure", figures.noise_curves(results, fig_dir / "noise_curves.png"), "Training curves, whole grid")]
         + attack_blocks(results, fig_dir)
@@ -160,20 +230,36 @@ def noise_reading(results: dict) -> list[str]:
         picks = family_picks(noise, spec)
         if not picks:
             continue
-        parts = [f"{r['display']}: best {pm(r['best_test_error'], suffix='%')}, last {pm(r['last_test_error'], suffix='%')}, "
+        parts = [f"{r['display']}: best {seeds_pm(r, 'best_test_error', '%')}, last {seeds_pm(r, 'last_test_error', '%')}, "
                  f"{memorization_verdict(noise, r)}" for r in picks]
-        ranked = min(picks, key=lambda r: r["last_test_error"]["mean"])
         title = spec_title(noise, picks[0])
-        lines.append((title if title == spec else f"{title} ({spec})") + ", test error — " + "; ".join(parts)
-                     + f". Lowest last-epoch test error: {ranked['display']}.")
+        lines.append((title if title == spec else f"{title} ({spec})") + ", test error — " + "; ".join(parts) + "."
+                     + against_reading(results, spec, picks))
     return lines
+
+
+def against_reading(results: dict, spec: str, picks: list[dict]) -> str:
+    """' Against ERM: mixup (α=8): last-epoch test error −10.0 points [..], p = ..: lower, …', or, on one seed
+    per method (no interval, no test), the differences alone and what to run; '' without comparisons."""
+    found = [(row, noise_comparisons(results, spec, row["method"])) for row in picks]
+    found = [(row, rows) for row, rows in found if rows]
+    if not found:
+        return ""
+    if all(c["interval"] is None for _, rows in found for c in rows):
+        return (" Against ERM, not settled (one seed per method gives no interval and no test; run several noise.seeds): "
+                + "; ".join(f"{row['display']}: " + ", ".join(f"{METRIC_WORDS.get(c['metric'], c['metric'])} "
+                                                                f"{signed(c['difference'])} points" for c in rows)
+                            for row, rows in found) + ".")
+    return " Against ERM: " + "; ".join(
+        f"{row['display']}: " + ", ".join(f"{METRIC_WORDS.get(c['metric'], c['metric'])} {compared(c, 'lower', 'higher')}"
+                                          for c in rows) for row, rows in found) + "."
 
 
 def noise_headline(results: dict) -> list[str]:
     """The lines printed at the end of a run: the best of each family's grid, per noise spec."""
     noise = results["noise"]
-    return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {pm(row['last_test_error'], suffix='%')}, "
-            f"train error on corrupted labels {pm(row['last_train_error_corrupted'], suffix='%')}"
+    return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {seeds_pm(row, 'last_test_error', '%')}, "
+            f"train error on corrupted labels {seeds_pm(row, 'last_train_error_corrupted', '%')}"
             for spec in noise["specs"] for row in family_picks(noise, spec)]
 
 

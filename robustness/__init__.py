@@ -12,6 +12,7 @@ import importlib
 _LAZY = {
     "evaluate": "robustness.api",
     "write_report": "robustness.api",
+    "benchmark": "robustness.api",
     "PRESETS": "robustness.presets",
     "SuiteConfig": "robustness.config",
     "build_config": "robustness.presets",

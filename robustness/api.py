@@ -1,9 +1,11 @@
-"""The suite's adversarial evaluation from Python, for models already in memory (notebooks).
+"""The suite's adversarial evaluation from Python, for models already in memory (notebooks), and RobustBench's
+benchmark of one model.
 
     import robustness
     results = robustness.evaluate(models={"mine": model}, dataset="digits",
                                   attacks=["fgsm", "ifgsm"], eps=[0, "4/255", 0.1])
     robustness.write_report(results, "reports/mine")   # results.json, report.md, report.html
+    scores = robustness.benchmark("preact_resnet18:mine.pt", model_name="mine")   # RobustBench's clean and AutoAttack accuracy
 """
 
 from __future__ import annotations
@@ -11,24 +13,24 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from attacks import ATTACKS
 from robustness import data as datasets
-from robustness.checkpoints import NAME_PATTERN, LoadedModel
+from robustness.benchmark_record import RECORD_NAME, THREAT_MODELS, benchmark_record
 from robustness.config import SuiteConfig, parse_eps
 from robustness.data import Split, check_pixels
 from robustness.errors import SuiteError, warn
-from robustness.probe import probe_model
-from robustness.records import CheckpointSource
+from robustness.presets import BENCHMARK_ATTACK, BENCHMARK_EPS, BENCHMARK_IMAGES
 from robustness.report import build_report, chance_warnings
-from robustness.results import write_json
-from robustness.suite import compute_results, prepare
-from robustness.units import UnitStore
+from robustness.results import read_results, write_json
+from robustness.suite import compute_results, in_memory_models, prepare, run_suite
+from robustness.units import UnitStore, run_lock
 from robustness.validation import load_config, trained_names
 
 
@@ -61,20 +63,6 @@ def _split(dataset: str | Split, config: SuiteConfig) -> Split:
         check_pixels(dataset.test_x, dataset.name)
         return dataset
     return datasets.load(config.data)
-
-
-def _in_memory(models: Mapping[str, nn.Module], families: Mapping[str, str], split: Split, device) -> dict[str, LoadedModel]:
-    """Models passed as objects: moved to ``device``, put in eval mode, probed."""
-    out = {}
-    for name, model in models.items():
-        if not NAME_PATTERN.fullmatch(name):
-            raise SuiteError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'; rename it")
-        model = model.to(device)
-        probe = probe_model(name, model, split, device)
-        source = CheckpointSource(spec=None, format="in-memory", path=None, sha256=None, arch=None, factory=None,
-                                  trusted=None, unwrapped=None, normalization="none")
-        out[name] = LoadedModel(model, families.get(name, "custom"), source, probe)
-    return out
 
 
 def evaluate(
@@ -118,8 +106,14 @@ def evaluate(
 
     Returns:
         A dict with ``schema_version``, ``run_id``, ``config``, ``environment``, ``data``, ``models``,
-        ``attacks``, ``diagnostics``, ``checks``, ``between_points``, ``noise`` (None) and ``timing``
-        (docs/results.md): what results.json of ``run_all.py`` holds, computed by the same pipeline.
+        ``attacks`` (each cell with its per-image ``wrong_bits``), ``diagnostics``, ``checks``,
+        ``between_points``, ``noise`` (None), ``statistics`` and ``timing`` (docs/results.md): what
+        results.json of ``run_all.py`` holds, computed by the same pipeline. ``statistics["families"]`` holds
+        the comparisons as data: each family against ``statistics.baseline`` (ERM; ``families=`` names yours)
+        at the headline ε, for clean, each white-box attack and the worst case: ``difference`` (points),
+        ``interval`` (95%), ``p_value``, ``verdict`` ("more robust", "less robust", "not settled"),
+        ``seeds_needed``, ``images_needed`` (docs/statistics.md); for any other pair, call
+        ``robustness.statistics.compare(results, "mine", "erm", "white-box", attack="pgd", eps=0.1)``.
 
     Example:
         >>> import robustness, torch
@@ -127,6 +121,8 @@ def evaluate(
         >>> results = robustness.evaluate({"linear": net}, "digits", ["fgsm"], [0, 0.1], progress=False)
         >>> sorted(results["attacks"]["clean"])
         ['linear']
+        >>> results["statistics"]["left_out"]  # one family, no ERM: nothing to compare it with
+        ["no 'erm' models in this run: nothing to compare the families with (statistics.baseline)"]
         >>> robustness.write_report(results, "reports/linear")  # doctest: +SKIP
     """
     specs = tuple(f"{name}={spec}" for name, spec in models.items() if isinstance(spec, str))
@@ -137,7 +133,7 @@ def evaluate(
     config = load_config(preset, None, _flags(dataset, attacks, eps, overrides, train_baselines, specs, device))
     setup = prepare(config, _split(dataset, config), trust_checkpoint=trust_checkpoint)
     custom = {name: replace(loaded, family=families.get(name, loaded.family)) for name, loaded in setup.custom.items()}
-    custom |= _in_memory(objects, families, setup.split, setup.devices.local)
+    custom |= in_memory_models(objects, families, setup.split, setup.devices.local)
     taken = set(trained_names(config, setup.methods)) & set(objects)
     if taken:
         raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")
@@ -153,3 +149,113 @@ def write_report(results: dict, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     write_json(out_dir / "results.json", results)
     return build_report(out_dir)
+
+
+# --- RobustBench's benchmark ----------------------------------------------------------------------
+
+L2_EPS = 0.5  # RobustBench's L2 radius for CIFAR-10, the default under threat_model="L2"
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What ``benchmark`` measured: RobustBench's two numbers (shares in [0, 1], as its ``benchmark()`` returns them),
+    the record written beside results.json, and the run directory."""
+
+    clean_acc: float  # share of the n_examples test images classified right
+    autoattack_acc: float  # share of them right clean and under AutoAttack
+    record: dict  # benchmark.json: RobustBench's model_info fields and the suite's (docs/benchmark.md)
+    run_dir: Path
+
+
+def benchmark(
+    model: str | nn.Module,
+    n_examples: int = BENCHMARK_IMAGES,
+    dataset: str = "cifar10",
+    threat_model: str = "Linf",
+    *,
+    eps: float | str | None = None,
+    model_name: str = "model",
+    seed: int = 0,
+    attack: str = BENCHMARK_ATTACK,
+    batch_size: int | None = None,
+    data_root: str | None = None,
+    out: str | Path = "reports",
+    run_id: str | None = None,
+    device: str = "auto",
+    threads: int = 0,
+    trust_checkpoint: bool = False,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """RobustBench's benchmark of one model: clean accuracy and AutoAttack robust accuracy on the first
+    ``n_examples`` test images, as robustbench.eval.benchmark defines them, run by the suite's pipeline (a run
+    directory with config.json, results.json, the report and ``benchmark.json``; resumed batch by batch).
+
+    Args:
+        model: a checkpoint SPEC as for ``--model`` (``"net.pt2"``, ``"scripted.pt"``, ``"digits_cnn:state.pt"``,
+            ``"pkg.module:factory:state.pt"``, with options such as ``",norm=data"``), or an ``nn.Module`` that takes
+            N×C×H×W pixels in [0, 1] and returns N×K logits (its weights' sha256 keys its units: the same call on the
+            same ``run_id`` resumes).
+        n_examples: the first this many test images, in the data set's order (RobustBench's default: 10,000).
+        dataset: a registered data set (``robustness.data.DATASETS``); RobustBench's are cifar10 and cifar100.
+        threat_model: ``"Linf"`` or ``"L2"`` (RobustBench's names; any case).
+        eps: the radius, a number or ``"8/255"``; default 8/255 under L∞ and 0.5 under L2 (RobustBench's CIFAR values).
+        model_name: the model's name in the record and the report (letters, digits, ``_ . -``).
+        seed: ``attack.seed``: AutoAttack's seeds, per batch.
+        attack: the AutoAttack variant (an ``autoattack`` attack of ``attacks.ATTACKS``; default its standard one).
+        batch_size: images per batch, and per saved unit (default ``attack.batch_size``, 256). Another size draws
+            other random numbers, so give the same one to compare runs.
+        data_root: where torchvision's data sets are (default ``data``).
+        out, run_id: the run directory is ``out/run_id`` (default ``benchmark-<date>-<time>``); an existing one is
+            resumed: its finished batches are reused.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        threads: torch's threads (0: ``OMP_NUM_THREADS``, else the CPUs this process may use).
+        trust_checkpoint: let a checkpoint SPEC load an arbitrary pickle (unpickling runs code from the file).
+        progress: show progress bars (one per attack: images left, robust accuracy so far).
+
+    Returns:
+        A ``BenchmarkResult``; ``record`` is what ``run_dir/benchmark.json`` holds.
+
+    Example:
+        >>> result = robustness.benchmark("preact_resnet18:mine.pt", model_name="mine")  # doctest: +SKIP
+        >>> result.clean_acc, result.autoattack_acc  # doctest: +SKIP
+        (0.9478, 0.5953)
+    """
+    config = load_config("benchmark", None, benchmark_flags(model, n_examples, dataset, threat_model, eps, model_name,
+                                                            seed, attack, batch_size, data_root, out, device) | {"threads": threads})
+    modules = {} if isinstance(model, str) else {model_name: model}
+    run_dir = run_suite(config, run_id=run_id, progress=progress, trust_checkpoint=trust_checkpoint,
+                        prefix="benchmark", in_memory=modules)
+    return write_benchmark(run_dir, model_name)
+
+
+def benchmark_flags(model: str | nn.Module, n_examples: int, dataset: str, threat_model: str, eps: float | str | None,
+                    model_name: str, seed: int, attack: str, batch_size: int | None, data_root: str | None,
+                    out: str | Path, device: str) -> dict:
+    """``benchmark``'s arguments as overrides of the ``benchmark`` preset, each refused with one line when it is not
+    one RobustBench's benchmark could take."""
+    norms = {name.lower(): norm for norm, name in THREAT_MODELS.items()}
+    if not isinstance(threat_model, str) or threat_model.lower() not in norms:
+        raise SuiteError(f"unknown threat model {threat_model!r}; choose one of: {', '.join(THREAT_MODELS.values())}")
+    norm = norms[threat_model.lower()]
+    radius = parse_eps((BENCHMARK_EPS if norm == "linf" else L2_EPS) if eps is None else eps)
+    if radius == 0:
+        raise SuiteError("ε must be > 0 for a benchmark (at 0 AutoAttack has nothing to do); e.g. --eps 8/255")
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+        raise SuiteError(f"n_examples must be a whole number ≥ 1, not {n_examples!r}; RobustBench's is 10000")
+    variants = sorted(name for name in ATTACKS if name.startswith("autoattack"))
+    if attack not in variants:
+        raise SuiteError(f"the benchmark runs AutoAttack; choose one of its variants: {', '.join(variants)}")
+    attack_flags = {"norm": norm, "eps": [0.0, radius], "heatmap_eps": radius, "seed": seed, "worst_case_attacks": [attack]}
+    if batch_size is not None:
+        attack_flags["batch_size"] = batch_size
+    data = {"name": dataset, "test_first": n_examples} | ({"root": data_root} if data_root else {})
+    models = [f"{model_name}={model}"] if isinstance(model, str) else []
+    return {"data": data, "attack": attack_flags, "models": models, "device": device, "out": str(out)}
+
+
+def write_benchmark(run_dir: Path, model_name: str) -> BenchmarkResult:
+    """``benchmark.json`` of a finished benchmark run, written under the run's lock from its results.json alone."""
+    record = benchmark_record(read_results(run_dir), model_name)
+    with run_lock(run_dir):
+        write_json(run_dir / RECORD_NAME, record)
+    return BenchmarkResult(record["clean_accuracy"], record["autoattack_accuracy"], record, run_dir)

@@ -37,6 +37,9 @@ class DataConfig:
     download: bool = True  # let torchvision download missing files (fails cleanly without network)
     train_subset: int = 0  # stratified, seeded subset of this many training images; 0 = all
     test_subset: int = 0  # the same for the test images; 0 = all
+    # The first this many test images in the data set's own order, before test_subset (RobustBench's benchmark
+    # evaluates the first 10,000 of CIFAR-10's); 0 = all.
+    test_first: int = 0
     mean: tuple[float, ...] = ()  # per-channel input mean in [0, 1]; () = computed on the training split
     std: tuple[float, ...] = ()  # per-channel input std; () = computed on the training split
     skip_bad_images: bool = False  # imagefolder: leave out unreadable images (counted in data.skipped_images) instead of stopping
@@ -206,6 +209,17 @@ class NoiseConfig:
 
 
 @dataclass(frozen=True)
+class StatisticsConfig:
+    # Every comparison of two families in results.json, the report, the leaderboard and robustness.evaluate
+    # (robustness/statistics.py, docs/statistics.md): a difference in error with its interval, a test and a verdict.
+    baseline: str = "erm"  # the family every other family is compared with ("Is it really more robust than ERM?")
+    resamples: int = 2000  # two-level bootstrap resamples per comparison (seeds within each family, then test images)
+    seed: int = 0  # seeds the bootstrap (and a sampled permutation test), so a comparison is the same every time
+    alpha: float = 0.05  # the test's level: intervals are 1 − alpha (95%), a verdict needs p < alpha
+    power: float = 0.8  # the power at which the detectable difference and the seeds or images needed are given
+
+
+@dataclass(frozen=True)
 class SuiteConfig:
     preset: str = "quick"  # the preset the run started from (--preset, or the TOML key preset)
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
@@ -218,6 +232,7 @@ class SuiteConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     # Custom models, "NAME=SPEC" (see robustness/checkpoints.py), attacked beside the trained ones.
     models: tuple[str, ...] = ()
 
@@ -231,6 +246,7 @@ MAX_EPOCHS = 10_000
 MAX_STEPS = 100_000  # iterations of one attack (I-FGSM, PGD, APGD, FAB, MI-FGSM, DI-FGSM)
 MAX_QUERIES = 1_000_000  # Square's forward passes per image
 MAX_RESTARTS = 1_000  # PGD runs per example
+MAX_RESAMPLES = 1_000_000  # bootstrap resamples of one comparison (2,000 take 0.05 s at 4 models × 540 images)
 MAX_SEED = 2**32 - 1  # numpy's legacy seeds and torch's generators both take any seed in [0, 2³² − 1]
 NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
 PATH_MAX = 4096  # bytes in a whole path (Linux)
@@ -454,6 +470,19 @@ def check_values(config: SuiteConfig) -> None:
             raise SuiteError(f"noise level {p} is outside [0, 1]; write 0.2 for 20%")
     check_training(config.train, config.data)
     check_attack(config.attack)
+    check_statistics(config.statistics)
+
+
+def check_statistics(stats: StatisticsConfig) -> None:
+    """The [statistics] fields: a bootstrap that resamples, a level and a power that are probabilities."""
+    check_count("statistics.resamples", stats.resamples, MAX_RESAMPLES, "2,000 give a stable 95% interval")
+    _seeds((stats.seed,), "statistics.seed")
+    if not 0.0 < stats.alpha < 0.5:
+        raise SuiteError(f"statistics.alpha must be in (0, 0.5), not {stats.alpha:g}; 0.05 gives 95% intervals")
+    if not 0.0 < stats.power < 1.0:
+        raise SuiteError(f"statistics.power must be in (0, 1), not {stats.power:g}; 0.8 is the usual choice")
+    if not stats.baseline:
+        raise SuiteError("statistics.baseline must name a family, e.g. \"erm\"")
 
 
 def check_ceiling(where: str, value: int, ceiling: int, reference: str) -> None:
@@ -485,8 +514,8 @@ def check_training(train: TrainConfig, data: DataConfig) -> None:
         raise SuiteError("train.train_eval_images must be ≥ 0 (0 means every training image every epoch)")
     if train.batch_size < 1 or train.crop_padding < 0 or not 0.0 < train.warmup < 1.0:
         raise SuiteError("train.batch_size must be ≥ 1, train.crop_padding ≥ 0 and train.warmup in (0, 1)")
-    if data.train_subset < 0 or data.test_subset < 0:
-        raise SuiteError("data.train_subset and data.test_subset must be ≥ 0 (0 means the whole split)")
+    if data.train_subset < 0 or data.test_subset < 0 or data.test_first < 0:
+        raise SuiteError("data.train_subset, data.test_subset and data.test_first must be ≥ 0 (0 means the whole split)")
     if len(data.mean) != len(data.std) or any(s <= 0 for s in data.std):
         raise SuiteError("data.mean and data.std must be given together, one positive std per channel")
 

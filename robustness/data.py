@@ -124,6 +124,11 @@ def finish_split(name: str, train: tuple, test: tuple, classes, config: DataConf
     """Subsets (stratified, seeded), then per-channel statistics of the training images used."""
     (train_x, train_y), (test_x, test_y) = train, test
     train_y, test_y = torch.as_tensor(train_y, dtype=torch.int64), torch.as_tensor(test_y, dtype=torch.int64)
+    if config.test_first:  # the first N in the data set's order, as RobustBench's benchmark takes them
+        if config.test_first > len(test_y):
+            raise SuiteError(f"the first {config.test_first:,} test images were asked for (data.test_first; the benchmark's "
+                             f"--n-examples) but {name!r} has {len(test_y):,}; ask for at most {len(test_y):,}")
+        test_x, test_y = test_x[: config.test_first], test_y[: config.test_first]
     check_two_classes(name, train_y, classes, "training")
     check_two_classes(name, test_y, classes, "test")
     keep = stratified_subset(train_y, config.train_subset, config.split_seed, f"{name} training")

@@ -146,7 +146,8 @@ def worst_case_curves(results: dict, path: Path) -> Path:
 
 @literal_text
 def between_points(results: dict, path: Path) -> Path:
-    """The paper's Figure 2 on test pairs: miss share and input-gradient norm along λ, per family (mean ± std over seeds)."""
+    """The paper's Figure 2 on test pairs: miss share and input-gradient norm along λ, per family (mean over seeds,
+    a ± std band where a family has more than one)."""
     section = results["between_points"]
     lambdas = np.array(section["lambdas"])
     panels = (("miss", "prediction ∉ {y_i, y_j} (%)", 100), ("grad_norm_mean", "‖∇x loss‖₂", 1))
@@ -154,8 +155,10 @@ def between_points(results: dict, path: Path) -> Path:
     for ax, (key, label, scale) in zip(axes, panels):
         for family, stats in section["summary"].items():
             m, sd = scale * np.array(stats[key]["mean"]), scale * np.array(stats[key]["std"])
-            ax.plot(lambdas, m, marker="o", ms=3, color=family_colour(family), label=f"{family} ({stats['models']} seeds)")
-            ax.fill_between(lambdas, m - sd, m + sd, color=family_colour(family), alpha=0.2, linewidth=0)
+            seeds = f"{stats['models']} seed{'s' * (stats['models'] != 1)}"
+            ax.plot(lambdas, m, marker="o", ms=3, color=family_colour(family), label=f"{family} ({seeds})")
+            if stats["models"] > 1:  # one seed has no spread to draw
+                ax.fill_between(lambdas, m - sd, m + sd, color=family_colour(family), alpha=0.2, linewidth=0)
         ax.set(xlabel="λ in x = λ·x_i + (1−λ)·x_j", ylabel=label)
         ax.grid(alpha=0.3)
     axes[0].set_title(f"between {section['pairs']} random test pairs")
@@ -198,7 +201,8 @@ def _noise_specs(noise: dict) -> list[tuple[str, str]]:
 
 @literal_text
 def noise_best_last(results: dict, path: Path) -> Path:
-    """Best and last test error per method and noise spec, mean ± std over seeds (the whole grid)."""
+    """Best and last test error per method and noise spec, the mean over seeds with ± std bars where there are
+    several (the whole grid); one seed draws its number alone."""
     summary = results["noise"]["summary"]
     specs = _noise_specs(results["noise"])
     methods = list(dict.fromkeys(r["method"] for r in summary))
@@ -210,14 +214,20 @@ def noise_best_last(results: dict, path: Path) -> Path:
             x = [i + k * width for i, (spec, _) in enumerate(specs) if spec in rows]
             picked = [rows[spec] for spec, _ in specs if spec in rows]
             first = picked[0]
-            ax.bar(x, [100 * r[column]["mean"] for r in picked], width, yerr=[100 * r[column]["std"] for r in picked],
+            spread = [100 * r[column]["std"] if len(r["seeds"]) > 1 else 0.0 for r in picked]  # no bar on one seed
+            ax.bar(x, [100 * r[column]["mean"] for r in picked], width, yerr=spread if any(spread) else None,
                    capsize=2, label=first["display"], color=method_colour(first, k, len(methods)))
         ax.set_xticks(np.arange(len(specs)) + 0.4 - width / 2, [title for _, title in specs])
-        ax.set(title=title + " (mean ± std over seeds)", ylabel="test error (%)")
+        ax.set(title=title + seed_words(summary), ylabel="test error (%)")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7, ncol=min(4, len(methods)), loc="upper left")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def seed_words(summary: list[dict]) -> str:
+    """' (mean ± std over seeds)', or ' (one seed: no spread)' when every row is one seed's number."""
+    return " (one seed: no spread)" if all(len(r["seeds"]) == 1 for r in summary) else " (mean ± std over seeds)"
 
 
 def method_colour(row: dict, index: int, count: int):
@@ -317,7 +327,7 @@ def noise_confusion(results: dict, path: Path) -> Path:
 
 def noise_under_attack(results: dict, path: Path) -> Path:
     """White-box error under each of ``noise.attack``'s attacks against the noise spec, one line per method (mean
-    over seeds, bars: ± std), clean last-epoch test error in the first panel: does training on noisy labels
+    over seeds, bars: ± std where there are several seeds), clean last-epoch test error in the first panel: does training on noisy labels
     change robustness, and does a method's advantage there survive the attack?"""
     noise = results["noise"]
     specs = _noise_specs(noise)
@@ -332,13 +342,42 @@ def noise_under_attack(results: dict, path: Path) -> Path:
             stats = [(rows[s][key] if key == "last_test_error" else rows[s]["under_attack"][key]) if s in rows else None
                      for s, _ in specs]
             mean = [np.nan if v is None else 100 * v["mean"] for v in stats]
-            std = [np.nan if v is None else 100 * v["std"] for v in stats]
             first = next(iter(rows.values()))
+            several = len(first["seeds"]) > 1  # one seed: its number alone, no bar
+            std = [np.nan if v is None else 100 * v["std"] for v in stats] if several else None
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=2, label=first["display"],
                         color=method_colour(first, k, len(methods)))
         ax.set_xticks(x, [t for _, t in specs], rotation=20)
         ax.set(title=title, xlabel="training-label noise", ylabel="test error (%)" if key == "last_test_error" else None)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+VERDICT_COLOURS = {"more robust": "tab:green", "less robust": "tab:red", "not settled": "tab:gray"}
+
+
+@literal_text
+def verdict_forest(rows: list[dict], labels: list[str], baseline: str, title: str, path: Path) -> Path:
+    """The report's first figure: each comparison's difference in error against ``baseline`` (points) with its
+    95% interval, one line per row (``labels``, top to bottom), coloured by its verdict; 0 is "no difference"
+    and left of it is a lower error, i.e. more robust. A row without an interval (one seed of seed-level
+    numbers) is its point alone."""
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.34 * len(rows)))
+    y = np.arange(len(rows))[::-1]
+    for k, row in zip(y, rows):
+        colour = VERDICT_COLOURS[row["verdict"]]
+        if row["interval"] is not None:
+            low, high = row["interval"]
+            ax.plot([low, high], [k, k], color=colour, linewidth=2.2, solid_capstyle="butt")
+        ax.plot([row["difference"]], [k], "o", color=colour, ms=6)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"error minus {baseline}'s error (points); left of 0: lower error, more robust")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(handles=[Line2D([], [], color=c, marker="o", label=v) for v, c in VERDICT_COLOURS.items()],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     return _save(fig, path)

@@ -53,6 +53,14 @@ NOISE_METHODS_COMPARED = ("erm", "mixup:8", *NOISY_LABEL_METHODS)
 NOISE_METHODS_LEVELS = (0.2, 0.5, 0.8)  # uniform noise rates, as the paper's Table 2
 NOISE_METHODS_SPECS = ("pairflip:0.4",)  # class-dependent noise, the noisy-label papers' usual second setting
 
+# RobustBench's benchmark (python -m robustness benchmark, robustness.benchmark; docs/benchmark.md): a user's checkpoint
+# (models, added by the command), nothing trained, on the first 10,000 CIFAR-10 test images: clean accuracy, and
+# AutoAttack at L∞ 8/255 white box on every one of them, one unit per batch. FGSM and PGD run beside it (cheap next to
+# AutoAttack; an image PGD breaks and AutoAttack misses is flagged in the report).
+BENCHMARK_EPS = 8 / 255  # RobustBench's L∞ radius for CIFAR-10 and CIFAR-100
+BENCHMARK_IMAGES = 10_000  # RobustBench's n_examples: the first 10,000 test images
+BENCHMARK_ATTACK = "autoattack"  # the AutoAttack variant the benchmark runs: the standard one, at the reference's strength
+
 PRESETS: dict[str, SuiteConfig] = {
     # The default: digits on the CPU, the whole suite in about a minute. AutoAttack-fast (torchattacks' 10 iterations,
     # not the reference's 100) and Square (500 queries) white box at the headline ε only, on a stratified subset of
@@ -152,6 +160,14 @@ PRESETS: dict[str, SuiteConfig] = {
         attack=AttackConfig(eps=(0.0, 2 / 255, 8 / 255), heatmap_eps=2 / 255, chunk_images=32,
                             worst_case_attacks=("autoattack",), worst_case_images=100, settings={"ifgsm": {"steps": 5}}),
         noise=NoiseConfig(levels=(0.5,), methods=("erm", "mixup:8"), epochs=40, train_subset=5000),
+    ),
+    "benchmark": SuiteConfig(
+        preset="benchmark",
+        data=DataConfig(name="cifar10", test_first=BENCHMARK_IMAGES),
+        clean=CleanConfig(enabled=False),
+        attack=AttackConfig(attacks=("fgsm", "pgd"), eps=(0.0, BENCHMARK_EPS), heatmap_eps=BENCHMARK_EPS,
+                            worst_case_attacks=(BENCHMARK_ATTACK,), worst_case_images=0),
+        noise=NoiseConfig(enabled=False),
     ),
     # Full CIFAR-10 with the fast ResNet-9-style net on one GPU (target: ERM ≥ 93% clean, ≤ 15 min), and the standard
     # AutoAttack at the headline ε on a stratified 1,000 test images (±3 points at 95%).

@@ -14,6 +14,8 @@ Keys the suite does not write are allowed (and ignored), so a newer file with ex
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -22,6 +24,7 @@ from typing import Any, Callable
 from robustness.config import override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
+from robustness.statistics import KINDS, NOISE_METRICS, PARTS, VERDICTS
 
 MAX_DEPTH = 24  # results.json nests 7 deep (noise.runs[].noise.confusion[][]); anything far deeper is not ours
 MAX_MAGNITUDE = 1e12  # no count, error, norm or number of seconds the suite writes comes near this
@@ -220,15 +223,16 @@ MODEL = record({"method": text, "family": text, "display": text, "params": PARAM
 DATA = record({"name": text, "n_train": COUNT, "n_test": integer(1), "input_shape": list_of(integer(1), 3),
                "classes": NAMES, "mean": list_of(number()), "std": list_of(SIZE)}, {"skipped_images": COUNT})
 
+BITS = {"wrong_bits": text}  # per-image results (schema 6), packed; their length and count: check_bits
 CLEAN = record({"error": ERROR, "wrong": COUNT, "error_ci": CI, "top5_error": MAYBE_ERROR,
-                "top5_wrong": MAYBE_COUNT, "top5_error_ci": MAYBE_CI})
+                "top5_wrong": MAYBE_COUNT, "top5_error_ci": MAYBE_CI}, BITS)
 # success_rate is null where a model gets no test image right when clean (nothing to flip)
 RATES = {"correct_clean": COUNT, "flipped": COUNT, "success_rate": MAYBE_ERROR, "success_rate_ci": MAYBE_CI}
 QUERIES = record({"budget": COUNT, "successes": COUNT, "median": nullable(SIZE), "mean": nullable(SIZE)})
-PARTS = map_of(COUNT)  # an ensemble's (AutoAttack's) white-box record: part -> images it broke first
+ENSEMBLE_PARTS = map_of(COUNT)  # an ensemble's (AutoAttack's) white-box record: part -> images it broke first
 CELL = record({"attack": text, "eps": EPS, "source": text, "target": text, "wrong": COUNT, "error": ERROR,
                "error_ci": CI, "top5_wrong": MAYBE_COUNT, "top5_error": MAYBE_ERROR, "top5_error_ci": MAYBE_CI, **RATES},
-              {"queries": QUERIES, "parts": PARTS})
+              {"queries": QUERIES, "parts": ENSEMBLE_PARTS, **BITS})
 SUMMARY = record({"attack": text, "eps": EPS, "kind": one_of("white-box", "transfer"), "source_family": text,
                   "target_family": text, "mean": ERROR, "std": ERROR, "count": COUNT,
                   "top5": MAYBE_MEAN_STD, "success_rate": MAYBE_MEAN_STD})
@@ -238,8 +242,8 @@ WORST_CASE = record({
     "n": COUNT,
     "sweep": list_of(record(UNION)),
     "headline": nullable(record({"eps": EPS, "n": COUNT, "images": one_of("subset", "all"), "attacks": NAMES,
-                                 "headline_attacks": NAMES, "cells": list_of(record(UNION, {"parts": PARTS}))},
-                                {"subset_seed": nullable(integer(0))})),
+                                 "headline_attacks": NAMES, "cells": list_of(record(UNION, {"parts": ENSEMBLE_PARTS, **BITS}))},
+                                {"subset_seed": nullable(integer(0)), "images_bits": text})),
     "flags": list_of(record({"target": text, "eps": EPS, "images": text, "weaker": text, "stronger": text,
                              "count": COUNT, "share": ERROR, "n": COUNT})),
     "summary": list_of(record({"part": one_of("sweep", "headline"), "eps": EPS, "kind": text, "family": text,
@@ -292,9 +296,28 @@ NOISE = record({"noise_model": text, "levels": list_of(ERROR), "specs": NAMES, "
                 "best_of_grid": list_of(record({"spec": text, "level": MAYBE_ERROR, **METHOD, "selected_by": text,
                                                 "grid": NAMES}))},
                {"attack": nullable(record({"attacks": NAMES, "eps": EPS, "eps_rule": text}))})
+POINTS = number(0, 100)  # the statistics' errors are in points (percent), as robustness.statistics gives them
+DIFFERENCE = number(-100, 100)
+COMPARISON = {"family_a": text, "family_b": text, "kind": one_of(*KINDS), "attack": nullable(text), "eps": nullable(EPS),
+              "level": one_of("images", "seeds"),
+              "resampled": one_of("seeds and images", "images only", "seeds only", "nothing"),
+              "models_a": NAMES, "models_b": NAMES, "n_images": MAYBE_COUNT, "error_a": POINTS, "error_b": POINTS,
+              "difference": DIFFERENCE, "interval": nullable(list_of(DIFFERENCE, 2)), "resamples": integer(1),
+              "seed": COUNT, "p_value": nullable(ERROR), "test": text,
+              "pairs": list_of(record({"model_a": text, "model_b": text, "a_only": COUNT, "b_only": COUNT,
+                                       "p_value": ERROR})),
+              "detectable": nullable(SIZE), "seeds_needed": MAYBE_COUNT, "images_needed": MAYBE_COUNT,
+              "alpha": ERROR, "power": ERROR, "verdict": one_of(*VERDICTS), "notes": NAMES}
+STATISTICS = record({"baseline": text, "eps": nullable(EPS), "resamples": integer(1), "seed": COUNT, "alpha": ERROR,
+                     "power": ERROR,
+                     "families": list_of(record({"part": nullable(one_of(*PARTS)), **COMPARISON})),
+                     "noise": list_of(record({"spec": text, "metric": one_of(*NOISE_METRICS), **COMPARISON})),
+                     "left_out": NAMES})
+# Croce & Hein's checks in diagnostics (attacks/diagnostics.py): optional here, required from schema 7 on (check_required)
 ZERO_GRADIENTS = record({"n": COUNT, "ce": COUNT, "dlr": MAYBE_COUNT})
-DIAGNOSTICS = record({"input_grad_norm": SIZE, "deterministic": boolean, "randomized": boolean, "output_change": SIZE,
-                      "probabilities": boolean, "zero_gradient_images": ZERO_GRADIENTS, "calls_autograd": boolean})
+NEW_DIAGNOSTICS = {"randomized": boolean, "output_change": SIZE, "probabilities": boolean,
+                   "zero_gradient_images": ZERO_GRADIENTS, "calls_autograd": boolean}
+DIAGNOSTICS = record({"input_grad_norm": SIZE, "deterministic": boolean}, NEW_DIAGNOSTICS)
 THREADS = record({"count": integer(1), "source": text, "reason": text}, {"openmp_wait": text})
 ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, "threads": THREADS, **{
     name: text for name in ("python", "platform", "torch", "torchvision", "torchattacks", "scikit-learn", "numpy")}})
@@ -304,7 +327,7 @@ RESULTS = record({
     "run_id": nullable(text), "config": map_of(anything), "environment": ENVIRONMENT, "data": DATA,
     "models": map_of(MODEL), "attacks": nullable(ATTACKS), "diagnostics": nullable(map_of(DIAGNOSTICS)),
     "checks": list_of(CHECK), "between_points": nullable(BETWEEN), "noise": nullable(NOISE), "timing": TIMING,
-})
+}, {"statistics": STATISTICS})  # required from schema 6 on (robustness.results.check_schema)
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -421,6 +444,65 @@ def check_config(results: dict) -> None:
         raise BadField(at("config"), results["config"], f"this suite's configuration ({err})") from None
 
 
+def packed_length(value: Any, path: FieldPath, n: int) -> int:
+    """How many bits are set in ``value``, packed bits of ``n`` images (attacks/metrics.py: base64 of
+    numpy.packbits): base64 of exactly ceil(n/8) bytes, the padding bits 0; BadField otherwise."""
+    expected = f"per-image bits of {n} images (base64 of {(n + 7) // 8} bytes, as the suite packs them)"
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise BadField(path, value, expected) from None
+    if len(data) != (n + 7) // 8 or (n % 8 and data[-1] & (0xFF >> (n % 8))):
+        raise BadField(path, value, expected)
+    return sum(bin(byte).count("1") for byte in data)
+
+
+def check_bits(results: dict) -> None:
+    """Every per-image result has as many bits as its images and as many set as it counts wrong; from schema 6
+    on every clean record and cell has them (the statistics are computed from them). A stored count that
+    its bits contradict is named (``wrong``), as is ``attacks.n`` when every record's bits disagree with it."""
+    attacks = results["attacks"]
+    if attacks is None:
+        return
+    n, required = attacks["n"], results.get("schema_version", 0) >= 6
+    records = [(at("attacks", "clean", name), r) for name, r in attacks["clean"].items()]
+    records += [(at("attacks", "cells", k), c) for k, c in enumerate(attacks["cells"])]
+    sizes = {len(r["wrong_bits"]) for _, r in records if isinstance(r.get("wrong_bits"), str)}
+    if records and len(sizes) == 1 and len(base64.b64encode(bytes((n + 7) // 8))) not in sizes and \
+            all(isinstance(r.get("wrong_bits"), str) for _, r in records):
+        raise BadField(at("attacks", "n"), n, f"the image count of every record's wrong_bits ({sizes.pop()} characters)")
+    for path, record_ in records:
+        if "wrong_bits" not in record_:
+            if required:
+                raise BadField(child(path, "wrong_bits"), None, "a field of every record (schema 6)", missing=True)
+            continue
+        count = packed_length(record_["wrong_bits"], child(path, "wrong_bits"), n)
+        if count != record_["wrong"]:
+            raise BadField(child(path, "wrong"), record_["wrong"], f"the count of its wrong_bits ({count})")
+    head = (attacks["worst_case"] or {}).get("headline")
+    if not head:
+        return
+    if "images_bits" in head and packed_length(head["images_bits"], at("attacks", "worst_case", "headline", "images_bits"), n) != head["n"]:
+        raise BadField(at("attacks", "worst_case", "headline", "n"), head["n"], "the count of its images_bits")
+    for k, row in enumerate(head["cells"]):
+        if "wrong_bits" in row:
+            path = at("attacks", "worst_case", "headline", "cells", k)
+            count = packed_length(row["wrong_bits"], child(path, "wrong_bits"), head["n"])
+            if count != row["wrong"]:
+                raise BadField(child(path, "wrong"), row["wrong"], f"the count of its wrong_bits ({count})")
+
+
+def check_diagnostics(results: dict) -> None:
+    """From schema 7 on, every model's diagnostics hold Croce & Hein's checks (``NEW_DIAGNOSTICS``)."""
+    if results.get("schema_version", 0) < 7:
+        return
+    for name, diag in (results["diagnostics"] or {}).items():
+        for key in NEW_DIAGNOSTICS:
+            if key not in diag:
+                raise BadField(at("diagnostics", name, key), None, "a field of every model's diagnostics (schema 7)",
+                               missing=True)
+
+
 # What a report or leaderboard can still raise on a file that passed the check, if the check missed something:
 # caught around their rendering and turned into one line (robustness/report/, robustness/leaderboard.py).
 READ_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError)
@@ -441,6 +523,8 @@ def check_results(results: dict, where: str = "results.json") -> dict:
         RESULTS(results, ROOT)
         check_config(results)  # first: the references below read the canonical configuration
         check_names(results)
+        check_bits(results)
+        check_diagnostics(results)
     except BadField as bad:
         raise SuiteError(f"{where}: {bad.line()}; rerun the run to rewrite it (finished units are reused)") from None
     return results

@@ -50,9 +50,11 @@ from statistics import NormalDist
 import numpy as np
 
 from robustness.errors import SuiteError
+from robustness.formatting import former_attack_names
 
 KINDS = ("clean", "white-box", "transfer", "worst-case", "noise")
 WORST_GROUPS = ("white-box", "transfer", "all")
+PARTS = ("sweep", "headline")  # the worst case over the ε sweep's attacks, or at the headline ε with its own attacks
 NOISE_METRICS = ("last_test_error", "best_test_error", "last_train_error_corrupted", "fitted_share")
 VERDICTS = ("more robust", "less robust", "not settled")
 RESAMPLES = 2000
@@ -357,6 +359,11 @@ def unpack(text: str, n: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
 
 
+def pack(bits: np.ndarray) -> str:
+    """``unpack``'s inverse, as attacks/metrics.py's ``pack_bits`` writes it (numpy.packbits, base64)."""
+    return base64.b64encode(np.packbits(np.asarray(bits, bool)).tobytes()).decode("ascii")
+
+
 def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
     """A copy of ``results`` whose attack cells and clean records carry ``wrong_bits``, read from the run
     directory's attack units (results.json keeps the counts only). A unit's bits are taken for a cell when
@@ -364,7 +371,7 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
     attacks = results.get("attacks")
     if not attacks:
         return results
-    n = attacks["n"]
+    n, named = attacks["n"], former_attack_names(results.get("schema_version", 0))  # units keep former names
     found_cells: dict[tuple, set[str]] = {}
     found_clean: dict[tuple, set[str]] = {}
     for path in sorted(Path(run_dir, "units").glob("attack-*.json")):
@@ -376,7 +383,8 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
             continue
         for c in result.get("cells", []):
             if c.get("wrong_bits"):
-                found_cells.setdefault((c["attack"], c["eps"], c["source"], c["target"], c["wrong"]), set()).add(c["wrong_bits"])
+                key = (named.get(c["attack"], c["attack"]), c["eps"], c["source"], c["target"], c["wrong"])
+                found_cells.setdefault(key, set()).add(c["wrong_bits"])
         for target, c in result.get("clean", {}).items():
             if c.get("wrong_bits"):
                 found_clean.setdefault((target, c["wrong"]), set()).add(c["wrong_bits"])
@@ -398,7 +406,46 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
     for target, c in attacks["clean"].items():
         bits = pick(found_clean.get((target, c["wrong"])), f"{target} clean")
         clean[target] = c if bits is None else {**c, "wrong_bits": bits}
-    return {**results, "attacks": {**attacks, "cells": cells, "clean": clean}}
+    out = {**attacks, "cells": cells, "clean": clean}
+    out["worst_case"] = with_headline_bits(out, run_dir, named)
+    return {**results, "attacks": out}
+
+
+def with_headline_bits(attacks: dict, run_dir: str | Path, named: dict[str, str] | None = None) -> dict | None:
+    """``attacks.worst_case`` whose headline part carries ``images_bits`` and the headline-only attacks' rows
+    their ``wrong_bits`` (that attack or a clean mistake, on the headline's images), read from the run's
+    worst-case units (their ``images`` mask and white-box cells); as it is where they do not match."""
+    worst = attacks.get("worst_case")
+    head = (worst or {}).get("headline")
+    if not head or not head.get("headline_attacks") or head.get("images_bits"):
+        return worst
+    n, found, masks = attacks["n"], {}, set()
+    for path in sorted(Path(run_dir, "units").glob("attack-*.json")):
+        try:
+            result = json.loads(path.read_text())["result"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if "images" not in result or result.get("n") != head["n"]:
+            continue
+        masks.add(result["images"])
+        for c in result.get("cells", []):
+            attack = (named or {}).get(c["attack"], c["attack"])  # a unit's former name (former_attack_names)
+            if c.get("wrong_bits") and c["source"] == c["target"] and attack in head["headline_attacks"] \
+                    and float(c["eps"]) == float(head["eps"]):
+                found[(attack, c["target"])] = c["wrong_bits"]
+    if len(masks) != 1 or int(unpack(next(iter(masks)), n).sum()) != head["n"]:
+        return worst  # no unit, or units of different subsets: the headline part stays without bits
+    images = next(iter(masks))
+    mask = unpack(images, n)
+    rows = []
+    for row in head["cells"]:
+        bits, clean = found.get((row["kind"], row["target"])), attacks["clean"].get(row["target"], {})
+        if bits is not None and clean.get("wrong_bits"):
+            union = unpack(bits, head["n"]) | unpack(clean["wrong_bits"], n)[mask]
+            if int(union.sum()) == row["wrong"]:
+                row = {**row, "wrong_bits": pack(union)}
+        rows.append(row)
+    return {**worst, "headline": {**head, "images_bits": images, "cells": rows}}
 
 
 def models_of(results: dict, name: str) -> list[str]:
@@ -435,7 +482,8 @@ def find_cell(cells: dict, attack: str, eps: float, source: str, target: str) ->
     return cells[key]
 
 
-def model_bits(results: dict, model: str, kind: str, attack: str | None, eps: float | None) -> np.ndarray:
+def model_bits(results: dict, model: str, kind: str, attack: str | None, eps: float | None,
+               part: str = "sweep") -> np.ndarray:
     """One model's per-image wrong bits for a cell kind (see ``compare``)."""
     section = results["attacks"]
     n = section["n"]
@@ -443,6 +491,8 @@ def model_bits(results: dict, model: str, kind: str, attack: str | None, eps: fl
     if kind == "clean":
         return clean
     cells = cell_index(results)
+    if kind == "worst-case" and part == "headline":
+        return headline_bits(results, model, attack or "all", clean, cells)
     if kind == "white-box":
         return bits_of(find_cell(cells, attack, eps, model, model), n, f"{attack} at ε={eps:g} on {model}")
     if kind == "transfer":
@@ -470,6 +520,53 @@ def model_bits(results: dict, model: str, kind: str, attack: str | None, eps: fl
     return out
 
 
+def headline_images(results: dict) -> np.ndarray:
+    """Which test images the headline part of the worst case ran on (``worst_case.headline.images_bits``;
+    every image when the run kept no mask)."""
+    section = results["attacks"]
+    head = section["worst_case"]["headline"]
+    n = section["n"]
+    if not head.get("images_bits"):
+        if head["n"] != n:
+            raise StatisticsError("the run kept no record of the worst-case subset's images (images_bits); "
+                                  "rerun it into a fresh --out directory to compare on them")
+        return np.ones(n, bool)
+    return unpack(head["images_bits"], n)
+
+
+def headline_bits(results: dict, model: str, kind: str, clean: np.ndarray, cells: dict) -> np.ndarray:
+    """One model's wrong bits on the headline's images (``attacks.worst_case.headline``): ``kind`` an attack
+    (its white-box row: that attack or a clean mistake) or ``all`` (every attack and source there, as
+    ``attacks.worst_case``'s row of that kind). Attacks of the sweep come from their cells, restricted to the
+    images; the headline-only attacks (AutoAttack, Square) from their rows' own bits."""
+    head = results["attacks"]["worst_case"]["headline"]
+    eps = float(head["eps"])
+    mask = headline_images(results)
+    rows = {r["kind"]: r for r in head["cells"] if r["target"] == model}
+    if kind not in rows:
+        raise StatisticsError(f"no worst-case row {kind!r} at the headline ε for {model}; rows: {', '.join(rows)}")
+
+    def own_row(name: str) -> np.ndarray:
+        return bits_of(rows[name], head["n"], f"{name}'s worst-case row on {model}")
+
+    out = clean[mask].copy()
+    if kind == "all":
+        for (a, e, s, t), c in cells.items():
+            if t == model and e == eps:
+                out |= bits_of(c, len(mask), f"{a} at ε={eps:g} from {s} on {model}")[mask]
+        for name in head.get("headline_attacks", []):
+            if name in rows:
+                out |= own_row(name)
+    elif kind in head.get("headline_attacks", []):
+        out |= own_row(kind)
+    else:
+        out |= bits_of(find_cell(cells, kind, eps, model, model), len(mask), f"{kind} at ε={eps:g} on {model}")[mask]
+    if int(out.sum()) != rows[kind]["wrong"]:
+        raise StatisticsError(f"the per-image results of {model} do not add up to its headline worst-case row {kind!r} "
+                              f"({int(out.sum())} vs {rows[kind]['wrong']} wrong); rerun the run into a fresh --out directory")
+    return out
+
+
 def noise_values(results: dict, family: str, spec: str, metric: str) -> tuple[list[float], list[int]]:
     """Per seed of ``family`` (or one method) under ``spec``: ``metric`` (``fitted_share`` = 1 − the corrupted
     labels' training error against their noisy labels: the share of corrupted labels the model fitted)."""
@@ -491,11 +588,14 @@ def noise_values(results: dict, family: str, spec: str, metric: str) -> tuple[li
 
 def compare(results: dict, family_a: str, family_b: str, kind: str, attack: str | None = None,
             eps: float | None = None, *, spec: str | None = None, metric: str = "last_test_error",
-            resamples: int = RESAMPLES, seed: int = 0, alpha: float = 0.05, power: float = 0.8) -> Comparison:
-    """Family (or model) ``family_a`` against ``family_b`` in a loaded results.json (with per-image bits, see
-    ``with_unit_bits``). ``kind``: ``clean``; ``white-box`` and ``transfer`` (``attack`` and ``eps``; transfer:
-    broken by the attack crafted on any other model); ``worst-case`` (``eps``, ``attack`` = the group:
-    ``all`` by default, ``white-box`` or ``transfer``, as in ``attacks.worst_case.sweep``); ``noise``
+            part: str = "sweep", resamples: int = RESAMPLES, seed: int = 0, alpha: float = 0.05,
+            power: float = 0.8) -> Comparison:
+    """Family (or model) ``family_a`` against ``family_b`` in a loaded results.json (with per-image bits: a
+    schema-6 file keeps them; for an older one see ``with_unit_bits``). ``kind``: ``clean``; ``white-box``
+    and ``transfer`` (``attack`` and ``eps``; transfer: broken by the attack crafted on any other model);
+    ``worst-case`` (``eps``, ``attack`` = the group: ``all`` by default, ``white-box`` or ``transfer``, as in
+    ``attacks.worst_case.sweep``; with ``part="headline"``: at the headline ε on the headline's images, as
+    in ``attacks.worst_case.headline``, ``attack`` = ``all`` or one attack's row, e.g. ``fgsm``); ``noise``
     (``spec``, ``metric`` in ``NOISE_METRICS``, kept in the record's ``attack``; seed-level numbers only)."""
     if kind not in KINDS:
         raise StatisticsError(f"unknown comparison kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -513,13 +613,19 @@ def compare(results: dict, family_a: str, family_b: str, kind: str, attack: str 
         raise StatisticsError("these results have no attack stage; compare kind='noise' or run the attacks")
     if kind in ("white-box", "transfer") and (attack is None or eps is None):
         raise StatisticsError(f"a {kind} comparison needs attack= and eps=, e.g. attack='pgd', eps=0.1")
-    if kind == "worst-case":
+    if part not in PARTS or (part == "headline" and kind != "worst-case"):
+        raise StatisticsError(f"part {part!r} is for worst-case comparisons only, one of {', '.join(PARTS)}")
+    if kind == "worst-case" and part == "headline":
+        if not (results["attacks"].get("worst_case") or {}).get("headline"):
+            raise StatisticsError("this run has no headline worst case; compare part='sweep'")
+        eps = results["attacks"]["worst_case"]["headline"]["eps"]
+    elif kind == "worst-case":
         if attack not in (None, *WORST_GROUPS):
             raise StatisticsError(f"worst-case group {attack!r} unknown; groups: {', '.join(WORST_GROUPS)}")
         eps = results["attacks"].get("heatmap_eps") if eps is None else eps
     ma, mb = models_of(results, family_a), models_of(results, family_b)
-    a = np.stack([model_bits(results, m, kind, attack, eps) for m in ma])
-    b = np.stack([model_bits(results, m, kind, attack, eps) for m in mb])
+    a = np.stack([model_bits(results, m, kind, attack, eps, part) for m in ma])
+    b = np.stack([model_bits(results, m, kind, attack, eps, part) for m in mb])
     group = (attack or "all") if kind == "worst-case" else attack
     return compare_bits(a, b, names_a=ma, names_b=mb, attack=group, eps=eps, **options)
 
@@ -547,3 +653,124 @@ def robustness_table(results: dict, baseline: str = "erm", eps: float | None = N
                         resamples=resamples, seed=seed, alpha=alpha)
             rows.append({"row": label, **c.to_dict()})
     return rows
+
+
+# --- results.json's ``statistics`` section ---------------------------------------------------------
+
+MAX_NEEDED = 10**9  # seeds or images "needed" beyond this are reported as None: that axis alone will not get there
+
+
+def capped(row: dict) -> dict:
+    for key in ("seeds_needed", "images_needed"):
+        if row[key] is not None and row[key] > MAX_NEEDED:
+            row[key] = None
+    return row
+
+
+def family_asks(results: dict) -> list[tuple[str, str | None, str]]:
+    """(kind, attack, part) of every comparison of a family with the baseline at the headline ε: clean, each
+    white-box attack in the run's order, the worst case over the sweep, and, where the headline ran attacks of
+    its own (AutoAttack, Square), FGSM and the worst case on the headline's images."""
+    section = results["attacks"]
+    ran = list(dict.fromkeys(c["attack"] for c in section["cells"]))
+    asks = [("clean", None, "sweep")] + [("white-box", a, "sweep") for a in ran]
+    worst = section.get("worst_case")
+    if worst:
+        asks.append(("worst-case", "all", "sweep"))
+        head = worst.get("headline")
+        if head and head.get("headline_attacks"):
+            asks += [("worst-case", "fgsm", "headline")] * ("fgsm" in ran) + [("worst-case", "all", "headline")]
+    return asks
+
+
+def ask_words(kind: str, attack: str | None, part: str) -> str:
+    if kind == "clean":
+        return "clean"
+    if kind == "worst-case":
+        return f"{'headline ' if part == 'headline' else ''}worst case ({attack})"
+    return f"{kind} {attack}"
+
+
+def family_comparisons(results: dict, baseline: str, options: dict) -> tuple[list[dict], list[str]]:
+    """Every family of ``results["models"]`` against ``baseline`` (``family_asks``), and what was left out."""
+    section = results["attacks"]
+    families = list(dict.fromkeys(r.get("family") for r in (results.get("models") or {}).values()))
+    if baseline not in families:
+        return [], [f"no {baseline!r} models in this run: nothing to compare the families with (statistics.baseline)"]
+    if not all(c.get("wrong_bits") for c in section["clean"].values()):
+        return [], ["no per-image results (wrong_bits) in results.json or the run's units: the attack comparisons "
+                    "need them; rerun the run (finished units are reused) to keep them"]
+    rows, left = [], []
+    eps = section["heatmap_eps"]
+    for family in families:
+        if family == baseline:
+            continue
+        for kind, attack, part in family_asks(results):
+            try:
+                c = compare(results, family, baseline, kind, attack, None if kind == "clean" else eps, part=part,
+                            **options)
+            except StatisticsError as err:
+                left.append(f"{family} against {baseline}, {ask_words(kind, attack, part)}: {err}")
+                continue
+            rows.append(capped({"part": part if kind == "worst-case" else None, **c.to_dict()}))
+    return rows, left
+
+
+def noise_comparisons(results: dict, baseline: str, options: dict) -> tuple[list[dict], list[str]]:
+    """Per noise spec, every method of the label-noise grid against the baseline's method (``baseline``, or
+    the one method of that family): last-epoch test error and the share of corrupted labels fitted."""
+    noise = results.get("noise")
+    if not noise:
+        return [], []
+    runs = noise["runs"]
+    base = {r["method"] for r in runs if r["method"] == baseline} or {r["method"] for r in runs if r["family"] == baseline}
+    if len(base) != 1:
+        return [], [f"label noise: {'no' if not base else 'more than one'} {baseline!r} method in the grid to compare "
+                    "the methods with (statistics.baseline)"]
+    base_method = base.pop()
+    rows, left = [], []
+    for spec in noise["specs"]:
+        here = [r for r in runs if r["spec"] == spec]
+        methods = list(dict.fromkeys(r["method"] for r in here))
+        corrupted = all(r["last_train_error_corrupted"] is not None for r in here)
+        for method in methods:
+            if method == base_method:
+                continue
+            for metric in ("last_test_error", "fitted_share") if corrupted else ("last_test_error",):
+                try:
+                    c = compare(results, method, base_method, "noise", spec=spec, metric=metric, **options)
+                except StatisticsError as err:
+                    left.append(f"label noise {spec}, {method} against {base_method}, {metric}: {err}")
+                    continue
+                rows.append(capped({"spec": spec, "metric": metric, **c.to_dict()}))
+    return rows, left
+
+
+def statistics_section(results: dict, baseline: str = "erm", resamples: int = RESAMPLES, seed: int = 0,
+                       alpha: float = 0.05, power: float = 0.8) -> dict:
+    """results.json's ``statistics``: every family against ``baseline`` at the headline ε (``families``; clean,
+    each white-box attack, the worst case), every label-noise method against the baseline's method
+    (``noise``), each row a ``Comparison.to_dict()``, and a line for each comparison that could not be made
+    (``left_out``). Computed once, by the pipeline at the end of a run (and by ``with_statistics`` for a run
+    of an older schema); the report, the leaderboard and ``robustness.evaluate`` read it."""
+    options = dict(resamples=resamples, seed=seed, alpha=alpha, power=power)
+    families, left = family_comparisons(results, baseline, options) if results.get("attacks") else ([], [])
+    noise, left_noise = noise_comparisons(results, baseline, options)
+    return {"baseline": baseline, "eps": (results.get("attacks") or {}).get("heatmap_eps"), **options,
+            "families": families, "noise": noise, "left_out": left + left_noise}
+
+
+def with_statistics(results: dict, run_dir: str | Path) -> dict:
+    """``results`` with its ``statistics``: as stored (schema 6 on), or, for a run of an older schema, computed
+    now from the per-image bits of the run's units (``with_unit_bits``) with its configuration's
+    ``[statistics]`` settings (defaults where it had none). Nothing is rerun and nothing is written."""
+    if results.get("statistics") is not None:
+        return results
+    settings = dict((results.get("config") or {}).get("statistics") or {})
+    try:
+        loaded, note = with_unit_bits(results, run_dir), []
+    except StatisticsError as err:
+        loaded, note = results, [f"the run's units could not be read for per-image results: {err}"]
+    section = statistics_section(loaded, **settings)
+    section["left_out"] = note + section["left_out"]
+    return {**loaded, "statistics": section}

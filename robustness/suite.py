@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,14 +31,17 @@ from torch import nn
 
 from attacks import evaluate_matrix
 from attacks.evaluate import headline_eps
+from attacks.metrics import pack_bits, unpack_bits
 from robustness import data as datasets
-from robustness.checkpoints import LoadedModel, load_custom_models
+from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, migrate_attack_keys, override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
 from robustness.executors import Devices, InProcess, make_executor, resolve_device
 from robustness.methods import Method
-from robustness.records import custom_model_record
+from robustness.probe import probe_model
+from robustness.records import CheckpointSource, custom_model_record
+from robustness.statistics import statistics_section
 from robustness.report import build_report
 from robustness.results import (
     RUN_MARKER,
@@ -54,7 +58,7 @@ from robustness.stages.label_noise import noise_stage, noisy_labels
 from robustness.stages.train import clean_stage
 from robustness.stages.worst_case import worst_case_stage
 from robustness.threads import ThreadChoice, choose_threads
-from robustness.units import UnitStore, run_lock
+from robustness.units import UnitStore, result_digest, run_lock
 from robustness.validation import check_data_fits, check_methods, parse_methods, validate
 
 
@@ -68,7 +72,36 @@ def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: di
     matrix = attack_matrix(config, identities, models, store, executor, split, devices.units, progress)
     eps = headline_eps(matrix, config.attack)["heatmap_eps"]
     headline = worst_case_stage(config, identities, models, store, executor, split, devices.units, progress, eps)
-    return evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
+    evaluation = evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
+    evaluation["attacks"] = with_bits(evaluation["attacks"], matrix, headline)
+    return evaluation
+
+
+def with_bits(attacks: dict, matrix: dict, headline: dict | None) -> dict:
+    """The ``attacks`` section with the per-image bits results.json keeps (schema 6), so that every paired
+    comparison (robustness/statistics.py) is a function of results.json alone: each clean record's and cell's
+    ``wrong_bits`` (from the units' matrix), the headline's images as ``images_bits``, and each headline-only
+    attack's row (AutoAttack, Square) its ``wrong_bits`` on those images (that attack or a clean mistake, the
+    union its ``wrong`` counts)."""
+    n = matrix["n"]
+    bits = {(c["attack"], c["eps"], c["source"], c["target"]): c["wrong_bits"] for c in matrix["cells"]}
+    out = {**attacks,
+           "clean": {t: {**r, "wrong_bits": matrix["clean"][t]["wrong_bits"]} for t, r in attacks["clean"].items()},
+           "cells": [{**c, "wrong_bits": bits[c["attack"], c["eps"], c["source"], c["target"]]} for c in attacks["cells"]]}
+    worst = attacks.get("worst_case")
+    if not worst or not worst.get("headline"):
+        return out
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.as_tensor(headline["index"], dtype=torch.long) if headline else slice(None)] = True
+    own = {(c["attack"], c["target"]): c["wrong_bits"] for c in (headline or {}).get("cells", []) if c["source"] == c["target"]}
+    rows = []
+    for row in worst["headline"]["cells"]:
+        if (row["kind"], row["target"]) in own:
+            clean = unpack_bits(matrix["clean"][row["target"]]["wrong_bits"], n)[mask]
+            row = {**row, "wrong_bits": pack_bits(unpack_bits(own[row["kind"], row["target"]], len(clean)) | clean)}
+        rows.append(row)
+    out["worst_case"] = {**worst, "headline": {**worst["headline"], "images_bits": pack_bits(mask), "cells": rows}}
+    return out
 
 
 def use_threads(requested: int) -> ThreadChoice:
@@ -111,6 +144,24 @@ def prepare(config: SuiteConfig, split, devices: Devices | None = None, trust_ch
     return Setup(config, methods, split, devices, custom, noisy)
 
 
+def in_memory_models(models: Mapping[str, nn.Module], families: Mapping[str, str], split, device,
+                     keyed: bool = False) -> dict[str, LoadedModel]:
+    """Models passed as objects: moved to ``device``, put in eval mode, probed. ``keyed``: their checkpoint sha256
+    is that of their weights (``result_digest`` of the state_dict), so a unit cached in a run directory belongs to
+    these weights, as a checkpoint's to its file."""
+    out = {}
+    for name, model in models.items():
+        if not NAME_PATTERN.fullmatch(name):
+            raise SuiteError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'; rename it")
+        model = model.to(device)
+        probe = probe_model(name, model, split, device)
+        sha256 = result_digest(model.state_dict()) if keyed else None
+        source = CheckpointSource(spec=None, format="in-memory", path=None, sha256=sha256, arch=None, factory=None,
+                                  trusted=None, unwrapped=None, normalization="none")
+        out[name] = LoadedModel(model, families.get(name, "custom"), source, probe)
+    return out
+
+
 def compute_results(setup: Setup, store: UnitStore, progress: bool = True, executor=None,
                     run_dir: Path | None = None) -> dict:
     """Every stage of ``setup.config`` (reusing finished units) and the results.json they make.
@@ -144,8 +195,7 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
     noise = (noise_stage(config, split, store, executor, devices.units, progress, headline, setup.noisy, setup.methods)
              if config.noise.enabled else None)
     timing["label_noise"] = time.perf_counter() - clock
-    timing["total"] = time.perf_counter() - started
-    return {
+    results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name if run_dir else None,
         "config": to_dict(config),
@@ -154,8 +204,13 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
         "models": records,
         **evaluation,
         "noise": noise,
-        "timing": {"stages_s": timing, "units": {"computed": len(store.computed), "reused": len(store.reused)}},
     }
+    clock = time.perf_counter()
+    results["statistics"] = statistics_section(results, **to_dict(config.statistics))
+    timing["statistics"] = time.perf_counter() - clock
+    timing["total"] = time.perf_counter() - started
+    results["timing"] = {"stages_s": timing, "units": {"computed": len(store.computed), "reused": len(store.reused)}}
+    return results
 
 
 # --- the run directory ------------------------------------------------------------------------
@@ -254,7 +309,8 @@ def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
 
 def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = True,
               run_dir: str | Path | None = None, trust_checkpoint: bool = False,
-              executor: str = "in-process", ray_address: str | None = None, prefix: str | None = None) -> Path:
+              executor: str = "in-process", ray_address: str | None = None, prefix: str | None = None,
+              in_memory: Mapping[str, nn.Module] | None = None) -> Path:
     """Run every enabled stage of ``config`` in ``run_dir`` (default ``<out>/<run-id>``), reusing its
     finished units, then write results.json and the report; returns the run directory.
 
@@ -262,8 +318,10 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     bad checkpoint costs nothing; ``trust_checkpoint`` lets them load from arbitrary pickles.
     ``executor="ray"`` runs each unit as a Ray task (``ray_address``: None starts a local instance).
     ``prefix`` names a new run directory, ``{preset}`` standing for the preset's name (default: the name alone).
+    ``in_memory``: models passed as objects (``robustness.benchmark``), attacked beside ``config.models``; their
+    weights' sha256 keys their units, so the same call on the same run directory resumes.
     """
-    if not (config.clean.enabled or config.models or config.noise.enabled):
+    if not (config.clean.enabled or config.models or config.noise.enabled or in_memory):
         raise SuiteError("--no-train (clean.enabled = false) leaves nothing to evaluate; add --model NAME=SPEC")
     # Where the run goes is settled first, so a folder of the user's is refused before any work or any write.
     if run_dir:
@@ -277,6 +335,11 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     split = datasets.load(config.data)
     data_seconds = time.perf_counter() - clock
     setup = prepare(config, split, devices, trust_checkpoint)
+    if in_memory:
+        taken = set(in_memory) & set(setup.custom)
+        if taken:
+            raise SuiteError(f"model name {min(taken)!r} is given twice; rename one")
+        setup = replace(setup, custom=setup.custom | in_memory_models(in_memory, {}, split, devices.local, keyed=True))
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
         try:

@@ -12,7 +12,8 @@ robustness/executors.py), so a unit is computed once per run directory, whatever
 - ``attack``: one attack crafted on one source model at every ε; the source's adversarial examples are
   evaluated on every model, so the recipe names all of them by their identities. Saved as
   ``units/attack-<key>.json``. Its cells keep which images each got wrong (packed bits), for the per-image
-  worst case. A worst-case ``attack`` unit runs at the headline ε only, white box, on a stratified subset.
+  worst case. A worst-case ``attack`` unit runs at the headline ε only, white box, on one batch of a stratified
+  subset (robustness/stages/worst_case.py joins the batches).
 
 This module holds what every unit shares: the key, the result digest, the store in ``<run-dir>/units/``, the
 scheduler (``compute_units``) and the run directory's lock. Each saved unit carries a digest of its result: a
@@ -34,6 +35,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 import torch
 
+from robustness.config import DataConfig, to_dict
 from robustness.errors import SuiteError, one_line, warn
 from robustness.executors import Unit
 from robustness.results import write_atomic
@@ -85,6 +87,17 @@ class Recipe(Protocol):
     def to_json(self) -> dict: ...
 
 
+# [data] fields added after run directories were written, with the value that leaves a unit as it was: a recipe
+# leaves such a field out at that value, so the units of those runs keep their keys.
+LATER_DATA_FIELDS = {"test_first": 0}
+
+
+def recipe_data(data: DataConfig) -> dict:
+    """The ``[data]`` section as a recipe holds it (``LATER_DATA_FIELDS`` left out at their old value)."""
+    return {key: value for key, value in to_dict(data).items()
+            if not (key in LATER_DATA_FIELDS and value == LATER_DATA_FIELDS[key])}
+
+
 def plain(recipe: dict) -> dict:
     """Tuples become lists, as they come back from a saved unit, so a loaded recipe compares equal."""
     return json.loads(json.dumps(recipe))
@@ -94,8 +107,9 @@ def plain(recipe: dict) -> dict:
 
 
 def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe], Unit], store: UnitStore, executor,
-                  desc: str, progress: bool) -> dict[str, dict]:
+                  desc: str, progress: bool, on_result: Callable[[dict], None] | None = None) -> dict[str, dict]:
     """name -> result for every recipe: reused from ``store`` or computed by ``executor`` and saved at once.
+    ``on_result`` sees each result as it is there, reused ones first (a stage's own progress bars).
 
     Units that fail (under Ray: twice) are reported together after the others finished and were saved.
     """
@@ -103,6 +117,8 @@ def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe],
     for name, result in results.items():
         if result is not None:
             store.reused.append(recipes[name].key)
+            if on_result:
+                on_result(result)
     pending = {name: recipe for name, recipe in recipes.items() if results[name] is None}
     todo = [make_unit(name, recipe) for name, recipe in pending.items()]
     names = {unit.key: name for unit, name in zip(todo, pending)}
@@ -111,6 +127,8 @@ def compute_units(recipes: dict[str, Recipe], make_unit: Callable[[str, Recipe],
         store.save(recipes[names[unit.key]], result)
         store.computed.append(unit.key)
         results[names[unit.key]] = result
+        if on_result:
+            on_result(result)
 
     failures = executor.run(todo, done, desc, progress)
     if failures:

@@ -14,10 +14,19 @@ from robustness.data import load  # noqa: E402
 from robustness.executors import InProcess  # noqa: E402
 from robustness.methods import parse_method  # noqa: E402
 from robustness.stages.label_noise import noise_stage  # noqa: E402
+from robustness.threads import choose_threads  # noqa: E402
 from robustness.train import fit  # noqa: E402
 from robustness.units import UnitStore  # noqa: E402
 
 CPU = torch.device("cpu")
+MAX_WORKERS = 4  # pytest-xdist workers at most: each holds torch and the session fixtures (about 1.5 GB)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pyproject's addopts): one worker per CPU this process may use (affinity mask, cgroup quota:
+    robustness/threads.py), at most MAX_WORKERS. Most tests train or attack on one thread or start a one-thread
+    subprocess, so on CI's 2 cores two workers take about half the time of one."""
+    return max(1, min(MAX_WORKERS, choose_threads(0, environ={}).count))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from torch import nn
 
 import robustness
 import robustness.api
+from robustness import statistics
 from robustness.errors import SuiteError
 from robustness.results import REQUIRED_KEYS
 from robustness.train import predict
@@ -40,6 +41,20 @@ def test_returns_the_results_json_structure(api_results, digits, tiny_models):
     wrong = int((predict(tiny_models["erm_s0"], digits.test_x) != digits.test_y).sum())
     assert mine["clean_error"] == saved["clean_error"] == wrong / len(digits.test_y)
     assert {c["check"] for c in api_results["checks"]} >= {"ε = 0 equals clean", "non-zero input gradient"}
+
+
+def test_returns_the_comparisons_as_data(api_results):
+    """Each family against ERM at the headline ε (statistics.families): here ERM's model and a saved copy of it,
+    so every per-image result agrees: a difference of exactly 0 with a zero-width interval, and no verdict."""
+    rows = api_results["statistics"]["families"]
+    assert api_results["statistics"]["baseline"] == "erm" and api_results["statistics"]["eps"] == 0.1
+    assert [(r["family_a"], r["family_b"], r["kind"], r["attack"]) for r in rows] == [
+        ("custom", "erm", "clean", None), ("custom", "erm", "white-box", "fgsm"),
+        ("custom", "erm", "white-box", "ifgsm"), ("custom", "erm", "worst-case", "all")]
+    assert all(r["difference"] == 0 and r["interval"] == [0.0, 0.0] and r["verdict"] == "not settled" for r in rows)
+    again = statistics.compare(api_results, "saved", "mine", "white-box", "ifgsm", 0.1).to_dict()
+    assert {k: again[k] for k in ("difference", "interval", "p_value", "verdict")} == \
+        {k: rows[2][k] for k in ("difference", "interval", "p_value", "verdict")}  # the same numbers, from the data
 
 
 def test_two_copies_of_one_model_transfer_exactly_as_white_box(api_results):

@@ -7,6 +7,7 @@ import torch
 
 from attacks import evaluate_models, make_attack
 from attacks.checks import run_checks
+from attacks.metrics import pack_bits
 from robustness.config import AttackConfig
 from robustness.errors import SuiteError
 
@@ -34,6 +35,18 @@ def test_stronger_attack_check_fires_on_constructed_numbers():
     status = statuses(constructed({"fgsm": [0.1, 0.3], "ifgsm": [0.1, 0.5], "pgd": [0.1, 0.4]}, eps=(0.0, 0.1)))
     assert status["I-FGSM ≥ FGSM"]["status"] == "pass"
     assert status["PGD ≥ I-FGSM"]["status"] == "warn" and "PGD steps" in status["PGD ≥ I-FGSM"]["likely_cause"]
+
+
+def test_zero_eps_check_compares_the_images_not_only_their_count():
+    """A randomized model can flip different images in equal numbers: same count, other images, still a warning."""
+    same_count = constructed({"fgsm": [0.1, 0.5]}, eps=(0.0, 0.1))
+    same_count["clean"]["m"]["wrong_bits"] = pack_bits(torch.tensor([True] * 10 + [False] * 90))
+    zero_cell = next(c for c in same_count["cells"] if c["eps"] == 0)
+    zero_cell["wrong_bits"] = pack_bits(torch.tensor([False] * 90 + [True] * 10))
+    status = statuses(same_count)["ε = 0 equals clean"]
+    assert status["status"] == "warn" and "other images" in status["detail"]
+    zero_cell["wrong_bits"] = same_count["clean"]["m"]["wrong_bits"]
+    assert statuses(same_count)["ε = 0 equals clean"]["status"] == "pass"
 
 
 def test_checks_pass_on_honest_models_and_warn_on_gradient_masking(tiny_models, masked_model, digits):

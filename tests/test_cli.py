@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory):
 
 def test_report_files_exist(tiny_run):
     run_dir, done = tiny_run
-    for name in ["results.json", "report.md", "report.html", "figures/whitebox.png", "figures/transfer_fgsm.png",
+    for name in ["results.json", "report.md", "report.html", "figures/verdict.png", "figures/whitebox.png", "figures/transfer_fgsm.png",
                  "figures/transfer_ifgsm.png", "figures/transfer_pgd.png", "figures/between_points.png", "figures/worst_case.png",
                  "figures/noise_best_last.png", "figures/noise_curves.png", "figures/noise_memorization.png",
                  "models/erm_s0.pt", "models/mixup_a1_s1.pt"]:
@@ -34,7 +34,7 @@ def test_report_files_exist(tiny_run):
     assert f"report: {run_dir / 'report.md'}" in done.stdout
     assert "white-box FGSM error" in done.stdout and "worst-case error at ε=0.1" in done.stdout
     html = (run_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 10 and "<table>" in html  # self-contained
+    assert html.count("data:image/png;base64,") == 11 and "<table>" in html  # self-contained
     assert not list(run_dir.rglob("*.tmp"))
 
 
@@ -73,7 +73,7 @@ def test_report_is_rebuilt_from_results_alone(tiny_run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "robustness", "report", str(copy)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (copy / "report.md").read_text() == (run_dir / "report.md").read_text()
-    assert len(list((copy / "figures").glob("*.png"))) == 10
+    assert len(list((copy / "figures").glob("*.png"))) == 11
 
 
 def test_report_shows_the_paper_beside_the_run(tiny_run):

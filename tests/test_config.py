@@ -49,6 +49,12 @@ def test_config_is_frozen():
         ({"train": {"epochs": True}}, "train.epochs must be a number, not True"),
         ({"noise": {"epochs": 0}}, "epochs must be at least 1"),
         ({"train": {"momentum": 1.5}}, "train.momentum must be in [0, 1)"),
+        ({"statistics": {"resamples": 0}}, "statistics.resamples must be at least 1"),
+        ({"statistics": {"resamples": 10**7}}, "statistics.resamples is 10000000, above the ceiling of 1,000,000"),
+        ({"statistics": {"alpha": 0.5}}, "statistics.alpha must be in (0, 0.5), not 0.5"),
+        ({"statistics": {"power": 1}}, "statistics.power must be in (0, 1), not 1"),
+        ({"statistics": {"seed": -1}}, "statistics.seed must be ≥ 0, not -1"),
+        ({"statistics": {"baseline": ""}}, "statistics.baseline must name a family"),
         ({"data": {"name": 3.5}}, None),  # a number where a name goes is kept as text: the registry refuses it later
     ],
 )

@@ -9,7 +9,6 @@ from conftest import run_noise
 from robustness.config import NoiseConfig
 from robustness.errors import SuiteError
 from robustness.methods import parse_method
-from robustness.methods.coteaching import at_noise_rate
 from robustness.presets import PRESETS
 from robustness.stages.label_noise import noise_recipes
 from robustness.stages.train import clean_recipes
@@ -32,8 +31,8 @@ def test_the_forget_rate_is_each_levels_noise_rate_and_the_key_differs():
 
 def test_other_methods_and_a_combination_resolve_as_written():
     erm = parse_method("erm")
-    assert at_noise_rate(erm, 0.5, "uniform:0.5") is erm
-    assert at_noise_rate(parse_method("mixup:8+coteaching:noise"), 0.4, "pairflip:0.4").spec == "mixup:8+coteaching:0.4"
+    assert erm.at_noise_rate(0.5, "uniform:0.5") is erm
+    assert parse_method("mixup:8+coteaching:noise").at_noise_rate(0.4, "pairflip:0.4").spec == "mixup:8+coteaching:0.4"
 
 
 @pytest.mark.parametrize("spec, message", [("coteaching:often", "or the word noise")])
@@ -45,7 +44,7 @@ def test_a_bad_word_is_one_line(spec, message):
 
 def test_a_spec_without_a_rate_is_one_line():
     with pytest.raises(SuiteError, match="needs a noise rate"):
-        at_noise_rate(parse_method("coteaching:noise"), None, "labels:x.npy")
+        parse_method("coteaching:noise").at_noise_rate(None, "labels:x.npy")
 
 
 def test_a_tiny_run_records_the_concrete_rate(digits):

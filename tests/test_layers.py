@@ -20,7 +20,7 @@ LAYERS = {
     "pipeline": ["robustness.suite", "robustness.units", "robustness.executors", "robustness.validation", "robustness.stages.*"],
     "domain": ["robustness.data", "robustness.augment", "robustness.models", "robustness.methods.*", "robustness.train",
                "robustness.checkpoints", "robustness.probe", "robustness.report.*", "robustness.figures", "robustness.comparison",
-               "robustness.leaderboard",
+               "robustness.leaderboard", "robustness.benchmark_record", "robustness.benchmark_board",
                "attacks.*", "noise.*"],
     "base": ["robustness.config", "robustness.errors", "robustness.registry", "robustness.results", "robustness.results_check",
              "robustness.records", "robustness.paper", "robustness.formatting", "robustness.threads", "robustness.statistics",

@@ -19,6 +19,7 @@ BLOCK_KINDS = {"h1", "h2", "p", "bullets", "table", "figure"}
 def test_pm_shows_a_spread_only_over_more_than_one_value():
     assert pm({"mean": 0.123, "std": 0.004, "n": 3}) == "12.3 ± 0.4"
     assert pm({"mean": 0.123, "std": 0.0, "n": 1}) == "12.3 (1 seed)"
+    assert pm({"mean": 0.32, "std": 0.0, "n": 2}) == "32.0 (2 seeds, equal)"  # not "± 0.0": no variance measured
     assert pm({"mean": 0.5, "std": 0.0, "count": 1}, "model pair", suffix="%") == "50.0% (1 model pair)"
     assert pm(None) == "–"
     assert spread(0.25, 0.0, 1) == "0.25" and spread(0.25, 0.01, 2) == "0.25 ± 0.01"
@@ -62,7 +63,7 @@ def small_results(small_run) -> dict:
 def test_each_section_returns_blocks_under_its_heading(small_results, tmp_path, section):
     blocks = section.build(small_results, tmp_path)
     assert blocks and all(isinstance(block, tuple) and block[0] in BLOCK_KINDS for block in blocks)
-    assert blocks[0][0] == ("h1" if section.name == "setup" else "h2")
+    assert blocks[0][0] == ("h1" if section.name == "verdict" else "h2")  # the verdict leads, under the title
     drawn = {block[1] for block in blocks if block[0] == "figure"}
     assert bool(drawn) == section.draws and all(path.parent == tmp_path and path.is_file() for path in drawn)
 

@@ -222,7 +222,10 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, str(ROOT / "run_all.py"), "--preset", "tiny", "--seeds", "0", "--no-noise", "--out",
                str(out), "--run-id", "r", "--quiet"]
-    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT back to its default in the child: a shell that starts pytest in the background (`pytest &`) ignores
+    # SIGINT for it, the children inherit that, and Python then never raises KeyboardInterrupt (the run finished, 0).
+    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     units = out / "r" / "units"
     deadline = time.monotonic() + 300
     while not (units.is_dir() and list(units.glob("train-*.pt"))):

@@ -108,6 +108,21 @@ def test_a_unit_of_the_former_10_iteration_autoattack_is_recomputed_not_reused(t
     assert key_of(headline_recipe(config, "autoattack_fast", "erm_s0", models, 0.1)) != now.key
 
 
+def test_a_batch_is_part_of_a_worst_case_key_and_data_test_first_only_when_set():
+    """Each batch of a worst-case attack is its own unit; data.test_first (the benchmark's first N images), added
+    after runs were written, leaves every recipe as it was at 0, so those runs' units keep their keys."""
+    config = load_config("quick")
+    models = {"erm_s0": trained_identity(train_recipe(config, "erm", 0))}
+    whole = headline_recipe(config, "autoattack", "erm_s0", models, 0.1)
+    batches = [whole.batch(0, 256), whole.batch(256, 512)]
+    assert len({key_of(whole), *map(key_of, batches)}) == 3 and batches[1].to_json()["headline"]["batch"] == [256, 512]
+    assert "batch" not in whole.to_json()["headline"]  # the shape of a unit written before per-batch units
+    first = override(config, {"data": {"test_first": 100}})
+    for make in (lambda c: train_recipe(c, "erm", 0), lambda c: attack_recipe(c, "fgsm", "erm_s0", models)):
+        assert "test_first" not in make(config).to_json()["data"] and make(first).to_json()["data"]["test_first"] == 100
+        assert key_of(make(first)) != key_of(make(config))
+
+
 def test_result_digest_sees_every_number_and_every_tensor_bit():
     result = {"state_dict": {"w": torch.ones(3)}, "history": [{"epoch": 1, "test_error": 0.25}], "noise": None}
     same = {"noise": None, "history": [{"test_error": 0.25, "epoch": 1}], "state_dict": {"w": torch.ones(3)}}
@@ -157,7 +172,8 @@ def test_a_recipe_goes_to_json_and_back_unchanged_and_its_key_is_the_json_hash()
     config = load_config("quick")
     trained = train_recipe(config, "mixup:1+dropout:0.5", 1, "uniform:0.5")
     attack = attack_recipe(config, "pgd", "m", {"m": trained.identity(), "c": {"checkpoint": "f00d"}})
-    for recipe in [trained, train_recipe(config, "erm", 0), attack, attack.at(0.1), attack.worst_case(0.1)]:
+    for recipe in [trained, train_recipe(config, "erm", 0), attack, attack.at(0.1), attack.worst_case(0.1),
+                   attack.worst_case(0.1).batch(256, 512)]:
         saved = recipe.to_json()
         assert recipe_from_json(saved).to_json() == saved and recipe.key == unit_key(saved)
         assert json.loads(json.dumps(saved)) == saved  # plain JSON: what a unit file holds

@@ -176,6 +176,12 @@ class Method:
         """The methods a batch passes through, in order (one, or a combination's parts)."""
         return (self,)
 
+    def at_noise_rate(self, rate: float | None, spec: str) -> Method:
+        """This method as it trains on labels of noise ``spec`` whose noise rate is ``rate`` (None: the spec names
+        none; 0 on clean labels): itself, unless a setting follows the noise rate (``coteaching:noise``). The
+        stages call it before a unit key is made, so keys and results.json hold the concrete setting."""
+        return self
+
     # --- behaviour ------------------------------------------------------------------------------
 
     @property
@@ -264,6 +270,10 @@ class Combined(Method):
 
     def steps(self) -> tuple[Method, ...]:
         return self.parts
+
+    def at_noise_rate(self, rate: float | None, spec: str) -> Method:
+        parts = [part.at_noise_rate(rate, spec) for part in self.parts]
+        return self if all(new is old for new, old in zip(parts, self.parts)) else Combined(parts)
 
     def end_epoch(self, trainee: Trainee) -> None:
         for part in self.parts:

@@ -24,7 +24,7 @@ both networks see and rank by Σ weight · CE of each label set; PGD's examples 
 network only); not with label smoothing, nor with another method that computes its own loss.
 ``coteaching:noise`` sets the forget rate to the noise rate of each label-noise level, the paper's rule
 (R(t) = min(t/T_k · τ, τ), τ the noise rate): the label-noise stage turns it into the concrete
-``coteaching:τ`` (``at_noise_rate``) before a unit key is made, so keys and results.json hold the number; the clean models (labels
+``coteaching:τ`` (``Method.at_noise_rate``) before a unit key is made, so keys and results.json hold the number; the clean models (labels
 without noise) train at forget rate 0, two ERM networks.
 Example: ``parse_method("coteaching:0.5,k=10")``, ``parse_method("coteaching:noise")``.
 """
@@ -35,8 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from robustness.errors import SuiteError
-from robustness.methods.base import Batch, Combined, Method, Trainee, forward, weighted_cross_entropy
+from robustness.methods.base import Batch, Method, Trainee, forward, weighted_cross_entropy
 from robustness.methods.registry import register_method
+
 
 def forget_rate_at(epoch: int, forget_rate: float, k: int) -> float:
     """R(t) for epoch t (from 1): the authors' np.linspace(0, forget_rate, k), then forget_rate."""
@@ -74,6 +75,15 @@ class CoTeaching(Method):
         if self.options["k"] < 1:
             raise SuiteError(f"coteaching option k (epochs of the ramp, the paper's T_k) must be ≥ 1, not {self.options['k']}")
 
+    def at_noise_rate(self, rate: float | None, spec: str) -> Method:
+        """``coteaching:noise`` made ``coteaching:rate``; a fixed forget rate stays as written."""
+        if self.options["rate"] != "noise":
+            return self
+        if rate is None:
+            raise SuiteError(f"coteaching:noise needs a noise rate, and noise spec {spec!r} has none; "
+                             "write the forget rate, e.g. coteaching:0.2")
+        return CoTeaching(rate, k=self.options["k"])
+
     def trainee_loss(self, logits: torch.Tensor, batch: Batch, trainee: Trainee) -> torch.Tensor:
         # fit always builds the peer; a caller without one (the suite's one-batch probe of every method before
         # anything trains, robustness/validation.py) gets the first network as its own peer: the same code path.
@@ -88,18 +98,3 @@ class CoTeaching(Method):
         return (weighted_cross_entropy(logits[peers], subset(batch.targets, peers))
                 + weighted_cross_entropy(peer_logits[mine], subset(batch.targets, mine)))
 
-
-def at_noise_rate(method: Method, rate: float | None, spec: str) -> Method:
-    """``method`` with every ``coteaching:noise`` part made ``coteaching:rate`` (the noise rate of ``spec``);
-    any other method is returned as it is. Example: at_noise_rate(parse_method("coteaching:noise"), 0.5, "uniform:0.5")."""
-    parts = method.steps()
-    if not any(isinstance(p, CoTeaching) and p.options["rate"] == "noise" for p in parts):
-        return method
-    if rate is None:
-        raise SuiteError(f"coteaching:noise needs a noise rate, and noise spec {spec!r} has none; "
-                         "write the forget rate, e.g. coteaching:0.2")
-    resolved = [CoTeaching(rate, k=p.options["k"]) if isinstance(p, CoTeaching) and p.options["rate"] == "noise" else p
-                for p in parts]
-    if len(resolved) == 1:
-        return resolved[0]
-    return Combined(resolved)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from noise.report import noise_headline
-from robustness.formatting import attack_name, pm
-from robustness.report.numbers import EXTRA, SWEEP, attack_stat, eps_at, families, worst_case_words, worst_stat
+from robustness.formatting import attack_name, evidence, pm
+from robustness.report.numbers import (EXTRA, SWEEP, attack_stat, baseline_name, compared_families, eps_at, families,
+                                       headline_metric, worst_case_words, worst_stat)
 from robustness.report.readings import eps_choice
 
 
@@ -21,6 +22,8 @@ def headline(results: dict) -> list[str]:
             lines.append(f"white-box {attack_name(attack)} error at ε={eps_at(results, eps)} (%): " + ", ".join(parts))
             if index == 0:
                 lines += worst_case_headline(results)
+    if results.get("attacks"):
+        lines += verdict_headline(results)
     if results["noise"]:
         lines += noise_headline(results)
     if results.get("attacks"):
@@ -44,3 +47,16 @@ def worst_case_headline(results: dict) -> list[str]:
                      + ("; FGSM on the same images: " + ", ".join(f"{f} {pm(worst_stat(results, EXTRA, eps, 'fgsm', f))}"
                                                                 for f in fams) if same else ""))
     return lines
+
+
+def verdict_headline(results: dict) -> list[str]:
+    """'is it more robust than ERM? (worst case, ε=0.1 (25.5/255); difference in error, 95% interval, p): mixup
+    +3.0 points [−3.6, +9.0], p = 0.041, not settled': the report's first paragraph in one line."""
+    answers = [(f, headline_metric(results, f)) for f in compared_families(results)]
+    answers = [(f, row) for f, row in answers if row]
+    if not answers:
+        return []
+    row = answers[0][1]
+    what = "worst case" if row["kind"] == "worst-case" else f"white-box {attack_name(row['attack'] or '')}"
+    return [f"more robust than {baseline_name(results)}? ({what} at ε={eps_at(results, row['eps'])}; difference in "
+            "error, 95% interval, p): " + ", ".join(f"{f} {evidence(r)}, {r['verdict']}" for f, r in answers)]

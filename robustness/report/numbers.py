@@ -62,3 +62,42 @@ def worst_case_words(results: dict, part: str) -> str:
     names = [attack_name(a) for a in extra["headline_attacks"]] + [attack_name(a) for a in results["config"]["attack"]["attacks"]]
     images = f"stratified subset of {extra['n']} images" if extra["images"] == "subset" else f"{extra['n']} images"
     return f"{', '.join(names)} and transfer, {images}"
+
+
+# --- the comparisons (results.json's ``statistics``; robustness/statistics.py) ---------------------------------
+
+
+def baseline(results: dict) -> str:
+    """The family every other one is compared with (``statistics.baseline``, 'erm' by default)."""
+    return (results.get("statistics") or {}).get("baseline") or "erm"
+
+
+def baseline_name(results: dict) -> str:
+    """The baseline as sentences name it: 'ERM' for erm, else the family as it is."""
+    name = baseline(results)
+    return "ERM" if name == "erm" else name
+
+
+def comparison(results: dict, family: str, kind: str, attack: str | None = None, part: str = "sweep") -> dict | None:
+    """``family`` against the baseline at the heatmap ε, one kind of cell (``statistics.families``); None when the
+    run has no such comparison (no per-image results, no baseline, or an attack it did not run)."""
+    for row in (results.get("statistics") or {}).get("families", []):
+        if (row["family_a"], row["kind"], row["attack"]) == (family, kind, attack) and (row["part"] or "sweep") == part:
+            return row
+    return None
+
+
+def compared_families(results: dict) -> list[str]:
+    """The families compared with the baseline, in the order of the statistics' rows."""
+    return list(dict.fromkeys(row["family_a"] for row in (results.get("statistics") or {}).get("families", [])))
+
+
+def headline_metric(results: dict, family: str) -> dict | None:
+    """The comparison that answers "is it more robust?" for ``family``: the worst case over every attack of the
+    sweep (the suite's headline metric), else PGD, else the last white-box attack the run compared."""
+    found = comparison(results, family, "worst-case", "all")
+    if found:
+        return found
+    rows = [r for r in (results.get("statistics") or {}).get("families", [])
+            if r["family_a"] == family and r["kind"] == "white-box"]
+    return next((r for r in rows if r["attack"] == "pgd"), rows[-1] if rows else None)

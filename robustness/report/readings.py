@@ -8,12 +8,12 @@ report's "Reading" section, and the headline (headline.py) and clean-models sect
 from __future__ import annotations
 
 from noise.report import noise_reading
-from robustness import comparison
-from robustness.formatting import attack_name, pct
-from robustness.report.numbers import (EXTRA, SWEEP, attack_stat, eps_at, families, whitebox_pair, worst_case_words,
-                                       worst_stat)
+from robustness import comparison as methods
+from robustness.formatting import attack_name, compared, pct
+from robustness.report.numbers import (EXTRA, SWEEP, attack_stat, baseline, baseline_name, comparison, eps_at,
+                                       families, whitebox_pair, worst_case_words, worst_stat)
 
-MEANINGFUL_GAP = 0.01  # a method's error must differ from ERM's by more than 1 point to count as more robust
+NOT_COMPARED = "not compared: the run kept no per-image results (see the table \"Is it really more robust?\")"
 TRANSFER_DIRECTIONS = (("erm", "erm"), ("erm", "mixup"), ("mixup", "erm"), ("mixup", "mixup"))
 
 
@@ -37,10 +37,15 @@ def whitebox_reading(results: dict, attack: str, eps: float) -> list[str]:
     if not (erm and mix):
         return []
     ratio = (1 - mix["mean"]) / max(1 - erm["mean"], 1e-9)
+    paper = " (the paper reports 2.7× for FGSM on ImageNet)" if attack == "fgsm" else ""
     return [f"White-box {attack_name(attack)} at ε = {eps_at(results, eps)}: mixup's error is {pct(mix['mean'])}% against ERM's "
-            f"{pct(erm['mean'])}%, so mixup keeps {ratio:.2f}× ERM's accuracy "
-            f"({'more' if ratio > 1 else 'less'} robust"
-            f"{'; the paper reports 2.7× for FGSM on ImageNet' if attack == 'fgsm' else ''})."]
+            f"{pct(erm['mean'])}%, so mixup keeps {ratio:.2f}× ERM's accuracy{paper}; the difference in error is "
+            f"{said(comparison(results, 'mixup', 'white-box', attack))}."]
+
+
+def said(row: dict | None) -> str:
+    """A comparison in words, '+3.0 points [−3.6, +9.0], p = 0.041: not settled by this run; …', or why none."""
+    return NOT_COMPARED if row is None else compared(row)
 
 
 def transfer_reading(results: dict, attack: str, eps: float) -> list[str]:
@@ -59,6 +64,17 @@ def relative_points(gap: float) -> str:
     return f"{100 * abs(gap):.1f} points {'below' if gap >= 0 else 'above'}"
 
 
+def survives(first: dict | None, second: dict | None, stronger: str) -> str:
+    """Whether an advantage settled under the first comparison is still settled under the ``stronger`` one."""
+    if first is None or second is None:
+        return "without paired comparisons this run cannot say whether it holds"
+    if first["verdict"] != "more robust":
+        return "this run settles no advantage under FGSM to begin with"
+    if second["verdict"] == "more robust":
+        return f"the advantage holds against {stronger}"
+    return f"the FGSM advantage is not settled under {stronger}"
+
+
 def attack_reading(results: dict, eps: float) -> list[str]:
     """Whether FGSM robustness survives the stronger attack, and what happens between points."""
     lines = []
@@ -67,10 +83,10 @@ def attack_reading(results: dict, eps: float) -> list[str]:
         gaps = {attack: erm["mean"] - mix["mean"]
                 for attack, (erm, mix) in ((a, whitebox_pair(results, a, eps)) for a in ("fgsm", "pgd")) if erm and mix}
         if len(gaps) == 2:
-            holds = gaps["pgd"] > 0.5 * gaps["fgsm"] > 0
+            fgsm, pgd = (comparison(results, "mixup", "white-box", a) for a in ("fgsm", "pgd"))
             lines.append(f"Is FGSM robustness real? At ε = {eps_at(results, eps)} mixup's white-box error is "
-                         f"{relative_points(gaps['fgsm'])} ERM's under FGSM and {relative_points(gaps['pgd'])} under PGD "
-                         f"({'the advantage holds against the stronger attack' if holds else 'the advantage shrinks or vanishes against the stronger attack'}).")
+                         f"{relative_points(gaps['fgsm'])} ERM's under FGSM ({said(fgsm)}) and "
+                         f"{relative_points(gaps['pgd'])} under PGD ({said(pgd)}): {survives(fgsm, pgd, 'the stronger attack')}.")
     section = results["between_points"]
     if section["pairs"] and {"erm", "mixup"} <= set(section["summary"]):
         mid = min(range(len(section["lambdas"])), key=lambda k: abs(section["lambdas"][k] - 0.5))
@@ -82,35 +98,29 @@ def attack_reading(results: dict, eps: float) -> list[str]:
     return lines
 
 
-def survival(family: str, fgsm_gap: float, worst_gap: float, ci_half_width: float) -> str:
-    """How much of a family's FGSM advantage over ERM (ERM's error minus its own, > 0: an advantage) survives the
-    worst case; ``ci_half_width``: a typical 95% interval's half-width (a fraction), within which a gap says nothing.
+def survival(family: str, fgsm: dict | None, worst: dict | None, base: str = "ERM") -> str:
+    """How much of a family's FGSM advantage over the baseline survives the worst case, each step a paired
+    comparison (``fgsm``, ``worst``: results.json's ``statistics`` rows, difference = family − baseline).
 
-    >>> survival("mixup", 0.10, 0.05, 0.02)
-    "mixup's FGSM advantage over ERM is 10.0 points; under the worst case its error is 5.0 points below ERM's (50% of it survives)"
+    "mixup under FGSM: −1.9 points [−6.2, +2.1], p = 0.19: not settled by this run; …; under the worst case:
+    +3.0 points [−3.6, +9.0], p = 0.041: not settled by this run; …"
     """
-    def gap(value: float) -> str:
-        return f"{100 * abs(value):.1f} points {'below' if value >= 0 else 'above'} ERM's"
-
-    if abs(fgsm_gap) < ci_half_width:
-        first = f"under FGSM {family}'s error is {gap(fgsm_gap)}, within noise (±{100 * ci_half_width:.0f})"
-    elif fgsm_gap > 0:
-        first = f"{family}'s FGSM advantage over ERM is {100 * fgsm_gap:.1f} points"
-    else:
-        first = f"{family} has no FGSM advantage over ERM (its error is {gap(fgsm_gap)})"
-    if abs(worst_gap) < ci_half_width:
-        second = f"under the worst case it is {gap(worst_gap)}, within noise"
-    elif worst_gap > 0:
-        kept = f" ({100 * min(worst_gap / fgsm_gap, 1):.0f}% of it survives)" if fgsm_gap >= ci_half_width else ""
-        second = f"under the worst case its error is {gap(worst_gap)}{kept}"
-    else:
-        second = f"under the worst case its error is {gap(worst_gap)}" + (": none of it survives" if fgsm_gap >= ci_half_width else "")
+    if fgsm is None or worst is None:
+        return f"{family} against {base}: {NOT_COMPARED}"
+    first = f"{family} under FGSM: {compared(fgsm)}"
+    second = f"under the worst case: {compared(worst)}"
+    if fgsm["verdict"] == "more robust" and worst["verdict"] == "more robust":
+        kept = 100 * min(worst["difference"] / fgsm["difference"], 1)
+        second += f" ({kept:.0f}% of the FGSM advantage survives)"
+    elif fgsm["verdict"] == "more robust":
+        second += " (the FGSM advantage is not settled under the worst case)"
     return f"{first}; {second}"
 
 
 def worst_case_reading(results: dict, eps: float) -> list[str]:
-    """Per family: how much the worst case adds to FGSM's error, and how much of an FGSM advantage over ERM
-    survives it; over the ε sweep's attacks on every image, then with the extra attacks on their images."""
+    """Per family: how much the worst case adds to FGSM's error, and how much of an FGSM advantage over the
+    baseline survives it (paired comparisons); over the ε sweep's attacks on every image, then with the extra
+    attacks on their images."""
     section = results["attacks"].get("worst_case")
     if not section or "fgsm" not in results["config"]["attack"]["attacks"]:
         return []
@@ -122,19 +132,22 @@ def worst_case_reading(results: dict, eps: float) -> list[str]:
         worst = {f: worst_stat(results, part, eps, "all", f) for f in fams}
         if not all(fgsm.values()) or not all(worst.values()):
             continue
-        rows = section["sweep"] if part == SWEEP else section[EXTRA]["cells"]
-        spans = [(r["error_ci"][1] - r["error_ci"][0]) / 2 for r in rows if r["eps"] == eps and r["kind"] == "all"]
-        ci_half_width = sum(spans) / len(spans)
         added = "; ".join(f"{f} {pct(fgsm[f]['mean'])}% → {pct(worst[f]['mean'])}%" for f in fams)
         text = (f"How much FGSM overstates robustness at ε = {eps_at(results, eps)} (worst case over "
                 f"{worst_case_words(results, part)}): error under FGSM → worst case, {added}.")
-        if "erm" in fams:
-            said = "; ".join(survival(f, fgsm["erm"]["mean"] - fgsm[f]["mean"], worst["erm"]["mean"] - worst[f]["mean"],
-                                      ci_half_width)
-                             for f in fams if f != "erm")
-            text += f" {said[:1].upper()}{said[1:]}." if said else ""
+        if baseline(results) in fams:
+            where = "headline" if part == EXTRA else "sweep"
+            first = (lambda f: comparison(results, f, "worst-case", "fgsm", "headline")) if part == EXTRA else \
+                (lambda f: comparison(results, f, "white-box", "fgsm"))
+            said_all = "; ".join(survival(f, first(f), comparison(results, f, "worst-case", "all", where),
+                                          baseline_name(results))
+                                 for f in fams if f != baseline(results))
+            text += f" Against {baseline_name(results)}: {said_all}." if said_all else ""
         if part == EXTRA and section[EXTRA]["images"] == "subset":
-            text += (f" On {section[EXTRA]['n']} images one error's 95% interval spans about ±{100 * ci_half_width:.0f} points: "
+            rows = section[EXTRA]["cells"]
+            spans = [(r["error_ci"][1] - r["error_ci"][0]) / 2 for r in rows if r["eps"] == eps and r["kind"] == "all"]
+            half = sum(spans) / len(spans) if spans else 0.0
+            text += (f" On {section[EXTRA]['n']} images one error's 95% interval spans about ±{100 * half:.0f} points: "
                      "a spot check; `worst_case_images = 0` or `--preset thorough` measures every image.")
         lines.append(text)
     return lines
@@ -142,8 +155,8 @@ def worst_case_reading(results: dict, eps: float) -> list[str]:
 
 def method_reading(results: dict) -> list[str]:
     """One sentence per method family other than ERM and mixup (which the lines above cover): how it fares
-    against ERM under FGSM and PGD at the heatmap ε."""
-    rows = comparison.family_rows(results)  # given checkpoints of two formats: two rows of one family
+    against ERM under FGSM and PGD at the heatmap ε, each a paired comparison with its interval and verdict."""
+    rows = methods.family_rows(results)  # given checkpoints of two formats: two rows of one family
     erm = next((row for row in rows if row["family"] == "erm"), None)
     if not erm or erm["pgd"] is None or erm["fgsm"] is None:
         return []
@@ -153,23 +166,30 @@ def method_reading(results: dict) -> list[str]:
         family = row["family"]
         if family in ("erm", "mixup") or row["pgd"] is None or row["fgsm"] is None:
             continue
-        fgsm_gain, pgd_gain = erm["fgsm"] - row["fgsm"], erm["pgd"] - row["pgd"]
-        if family == "pgd_at":
-            verdict = (f"the robust reference: adversarial training cuts ERM's PGD error by {100 * pgd_gain:.1f} points, "
-                       "robustness that a stronger attack does not take back" if pgd_gain > MEANINGFUL_GAP else
-                       "the robust reference, yet no more robust than ERM under PGD here: check its ε and steps")
-        elif pgd_gain > MEANINGFUL_GAP:
-            verdict = f"{100 * pgd_gain:.1f} points more robust than ERM under PGD"
-        elif fgsm_gain > MEANINGFUL_GAP:
-            verdict = f"its FGSM advantage ({100 * fgsm_gain:.1f} points) does not survive PGD"
-        else:
-            verdict = "no more robust than ERM"
+        fgsm, pgd = (comparison(results, family, "white-box", a) for a in ("fgsm", "pgd"))
+        verdict = method_verdict(family, fgsm, pgd)
         warned = sorted({c["check"] for c in results["checks"] if c["status"] == "warn"
                          and results["models"][c["model"]]["family"] == family})
         caveat = f" But its sanity checks warn ({', '.join(warned)}): trust that only after a stronger attack." if warned else ""
         lines.append(f"{row['display']}: clean error {pct(row['clean_error'])}%, white-box FGSM {pct(row['fgsm'])}% "
                      f"and PGD {pct(row['pgd'])}% at ε = {eps} (ERM: {pct(erm['fgsm'])}%, {pct(erm['pgd'])}%): {verdict}.{caveat}")
     return lines
+
+
+def method_verdict(family: str, fgsm: dict | None, pgd: dict | None) -> str:
+    """A method against ERM in words, from its paired FGSM and PGD comparisons."""
+    if pgd is None or fgsm is None:
+        return NOT_COMPARED
+    if family == "pgd_at":
+        if pgd["verdict"] == "more robust":
+            return (f"the robust reference: adversarial training cuts ERM's PGD error by {-pgd['difference']:.1f} points "
+                    f"({compared(pgd)}), robustness that a stronger attack does not take back")
+        return f"the robust reference, yet not settled as more robust than ERM under PGD here ({compared(pgd)}): check its ε and steps"
+    if pgd["verdict"] == "more robust":
+        return f"more robust than ERM under PGD ({compared(pgd)})"
+    if fgsm["verdict"] == "more robust":
+        return f"its FGSM advantage ({compared(fgsm)}) is not settled under PGD ({compared(pgd)})"
+    return f"against ERM under PGD: {compared(pgd)}"
 
 
 def checks_reading(results: dict) -> str:

@@ -32,7 +32,8 @@ def units_note(timing: dict) -> str:
 
 
 def setup_blocks(results: dict) -> list:
-    """The title and two paragraphs: data, models, device, library versions and stage times; the paper caveat."""
+    """Two paragraphs under "Setup": data, models, device, library versions and stage times; the paper caveat.
+    (The report's title leads its first section, the verdict: robustness/report/verdict.py.)"""
     cfg, data, env = results["config"], results["data"], results["environment"]
     wall = results["timing"]["stages_s"]
     replication = (
@@ -43,7 +44,7 @@ def setup_blocks(results: dict) -> list:
         "200 epochs) and ImageNet (ResNet-101). Compare directions and ratios, not absolute errors."
     )
     return [
-        ("h1", f"Robustness report: {results['run_id']}"),
+        ("h2", "Setup"),
         ("p", f"Preset **{cfg['preset']}** on **{data['name']}** ({data['n_train']} training, {data['n_test']} test images, "
               f"{'×'.join(map(str, data['input_shape']))}, {len(data['classes'])} classes), {what_ran(results)}, "
               f"device **{env['device']}** ({env['device_name']}{threads_note(env)}), "

@@ -15,21 +15,32 @@ from torch import nn
 
 from attacks.metrics import pack_bits
 from attacks.registry import ATTACKS
-from attacks.transfer import transfer_matrix
+from attacks.transfer import transfer_matrix, transfer_tallies
 from attacks.worst import headline_images
 from robustness.checkpoints import LoadedModel
 from robustness.config import AttackConfig, DataConfig, SuiteConfig, override, to_dict
 from robustness.executors import Unit
 from robustness.results import fault_point
-from robustness.units import UNIT_VERSION, compute_units, plain, unit_key
+from robustness.units import UNIT_VERSION, compute_units, plain, recipe_data, unit_key
 
 
 @dataclass(frozen=True)
 class Headline:
-    """A worst-case unit's choice: the headline ``eps`` it runs at and the size of its stratified image subset."""
+    """A worst-case unit's choice: the headline ``eps`` it runs at, the size of its stratified image subset, and
+    the batch of that subset it covers (``[start, stop)``; robustness/stages/worst_case.py runs one unit per batch)."""
 
     eps: float
     images: int
+    batch: tuple[int, int] | None = None  # None: every image of the subset (a unit written before per-batch units)
+
+    def to_json(self) -> dict:
+        batch = {} if self.batch is None else {"batch": list(self.batch)}
+        return {"eps": self.eps, "images": self.images, **batch}
+
+    @classmethod
+    def from_json(cls, headline: dict) -> Headline:
+        batch = headline.get("batch")
+        return cls(headline["eps"], headline["images"], None if batch is None else tuple(batch))
 
 
 # [attack] fields that are not a unit's own: the attack list and the worst-case choice (the unit's own attack and
@@ -65,8 +76,13 @@ class AttackRecipe:
         return replace(self, settings=replace(self.settings, eps=(eps,)), models={self.source: self.models[self.source]})
 
     def worst_case(self, eps: float) -> AttackRecipe:
-        """The worst-case unit of this attack: white box at ``eps`` on ``attack.worst_case_images`` test images."""
+        """The worst-case work of this attack: white box at ``eps`` on ``attack.worst_case_images`` test images (one
+        unit per batch of them: ``batch``)."""
         return replace(self.at(eps), headline=Headline(eps, self.settings.worst_case_images))
+
+    def batch(self, start: int, stop: int) -> AttackRecipe:
+        """The worst-case unit of the images ``[start, stop)`` of its subset: one batch of ``attack.batch_size``."""
+        return replace(self, headline=replace(self.headline, batch=(start, stop)))
 
     def attack_config(self) -> AttackConfig:
         """The settings the unit runs with: its one attack, tabulated at its first ε."""
@@ -75,11 +91,11 @@ class AttackRecipe:
 
     def to_json(self) -> dict:
         settings = {name: value for name, value in to_dict(self.settings).items() if name not in NOT_KEYED}
-        headline = {} if self.headline is None else {"headline": {"eps": self.headline.eps, "images": self.headline.images}}
+        headline = {} if self.headline is None else {"headline": self.headline.to_json()}
         # An attack whose numbers changed under the same name (autoattack: 10 iterations, now the reference's 100)
         # keys its revision, so a unit of the former one is recomputed; revision 0 leaves every other key as it was.
         revision = ATTACKS[self.attack].revision if self.attack in ATTACKS else 0
-        return plain({"kind": "attack", "version": UNIT_VERSION, "data": to_dict(self.data), "attack": self.attack,
+        return plain({"kind": "attack", "version": UNIT_VERSION, "data": recipe_data(self.data), "attack": self.attack,
                       "settings": settings, "source": self.source, "models": self.models, **headline,
                       **({"revision": revision} if revision else {})})
 
@@ -88,7 +104,7 @@ class AttackRecipe:
         headline = recipe.get("headline")
         return cls(override(DataConfig(), recipe["data"], "data"), recipe["attack"],
                    override(AttackConfig(), recipe["settings"], "attack"), recipe["source"], recipe["models"],
-                   None if headline is None else Headline(headline["eps"], headline["images"]))
+                   None if headline is None else Headline.from_json(headline))
 
     @property
     def key(self) -> str:
@@ -103,13 +119,18 @@ def attack_unit(recipe: AttackRecipe, models: dict[str, nn.Module], split, devic
 
     ``models`` maps each model name of ``recipe.models`` to the model (on any device; moved to
     ``device`` here, so a Ray worker gets CPU copies and puts them on its GPU).
-    Returns transfer_matrix's ``{"n", "clean", "cells"}`` for this source alone.
+    Returns transfer_matrix's ``{"n", "clean", "cells"}`` for this source alone; a worst-case unit of one batch
+    returns its counts instead (``batch_states``), to be joined with the other batches'.
     """
     models = {name: models[name].to(device).eval() for name in recipe.models}  # the recipe's order is the cells' order
     config = recipe.attack_config()
     x, y, index = split.test_x, split.test_y, None
     if recipe.headline is not None:  # a worst-case attack: its image subset, recorded as bits over the test set
         index = headline_images(y, config)
+        if recipe.headline.batch is not None:
+            result = batch_states(models, x, y, index, config, recipe, device)
+            fault_point("attack-cell")
+            return result
         x, y = x[index], y[index]
     result = transfer_matrix(models, x, y, config, device, progress=False, sources=[recipe.source])
     if index is not None:
@@ -118,6 +139,18 @@ def attack_unit(recipe: AttackRecipe, models: dict[str, nn.Module], split, devic
         result["images"] = pack_bits(mask)
     fault_point("attack-cell")
     return result
+
+
+def batch_states(models: dict[str, nn.Module], x, y, index, config: AttackConfig, recipe: AttackRecipe, device) -> dict:
+    """One batch of a worst-case attack: the images ``index[start:stop]``, seeded as the batch at ``start`` of the
+    whole subset. Its clean and cell counts as ``Tally.state``s (``{"start", "stop", "clean", "cells"}``)."""
+    start, stop = recipe.headline.batch
+    rows = index[start:stop]
+    clean, cells = transfer_tallies(models, x[rows], y[rows], config, device, progress=False, sources=[recipe.source],
+                                    first=start)
+    return {"start": start, "stop": stop, "clean": {name: tally.state() for name, tally in clean.items()},
+            "cells": [{"attack": a, "eps": e, "source": s, "target": t, "state": tally.state()}
+                      for (a, e, s, t), tally in cells.items()]}
 
 
 # --- scheduling: one unit per attack × source model ----------------------------------------

@@ -9,7 +9,6 @@ from robustness import data as datasets
 from robustness.config import SuiteConfig
 from robustness.executors import Unit
 from robustness.methods import Method, model_id
-from robustness.methods.coteaching import at_noise_rate
 from robustness.records import noise_run_record
 from robustness.stages.attack import AttackRecipe, attack_unit
 from robustness.stages.train import TrainRecipe, model_from_state, train_units
@@ -25,7 +24,7 @@ def noise_recipes(config: SuiteConfig, methods: dict[str, Method] | None = None)
     nc = config.noise
     methods = methods if methods is not None else parse_methods(config)
     # coteaching:noise becomes coteaching:<the level's rate> here, so the unit key holds the concrete number
-    return {(spec, method, seed): TrainRecipe.of(config, at_noise_rate(methods[method], nominal_rate(spec), spec), seed,
+    return {(spec, method, seed): TrainRecipe.of(config, methods[method].at_noise_rate(nominal_rate(spec), spec), seed,
                                                  noise_spec=spec)
             for spec in noise_specs(nc) for method in nc.methods for seed in nc.seeds}
 

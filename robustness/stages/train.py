@@ -22,12 +22,11 @@ from noise import corrupt, spec_file
 from robustness.config import DataConfig, SuiteConfig, TrainConfig, override, to_dict
 from robustness.executors import Devices, InProcess, Unit
 from robustness.methods import Method, parse_method, plugin_sources
-from robustness.methods.coteaching import at_noise_rate
 from robustness.models import build_model
 from robustness.records import ModelRecord, trained_model_record
 from robustness.results import fault_point, save_state_dict
 from robustness.train import device_plan, fit
-from robustness.units import UNIT_VERSION, compute_units, plain, unit_key
+from robustness.units import UNIT_VERSION, compute_units, plain, recipe_data, unit_key
 from robustness.validation import trained_names
 
 
@@ -79,7 +78,7 @@ class TrainRecipe:
         """The recipe as saved with its unit and hashed into its key (the keys of units/ written before recipes
         were typed: old run directories resume)."""
         code = {"method_code": self.method_code} if self.method_code else {}
-        return plain({"kind": "train", "version": UNIT_VERSION, "data": to_dict(self.data), "train": to_dict(self.train),
+        return plain({"kind": "train", "version": UNIT_VERSION, "data": recipe_data(self.data), "train": to_dict(self.train),
                       "method": self.method.spec, "seed": self.seed,
                       "noise": None if self.noise is None else self.noise.to_json(), **code})
 
@@ -175,7 +174,7 @@ def clean_recipes(config: SuiteConfig, methods: dict[str, Method]) -> dict[str, 
         return {}
     pairs = [(methods[spec], seed) for spec in config.clean.methods for seed in config.clean.seeds]
     # coteaching:noise on clean labels: the noise rate is 0, so nothing is forgotten (Han et al.'s rule)
-    return {name: TrainRecipe.of(config, at_noise_rate(method, 0.0, "clean labels"), seed)
+    return {name: TrainRecipe.of(config, method.at_noise_rate(0.0, "clean labels"), seed)
             for name, (method, seed) in zip(trained_names(config, methods), pairs)}
 
 
