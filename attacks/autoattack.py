@@ -20,8 +20,8 @@ with the ``seed`` argument, as the reference seeds every part with its one seed
 (torchattacks calls ``torch.manual_seed`` with it, so the attack stage also runs it inside
 ``robustness.seeding.seeded``, which restores the caller's generator afterwards).
 
-``autoattack_fast`` is the 10-iteration ensemble torchattacks' ``AutoAttack`` ships;
-``autoattack_rand`` the reference's version for randomized models (APGD with EOT).
+``autoattack-fast`` is the 10-iteration ensemble torchattacks' ``AutoAttack`` ships;
+``autoattack-rand`` the reference's version for randomized models (APGD with EOT).
 
 Settings (``[attack.autoattack]``): ``steps`` (default 100, the reference's: iterations of
 APGD-CE, and of APGD-T and FAB-T per target class), ``queries`` (default 5,000, Square's
@@ -114,9 +114,9 @@ class AutoAttack(Attack):
     norms = ("linf", "l2")
     strength = 5
     mixes_score_based = True
-    revision = 1  # 0 was torchattacks' 10-iteration AutoAttack (now autoattack_fast): its units are not this one's
+    revision = 1  # 0 was torchattacks' 10-iteration AutoAttack (now autoattack-fast): its units are not this one's
     shortfall = ("AutoAttack stopped short (fewer steps or queries than the reference's 100 and 5,000) or a randomized "
-                 "model that answers each query differently (run autoattack_rand)")
+                 "model that answers each query differently (run autoattack-rand)")
     part_names = ("APGD-CE", "APGD-T", "FAB-T", "Square")
     part_classes = {"APGD-T": 4}  # its targeted DLR loss reads the 4 highest logits: left out below 4 classes
     standard_classes = TARGET_CLASSES + 1  # the true class and 9 targets

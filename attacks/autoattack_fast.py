@@ -18,7 +18,7 @@ Implementation: torchattacks.AutoAttack's parts and settings, run as ``attacks.a
 
 Example::
 
-    x_adv = make_attack("autoattack_fast").build(model, 8 / 255, seed=0)(images, labels)
+    x_adv = make_attack("autoattack-fast").build(model, 8 / 255, seed=0)(images, labels)
 """
 
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from attacks.registry import register_attack
 TORCHATTACKS_STEPS = 10  # torchattacks' default iterations of APGD, APGDT and FAB, which its AutoAttack keeps
 
 
-@register_attack("autoattack_fast")
+@register_attack("autoattack-fast")
 class AutoAttackFast(AutoAttack):
     @dataclass(frozen=True)
     class Settings:

@@ -6,10 +6,10 @@ transform) answers each query differently, so a gradient from one pass says litt
 the reference's ``version="rand"`` averages each step's gradient over 20 passes (expectation over
 transformation, Athalye et al. 2018) and runs APGD-CE, then APGD-DLR on the images APGD-CE left,
 100 iterations each, one restart, no targeted parts and no Square. Run it on a model the sanity
-check "deterministic forward" flags (``worst_case_attacks = ["autoattack_rand"]``); on a deterministic
+check "deterministic forward" flags (``worst_case_attacks = ["autoattack-rand"]``); on a deterministic
 model it spends 20 times the work of APGD for the same gradient.
 
-Settings (``[attack.autoattack_rand]``): ``steps`` (default 100, the reference's), ``eot`` (default
+Settings (``[attack.autoattack-rand]``): ``steps`` (default 100, the reference's), ``eot`` (default
 20, the reference's passes averaged per step). Arguments: ``config.norm`` ("linf", default, or "l2"),
 ``model`` (pixels in [0, 1] in, logits out; below 3 classes APGD-DLR, whose loss reads the 3 highest logits, is left out), ``eps`` (L∞ radius in [0, 1] pixel units, or an L2 radius), ``seed`` (both parts' seed, as
 the reference seeds them). Input range: [0, 1]. Implementation: ``torchattacks.APGD(eot_iter=…)``,
@@ -17,7 +17,7 @@ run as ``attacks.autoattack.Ensemble``.
 
 Example::
 
-    x_adv = make_attack("autoattack_rand").build(noisy_model, 8 / 255, seed=0)(images, labels)
+    x_adv = make_attack("autoattack-rand").build(noisy_model, 8 / 255, seed=0)(images, labels)
 """
 
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ REFERENCE_EOT = 20  # the reference's gradient samples per step in version="rand
 MAX_EOT = 1_000  # forward-backward passes averaged per step
 
 
-@register_attack("autoattack_rand")
+@register_attack("autoattack-rand")
 class AutoAttackRand(AutoAttack):
     @dataclass(frozen=True)
     class Settings:

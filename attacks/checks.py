@@ -283,7 +283,7 @@ def attacks_run(attacks: dict) -> set[str]:
 
 
 def rand_attacks() -> set[str]:
-    """The attacks made for randomized models (expectation over transformation: autoattack_rand)."""
+    """The attacks made for randomized models (expectation over transformation: autoattack-rand)."""
     return {name for name, cls in ATTACKS.items() if "rand" in name and cls.part_names}
 
 
@@ -303,7 +303,7 @@ def check_randomized(diagnostics: dict, models: list[str], ran: set[str]) -> lis
                       + which)
             out.append(_result("deterministic forward", model, detail,
                                "a randomized model (dropout or noise left on at test time, a random input transform): "
-                               "attacks aim at a moving target; evaluate it with autoattack_rand (APGD with EOT over 20 "
+                               "attacks aim at a moving target; evaluate it with autoattack-rand (APGD with EOT over 20 "
                                "passes, the reference's version='rand')"))
         else:
             out.append(_result("deterministic forward", model))

@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--eps", type=float, default=0.1, help="L∞ radius, pixels in [0, 1] (default 0.1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for both sides (default 1)")
     p.add_argument("--repeats", type=int, default=1, help="rounds of (suite, reference), alternating (default 1)")
-    p.add_argument("--with-fast", action="store_true", help="also time autoattack_fast (10 iterations), for scale; not compared")
+    p.add_argument("--with-fast", action="store_true", help="also time autoattack-fast (10 iterations), for scale; not compared")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     split = load(PRESETS["tiny"].data if args.checkpoint is None else DataConfig(name=args.data))
@@ -86,7 +86,7 @@ def main() -> None:
     if args.with_fast:
         clock = time.perf_counter()
         with seeded(SEED, CPU):
-            images["fast"] = make_attack("autoattack_fast").build(model, args.eps, SEED)(x, y)
+            images["fast"] = make_attack("autoattack-fast").build(model, args.eps, SEED)(x, y)
         seconds["fast"] = [time.perf_counter() - clock]
     wrong = {name: predict(model, adv) != y for name, adv in images.items()}
     clean = float((predict(model, x) != y).float().mean())

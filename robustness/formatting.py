@@ -46,8 +46,8 @@ def eps_label(eps: float, threat_model: str) -> str:
 ATTACK_NAMES: dict[str, str] = {}
 THREAT_MODELS = {"Linf": "L∞", "L2": "L2"}
 # Attack names whose meaning changed with a results.json schema version: in a file older than that version, what each
-# name stood for, by today's name. Before 7, "autoattack" was torchattacks' 10-iteration ensemble, "autoattack_fast" since.
-RENAMED_ATTACKS = {7: {"autoattack": "autoattack_fast"}}
+# name stood for, by today's name. Before 7, "autoattack" was torchattacks' 10-iteration ensemble, "autoattack-fast" since.
+RENAMED_ATTACKS = {7: {"autoattack": "autoattack-fast"}}
 
 
 def former_attack_names(schema_version: int) -> dict[str, str]:

@@ -66,7 +66,7 @@ PRESETS: dict[str, SuiteConfig] = {
     # not the reference's 100) and Square (500 queries) white box at the headline ε only, on a stratified subset of
     # 50 test images: their cost is mostly fixed per model, so a spot check there costs seconds, not the minutes of
     # every image (docs/benchmarks.md). The report names the fast variant wherever it shows it.
-    "quick": SuiteConfig(preset="quick", attack=AttackConfig(worst_case_attacks=("autoattack_fast", "square"),
+    "quick": SuiteConfig(preset="quick", attack=AttackConfig(worst_case_attacks=("autoattack-fast", "square"),
                                                              worst_case_images=50,
                                                              settings={"square": {"queries": 500}})),
     # For tests and smoke runs: seconds, not minutes. Numbers mean nothing.

@@ -19,7 +19,7 @@ from robustness.errors import SuiteError
 from robustness.formatting import former_attack_names
 from robustness.results_check import check_results, shown
 
-SCHEMA_VERSION = 7  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table); 6: per-image wrong_bits kept, statistics; 7: autoattack at the reference's strength (before: autoattack_fast), the reference's checks in diagnostics, an ensemble's parts
+SCHEMA_VERSION = 7  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table); 6: per-image wrong_bits kept, statistics; 7: autoattack at the reference's strength (before: autoattack-fast), the reference's checks in diagnostics, an ensemble's parts
 READABLE_VERSIONS = (5, 6, SCHEMA_VERSION)  # an older run still gets a report: its comparisons come from its units
 RETITLED = {7: {"AutoAttack ≥": "AutoAttack-fast (10 steps) ≥"}}  # check names built from former titles (RENAMED_ATTACKS)
 REQUIRED_KEYS = ("schema_version", "run_id", "config", "environment", "data", "models", "attacks", "diagnostics", "checks",
@@ -165,7 +165,7 @@ def read_results(run_dir: str | Path) -> dict:
 
 def with_current_names(results: dict) -> dict:
     """``results`` with every attack named as today's suite names what ran (an older file's ``autoattack`` is
-    ``autoattack_fast``, in the cells, the config, the worst case, the statistics and the check names), so its report
+    ``autoattack-fast``, in the cells, the config, the worst case, the statistics and the check names), so its report
     and the leaderboard name the variant that ran; ``schema_version`` stays, so that its units, which keep the
     former names, are matched through ``former_attack_names`` (robustness/statistics.py)."""
     version = results["schema_version"]

@@ -71,7 +71,7 @@ def test_autoattack_agrees_with_the_reference_image_by_image(which, tiny_models,
 
 def test_autoattack_rand_agrees_with_the_reference_rand_version(robust_model, digits, one_thread):
     x, y = digits.test_x[:IMAGES], digits.test_y[:IMAGES]
-    mine = ours(robust_model, x, y, "autoattack_rand", {"steps": STEPS, "eot": EOT})
+    mine = ours(robust_model, x, y, "autoattack-rand", {"steps": STEPS, "eot": EOT})
     theirs = reference(robust_model, x, y, "rand", STEPS, eot=EOT)
     gap, sets = agreement(robust_model, x, y, mine, theirs)
     assert gap <= TOLERANCE, sets

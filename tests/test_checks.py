@@ -118,7 +118,7 @@ def test_autoattack_with_its_own_square_is_not_a_gradient_attack_square_must_bea
 
 
 def test_autoattack_fast_is_held_against_pgd_too():
-    attacks = with_worst_case(constructed({"pgd": [0.1, 0.3, 0.5]}), [("pgd", 0.35), ("autoattack_fast", 0.30)])
+    attacks = with_worst_case(constructed({"pgd": [0.1, 0.3, 0.5]}), [("pgd", 0.35), ("autoattack-fast", 0.30)])
     status = statuses(attacks)["AutoAttack-fast (10 steps) ≥ PGD"]
     assert status["status"] == "warn" and "run autoattack" in status["likely_cause"]
 

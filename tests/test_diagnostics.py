@@ -33,9 +33,9 @@ def test_a_randomized_model_is_flagged_and_the_report_says_whether_an_eot_attack
     state = torch.get_rng_state()
     flagged = checks_of({"noisy": noisy}, digits)["noisy", "deterministic forward"]
     assert torch.equal(torch.get_rng_state(), state)  # five passes, drawn from forked generators
-    assert flagged["status"] == "warn" and "autoattack_rand" in flagged["likely_cause"]
+    assert flagged["status"] == "warn" and "autoattack-rand" in flagged["likely_cause"]
     assert "no attack with expectation over transformation ran" in flagged["detail"]
-    with_rand = checks_of({"noisy": noisy}, digits, ("fgsm", "autoattack_rand"))["noisy", "deterministic forward"]
+    with_rand = checks_of({"noisy": noisy}, digits, ("fgsm", "autoattack-rand"))["noisy", "deterministic forward"]
     assert with_rand["detail"].endswith("AutoAttack-rand (EOT) ran")
 
 

@@ -103,9 +103,9 @@ def test_a_unit_of_the_former_10_iteration_autoattack_is_recomputed_not_reused(t
     store = UnitStore(tmp_path)
     store.save(FormerRecipe(before), {"n": 50, "clean": {}, "cells": []})  # a finished unit the former code saved
     assert store.load(FormerRecipe(before)) is not None and store.load(now) is None
-    for attack in ("fgsm", "ifgsm", "pgd", "square", "autoattack_fast"):
+    for attack in ("fgsm", "ifgsm", "pgd", "square", "autoattack-fast"):
         assert "revision" not in attack_recipe(config, attack, "erm_s0", models).to_json()
-    assert key_of(headline_recipe(config, "autoattack_fast", "erm_s0", models, 0.1)) != now.key
+    assert key_of(headline_recipe(config, "autoattack-fast", "erm_s0", models, 0.1)) != now.key
 
 
 def test_a_batch_is_part_of_a_worst_case_key_and_data_test_first_only_when_set():
