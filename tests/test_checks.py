@@ -64,12 +64,19 @@ def test_checks_pass_on_honest_models_and_warn_on_gradient_masking(tiny_models, 
 
 
 def test_checks_warn_on_a_randomized_model(noisy_model, digits):
-    cfg = AttackConfig(eps=(0.0, 0.1), settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2}})
+    cfg = AttackConfig(eps=(0.0, 0.1), heatmap_eps=0.1, settings={"ifgsm": {"steps": 2}, "pgd": {"steps": 2},
+                                                                  "autoattack-rand": {"steps": 2, "eot": 2}},
+                       worst_case_attacks=("autoattack-rand",), worst_case_images=50, between_pairs=5, between_points=3)
     subset = dataclasses.replace(digits, test_images=digits.test_images[:200], test_y=digits.test_y[:200])
     out = evaluate_models({"noisy": noisy_model}, {"noisy": "erm"}, subset, cfg, CPU, progress=False)
-    status = {c["check"]: c["status"] for c in out["checks"]}
-    assert status["ε = 0 equals clean"] == "warn"
+    status = {c["check"]: c for c in out["checks"]}
+    assert status["ε = 0 equals clean"]["status"] == "warn"
     assert out["diagnostics"]["noisy"]["deterministic"] is False
+    # The reference's check, and the report's word that the EOT version ran (asked for in worst_case_attacks).
+    assert status["deterministic forward"]["status"] == "warn"
+    assert status["deterministic forward"]["detail"].endswith("AutoAttack-rand (EOT) ran")
+    rows = out["attacks"]["worst_case"]["headline"]["cells"]
+    assert [list(r["parts"]) for r in rows if r["kind"] == "autoattack-rand"] == [["APGD-CE", "APGD-DLR"]]
 
 
 def with_worst_case(attacks: dict, headline: list[tuple], sweep: list[tuple] = (), flags: list[dict] = ()) -> dict:
