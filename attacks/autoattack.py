@@ -41,6 +41,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torchattacks
@@ -118,7 +119,7 @@ class AutoAttack(Attack):
     shortfall = ("AutoAttack stopped short (fewer steps or queries than the reference's 100 and 5,000) or a randomized "
                  "model that answers each query differently (run autoattack-rand)")
     part_names = ("APGD-CE", "APGD-T", "FAB-T", "Square")
-    part_classes = {"APGD-T": 4}  # its targeted DLR loss reads the 4 highest logits: left out below 4 classes
+    part_classes: ClassVar[dict[str, int]] = {"APGD-T": 4}  # its targeted DLR loss reads the 4 highest logits: left out below 4
     standard_classes = TARGET_CLASSES + 1  # the true class and 9 targets
 
     def check(self) -> None:

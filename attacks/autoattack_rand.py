@@ -21,6 +21,7 @@ Example::
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torchattacks
 
@@ -45,7 +46,7 @@ class AutoAttackRand(AutoAttack):
     revision = 0
     shortfall = None
     part_names = ("APGD-CE", "APGD-DLR")
-    part_classes = {"APGD-DLR": 3}  # its DLR loss reads the 3 highest logits: left out below 3 classes
+    part_classes: ClassVar[dict[str, int]] = {"APGD-DLR": 3}  # its DLR loss reads the 3 highest logits: left out below 3
     standard_classes = None
 
     def check(self) -> None:

@@ -13,6 +13,7 @@ a forward that calls autograd, too few classes for the DLR loss or for the stand
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 
@@ -283,8 +284,9 @@ def attacks_run(attacks: dict) -> set[str]:
 
 
 def rand_attacks() -> set[str]:
-    """The attacks made for randomized models (expectation over transformation: autoattack-rand)."""
-    return {name for name, cls in ATTACKS.items() if "rand" in name and cls.part_names}
+    """The attacks made for randomized models: those averaging gradients over passes (an ``eot`` setting:
+    expectation over transformation, autoattack-rand)."""
+    return {name for name, cls in ATTACKS.items() if any(f.name == "eot" for f in dataclasses.fields(cls.Settings))}
 
 
 def check_randomized(diagnostics: dict, models: list[str], ran: set[str]) -> list[dict]:

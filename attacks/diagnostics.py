@@ -114,7 +114,7 @@ def calls_autograd(model: nn.Module, x: torch.Tensor) -> bool:
     def trace(frame, event, arg):
         if event == "call" and frame.f_code.co_name in AUTOGRAD_CALLS:
             seen.append(frame.f_code.co_name)
-        return None  # calls only: no line events inside
+        # returns None: calls only, no line events inside
 
     previous = sys.gettrace()
     sys.settrace(trace)

@@ -4,10 +4,10 @@ a model built to trip it (tests/conftest.py) and stays silent on the plainly tra
 import sys
 
 import torch
+from conftest import Noisy, Purifying, Scaled, Softmaxed
 
 from attacks.checks import run_checks
 from attacks.diagnostics import calls_autograd, diagnose
-from conftest import Noisy, Purifying, Scaled, Softmaxed
 
 CPU = torch.device("cpu")
 REFERENCE_CHECKS = ("deterministic forward", "outputs are logits", "no image with a zero gradient", "forward calls no autograd")

@@ -66,10 +66,10 @@ def parts_blocks(results: dict) -> list:
             steps.append(f"{part} {broke} → {100 * standing / n:.1f}%")
         rows.append([record["target"], attack_name(record["attack"]), eps_at(results, record["eps"]), f"{images} ({n})",
                      f"{100 * record['correct_clean'] / n:.1f}%", "; ".join(steps)])
-    return [("p", "Each AutoAttack variant part by part, white box: the images each part broke first (each runs on "
-                  "the images the ones before it left) and the robust accuracy after it. Square breaking images the "
-                  "gradient attacks left is what the sanity check \"Square adds nothing to AutoAttack's gradient "
-                  "attacks\" looks for."),
+    return [("p", ("Each AutoAttack variant part by part, white box: the images each part broke first (each runs on "
+                   "the images the ones before it left) and the robust accuracy after it. Square breaking images the "
+                   "gradient attacks left is what the sanity check \"Square adds nothing to AutoAttack's gradient "
+                   "attacks\" looks for.")),
             ("table", ["model", "attack", "ε", "images", "clean accuracy", "part: images broken → robust accuracy"], rows)]
 
 
