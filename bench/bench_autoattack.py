@@ -8,7 +8,8 @@ attack stage runs per batch. Both at full strength (100 iterations, 9 targets, 5
 
     python bench/bench_autoattack.py                            # PGD-AT digits model, 200 test images, ε = 0.1
     python bench/bench_autoattack.py --model erm --images 540   # the undefended model, every digits test image
-    python bench/bench_autoattack.py --checkpoint m.pt --data imagefolder:data/cifar10-jpeg --eps 0.00784 --images 200
+    python bench/bench_autoattack.py --checkpoint m.pt --data imagefolder:data/cifar10-jpeg --test-subset 1000 \
+        --eps 0.00784 --images 200                          # a CIFAR-10 model (saved whole, torch.save(model))
 
 The sides alternate (suite, reference, reference, suite, …) over ``--repeats`` rounds and each side's median is
 taken, so load that drifts over the run hits both alike. On a shared machine trust the ratio, not the seconds.
@@ -57,6 +58,9 @@ def main() -> None:
     p.add_argument("--model", choices=sorted(METHODS), default="pgd_at", help="digits model to train (default pgd_at)")
     p.add_argument("--checkpoint", help="a whole model saved with torch.save (trusted file), instead of --model")
     p.add_argument("--data", default="digits", help="data set of --checkpoint (default digits)")
+    p.add_argument("--test-subset", type=int, default=0,
+                   help="of --data, a stratified subset of this many test images first (an image folder lists its test "
+                        "images class by class); 0: all")
     p.add_argument("--images", type=int, default=200, help="the first test images, one batch (default 200)")
     p.add_argument("--eps", type=float, default=0.1, help="L∞ radius, pixels in [0, 1] (default 0.1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for both sides (default 1)")
@@ -64,7 +68,7 @@ def main() -> None:
     p.add_argument("--with-fast", action="store_true", help="also time autoattack-fast (10 iterations), for scale; not compared")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    split = load(PRESETS["tiny"].data if args.checkpoint is None else DataConfig(name=args.data))
+    split = load(PRESETS["tiny"].data if args.checkpoint is None else DataConfig(name=args.data, test_subset=args.test_subset))
     if args.checkpoint:
         model = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     else:
