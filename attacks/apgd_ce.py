@@ -6,8 +6,8 @@ is halved whenever the loss stops improving (checkpoints at 22%, then shrinking
 intervals of the budget), from a random start; it keeps the best point found. No
 step size to tune: the first of AutoAttack's four attacks.
 
-Settings (``[attack.apgd_ce]``): ``steps`` (default 10, torchattacks' default and what its
-AutoAttack uses; Croce & Hein use 100). Arguments: ``config.norm`` ("linf", default, or "l2"),
+Settings (``[attack.apgd_ce]``): ``steps`` (default 10, torchattacks' default and what
+``autoattack-fast`` uses; Croce & Hein, and ``autoattack``, use 100). Arguments: ``config.norm`` ("linf", default, or "l2"),
 ``model`` (pixels in [0, 1] in, logits out), ``eps`` (L∞ radius in [0, 1] pixel
 units, or an L2 radius), ``seed`` (the random start; the attack stage derives it per
 (attack, ε, source, batch) from ``attack.seed``). One restart.
@@ -31,7 +31,7 @@ from robustness.config import MAX_STEPS, check_count
 class APGDCE(Attack):
     @dataclass(frozen=True)
     class Settings:
-        steps: int = 10  # iterations, 1 to 100,000 (torchattacks' default, as its AutoAttack; Croce & Hein: 100); one restart
+        steps: int = 10  # iterations, 1 to 100,000 (torchattacks' default, as autoattack-fast; Croce & Hein: 100); one restart
 
     title = "APGD-CE"
     random = True

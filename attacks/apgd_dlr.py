@@ -18,6 +18,7 @@ Example::
 """
 
 from attacks.apgd_ce import APGDCE
+from attacks.base import check_classes
 from attacks.registry import register_attack
 
 
@@ -25,3 +26,7 @@ from attacks.registry import register_attack
 class APGDDLR(APGDCE):
     title = "APGD-DLR"
     loss = "dlr"
+
+    def check(self) -> None:
+        super().check()
+        check_classes(self, 3, "the DLR loss reads the 3 highest logits")

@@ -59,6 +59,15 @@ class Attack:
     # The likely cause when its white-box error falls below the next weaker attack's that the error check compares
     # (attacks/checks.py): set on the ranked attacks that check compares, None on the others.
     shortfall: ClassVar[str | None] = None
+    # An ensemble's parts, by title, in the order they run (AutoAttack: APGD-CE, APGD-T, FAB-T, Square); () for one attack.
+    # Its white-box cells count the images each part broke first (``parts`` in results.json; attacks/checks.py reads them).
+    part_names: ClassVar[tuple[str, ...]] = ()
+    part_classes: ClassVar[dict[str, int]] = {}  # part -> the fewest classes it can run on (left out below that)
+    standard_classes: ClassVar[int | None] = None  # classes the published version needs (its 9 targets); None: any
+    mixes_score_based: ClassVar[bool] = False  # an ensemble with a score-based part (Square): not a pure gradient attack
+    # Bumped when the attack's numbers change under the same name and settings: a unit key holds it when it is not 0,
+    # so a finished unit of an earlier revision is recomputed, never reused (robustness/stages/attack.py).
+    revision: ClassVar[int] = 0
 
     def __init__(self, config: AttackConfig, name: str, num_classes: int = 10):
         self.config = config  # what every attack shares: norm, ε, seed, batch sizes
@@ -126,6 +135,22 @@ class Attack:
     def query_budget(self) -> int | None:
         """The most queries it spends on one image; None for attacks that do not count them."""
         return None
+
+    def broken_by(self, crafter) -> torch.Tensor | None:
+        """Per image of the last batch ``crafter`` attacked: the index (in ``part_names``) of the ensemble's part that
+        broke it first, -1 for none (or wrong when clean); None for an attack that is not an ensemble."""
+        return None
+
+    def running_parts(self) -> tuple[str, ...]:
+        """The parts that run on a model with ``num_classes`` outputs: those needing more classes are left out."""
+        return tuple(p for p in self.part_names if self.num_classes >= self.part_classes.get(p, 2))
+
+
+def check_classes(attack: Attack, fewest: int, why: str) -> None:
+    """A one-line SuiteError when the model has fewer than ``fewest`` classes (a loss that reads that many logits)."""
+    if attack.num_classes < fewest:
+        raise SuiteError(f"attack {attack.name!r} needs at least {fewest} classes ({why}); this model has "
+                         f"{attack.num_classes}")
 
 
 def setting_notes(cls: type) -> dict[str, str]:

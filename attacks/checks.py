@@ -4,10 +4,16 @@ Each check reads only the numbers in results.json and returns pass or warn
 for one model; a warn names the likely cause. An evaluation that warns is not
 necessarily wrong, but its robustness numbers should not be trusted until the
 cause is understood.
+
+Croce & Hein's reference checks (fra31/auto-attack, checks.py) are here too, each on what
+``attacks/diagnostics.py`` measured or on the attack cells: a randomized forward, probability
+outputs, images with a zero gradient, Square breaking images AutoAttack's gradient attacks left,
+a forward that calls autograd, too few classes for the DLR loss or for the standard 9 targets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 
@@ -22,6 +28,9 @@ FLAG_TOLERANCE = 0.03
 # standard deviation sqrt((1/K)(1 - 1/K)/n). An accuracy within CHANCE_Z of those deviations above 1/K cannot be told
 # from guessing (one-sided, p ≈ 0.0013 at 3): digits' 540 test images, 10 classes: clean error ≥ 86.1%.
 CHANCE_Z = 3.0
+# Square, run last inside AutoAttack, may break at most this share of the images before the check warns: the
+# reference's alpha (0.2 points of robust accuracy) in check_square_sr.
+SQUARE_TOLERANCE = 0.002
 
 
 def chance_error_threshold(num_classes: int, n: int) -> float:
@@ -79,20 +88,30 @@ def check_whitebox_dominates(attacks: dict, models: list[str]) -> list[dict]:
 
 def dominance_pairs() -> list[tuple[str, str, str, str]]:
     """(weaker, stronger, check name, likely cause when the stronger does worse), from the attack classes: the
-    ranked attacks that declare a ``shortfall`` (I-FGSM, PGD, AutoAttack), each against the next one below it
-    among those and the weakest ranked attack (FGSM). Attacks that share a rank are not compared with each other."""
+    ranked attacks that declare a ``shortfall`` (I-FGSM, PGD, AutoAttack, AutoAttack-fast), each against the
+    strongest rank below its own among those and the weakest ranked attack (FGSM). Attacks that share a rank are
+    not compared with each other."""
     ranked = sorted((cls.strength, name) for name, cls in ATTACKS.items() if cls.strength is not None)
     if not ranked:
         return []
     floor = ranked[0][0]
-    chain = [name for rank, name in ranked if rank == floor or ATTACKS[name].shortfall]
+    chain = [(rank, name) for rank, name in ranked if rank == floor or ATTACKS[name].shortfall]
+    pairs = []
+    for rank, strong in chain:
+        below = [r for r, _ in chain if r < rank]
+        pairs += [(weak, strong) for r, weak in chain if below and r == max(below)]
     return [(weak, strong, f"{attack_name(strong)} ≥ {attack_name(weak)}", ATTACKS[strong].shortfall)
-            for weak, strong in zip(chain, chain[1:]) if ATTACKS[weak].strength < ATTACKS[strong].strength]
+            for weak, strong in pairs]
 
 
 def gradient_free() -> set[str]:
     """The score-based attacks (Square): they read the logits only (``Attack.gradients`` False)."""
     return {name for name, cls in ATTACKS.items() if not cls.gradients}
+
+
+def with_score_based_part() -> set[str]:
+    """The ensembles with a score-based part (AutoAttack's Square): neither a gradient attack nor gradient-free."""
+    return {name for name, cls in ATTACKS.items() if cls.mixes_score_based}
 
 
 def whitebox_errors(attacks: dict) -> dict:
@@ -130,14 +149,15 @@ def check_stronger_dominates(attacks: dict, models: list[str]) -> list[dict]:
 def check_gradient_free(attacks: dict, models: list[str]) -> list[dict]:
     """A score-based black box (Square) should not break clearly more images than the best gradient attack."""
     err = whitebox_errors(attacks)
-    free = gradient_free()
+    free, mixed = gradient_free(), with_score_based_part()
     out = []
     for model in models:
         gaps = []
         for (attack, eps, m, images), value in err.items():
             if attack not in free or m != model:
                 continue
-            best = [v for (a, e, mm, im), v in err.items() if (e, mm, im) == (eps, m, images) and a not in free]
+            best = [v for (a, e, mm, im), v in err.items()
+                    if (e, mm, im) == (eps, m, images) and a not in free and a not in mixed]
             if best:
                 gaps.append((value - max(best), attack, eps))
         if not gaps:
@@ -254,21 +274,171 @@ def check_gradients(diagnostics: dict, models: list[str]) -> list[dict]:
     return out
 
 
+# --- Croce & Hein's reference checks (fra31/auto-attack, checks.py) --------------------------------------
+
+
+def attacks_run(attacks: dict) -> set[str]:
+    """Every attack with a cell in results.json: the ε sweep's and the headline ε's."""
+    headline = (attacks.get("worst_case") or {}).get("headline") or {}
+    return {c["attack"] for c in attacks["cells"]} | set(headline.get("headline_attacks", []))
+
+
+def rand_attacks() -> set[str]:
+    """The attacks made for randomized models: those averaging gradients over passes (an ``eot`` setting:
+    expectation over transformation, autoattack-rand)."""
+    return {name for name, cls in ATTACKS.items() if any(f.name == "eot" for f in dataclasses.fields(cls.Settings))}
+
+
+def check_randomized(diagnostics: dict, models: list[str], ran: set[str]) -> list[dict]:
+    """The same images give the same outputs pass after pass (the reference's 5 passes); says whether an
+    attack with expectation over transformation (AutoAttack-rand) ran."""
+    out = []
+    eot = sorted(ran & rand_attacks())
+    for model in models:
+        diag = diagnostics[model]
+        if "randomized" not in diag:
+            continue
+        if diag["randomized"]:
+            which = (f"; {', '.join(attack_name(a) for a in eot)} ran" if eot else
+                     "; no attack with expectation over transformation ran")
+            detail = (f"passes over the same images disagree (normalized outputs move by up to {diag['output_change']:.2g})"
+                      + which)
+            out.append(_result("deterministic forward", model, detail,
+                               "a randomized model (dropout or noise left on at test time, a random input transform): "
+                               "attacks aim at a moving target; evaluate it with autoattack-rand (APGD with EOT over 20 "
+                               "passes, the reference's version='rand')"))
+        else:
+            out.append(_result("deterministic forward", model))
+    return out
+
+
+def check_logits(diagnostics: dict, models: list[str]) -> list[dict]:
+    """The model returns logits, not probabilities."""
+    out = []
+    for model in models:
+        if "probabilities" not in diagnostics[model]:
+            continue
+        if diagnostics[model]["probabilities"]:
+            out.append(_result("outputs are logits", model, "outputs lie in [0, 1] and every row sums to 1",
+                               "a softmax inside the forward: attacks then take the softmax of probabilities, whose "
+                               "gradients vanish numerically; make the model return its logits"))
+        else:
+            out.append(_result("outputs are logits", model))
+    return out
+
+
+def check_zero_gradient_images(diagnostics: dict, models: list[str]) -> list[dict]:
+    """No image has an exactly zero input gradient, for the cross-entropy or the DLR loss."""
+    out = []
+    for model in models:
+        zero = diagnostics[model].get("zero_gradient_images")
+        if zero is None:
+            continue
+        ce, dlr = zero["ce"], zero["dlr"] or 0
+        if not ce and not dlr:
+            out.append(_result("no image with a zero gradient", model))
+            continue
+        detail = (f"{max(ce, dlr)} of the {zero['n']} images it gets right have an exactly zero input gradient "
+                  f"(cross-entropy: {ce}, DLR: {'–' if zero['dlr'] is None else dlr})")
+        cause = ("a non-differentiable step in the forward (rounding, thresholding, quantization): gradient attacks "
+                 "cannot move these images; trust Square (score-based) or approximate the step (BPDA)" if dlr else
+                 "logits so large that the softmax saturates and the cross-entropy's gradient underflows: the DLR "
+                 "loss (APGD-DLR, AutoAttack's APGD-T) is immune to the scale")
+        out.append(_result("no image with a zero gradient", model, detail, cause))
+    return out
+
+
+def ensemble_rows(attacks: dict) -> list[tuple[dict, int, str]]:
+    """(record with ``parts``, images it counts, "all" or "subset") for every white-box ensemble record: the
+    sweep's cells and the headline ε's per-attack rows."""
+    rows = [(c, attacks["n"], "all") for c in attacks["cells"] if c["source"] == c["target"] and c.get("parts")]
+    headline = (attacks.get("worst_case") or {}).get("headline")
+    if headline:
+        rows += [({**r, "attack": r["kind"]}, r["n"], headline["images"]) for r in headline["cells"] if r.get("parts")]
+    return rows
+
+
+def check_square_in_ensemble(attacks: dict, models: list[str]) -> list[dict]:
+    """Inside AutoAttack, Square (run last) should break almost nothing its gradient attacks left: at most
+    ``SQUARE_TOLERANCE`` of the images (the reference's check_square_sr)."""
+    rows = [(row["parts"]["Square"] / n, row, images) for row, n, images in ensemble_rows(attacks)
+            if "Square" in row["parts"]]
+    out = []
+    for model in models:
+        mine = [item for item in rows if item[1]["target"] == model]
+        if not mine:
+            continue
+        share, row, images = max(mine, key=lambda item: item[0])
+        if share > SQUARE_TOLERANCE:
+            others = [p for p in row["parts"] if p != "Square"]
+            where = " (headline subset)" if images == "subset" else ""
+            detail = (f"{attack_name(row['attack'])} at ε={row['eps']:g}{where}: Square broke {row['parts']['Square']} "
+                      f"image(s) that {', '.join(others)} left ({100 * share:.1f}% of the images)")
+            out.append(_result("Square adds nothing to AutoAttack's gradient attacks", model, detail,
+                               "gradient masking or too few iterations: a black box finds what the gradient attacks "
+                               "miss; run Square with more queries and restarts, or an adaptive attack"))
+        else:
+            out.append(_result("Square adds nothing to AutoAttack's gradient attacks", model))
+    return out
+
+
+def check_dynamic(diagnostics: dict, models: list[str]) -> list[dict]:
+    """A forward pass calls no autograd (no optimization at inference)."""
+    out = []
+    for model in models:
+        if "calls_autograd" not in diagnostics[model]:
+            continue
+        if diagnostics[model]["calls_autograd"]:
+            out.append(_result("forward calls no autograd", model, "the forward pass calls torch.autograd.grad or backward",
+                               "a dynamic defense that optimizes at inference (test-time adaptation, purification): "
+                               "AutoAttack may be insufficient; design an adaptive attack"))
+        else:
+            out.append(_result("forward calls no autograd", model))
+    return out
+
+
+def check_classes(attacks: dict, models: list[str], num_classes: int) -> list[dict]:
+    """Enough classes for each ensemble that ran (AutoAttack's 9 targets, the DLR losses' 3 or 4 logits)."""
+    short = []
+    for name in sorted(attacks_run(attacks) & set(ATTACKS)):
+        cls = ATTACKS[name]
+        left_out = [p for p in cls.part_names if num_classes < cls.part_classes.get(p, 2)]
+        if left_out:
+            short.append(f"{attack_name(name)} left out {', '.join(left_out)} (needs "
+                         f"{', '.join(str(cls.part_classes[p]) for p in left_out)} classes)")
+        if cls.standard_classes and num_classes < cls.standard_classes:
+            short.append(f"{attack_name(name)} ran {num_classes - 1} target classes, not the standard "
+                         f"{cls.standard_classes - 1}")
+    if not any(ATTACKS[name].part_names for name in attacks_run(attacks) & set(ATTACKS)):
+        return []
+    detail = f"{num_classes} classes: " + "; ".join(short) if short else ""
+    return [_result("enough classes for AutoAttack", model, detail,
+                    "too few classes for the standard version (the reference warns the same): the number is not "
+                    "comparable with an AutoAttack evaluation on 10 or more classes" if short else "")
+            for model in models]
+
+
 def _result(check: str, model: str, detail: str = "", cause: str = "") -> dict:
     return {"check": check, "model": model, "status": "warn" if detail else "pass", "detail": detail, "likely_cause": cause}
 
 
 def run_checks(attacks: dict, diagnostics: dict, num_classes: int | None = None) -> list[dict]:
-    """Every check for every model, in a fixed order (the chance check when the class count is given)."""
+    """Every check for every model, in a fixed order (the chance and class checks when the class count is given)."""
     models = list(attacks["clean"])
     return (
         (check_above_chance(attacks, models, num_classes) if num_classes and attacks.get("n") else [])
         + check_zero_eps(attacks, models)
+        + check_randomized(diagnostics, models, attacks_run(attacks))
+        + check_logits(diagnostics, models)
         + check_gradients(diagnostics, models)
+        + check_zero_gradient_images(diagnostics, models)
+        + check_dynamic(diagnostics, models)
+        + (check_classes(attacks, models, num_classes) if num_classes else [])
         + check_monotone_in_eps(attacks, models)
         + check_stronger_dominates(attacks, models)
         + check_whitebox_dominates(attacks, models)
         + check_gradient_free(attacks, models)
+        + check_square_in_ensemble(attacks, models)
         + check_whitebox_worst_case(attacks, models)
         + check_weaker_subsets(attacks, models)
     )

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from statistics import mean, pstdev
 
-import torch
 from torch import nn
 
 from attacks.base import NORM_NAMES
 from attacks.between import between_points
 from attacks.checks import run_checks
+from attacks.diagnostics import diagnose
 from attacks.metrics import without_bits
-from attacks.transfer import input_gradient_norm, transfer_matrix
+from attacks.transfer import transfer_matrix
 from attacks.worst import headline_attacks, headline_matrix, score_based, worst_case
 from robustness.config import AttackConfig
 
@@ -64,17 +64,6 @@ def headline_eps(matrix: dict, config: AttackConfig) -> dict:
         return {"heatmap_eps": max(below), "heatmap_eps_rule": "largest ε at which no white-box error reaches 100%"}
     ordered = sorted(config.eps)
     return {"heatmap_eps": ordered[len(ordered) // 2], "heatmap_eps_rule": "middle ε (every white-box error reaches 100% above ε = 0)"}
-
-
-def diagnose(models: dict[str, nn.Module], split, device, batch: int = 256) -> dict:
-    """Per-model facts the sanity checks need: input-gradient norm, determinism."""
-    x, y = split.test_x[:batch].to(device), split.test_y[:batch].to(device)
-    out = {}
-    for name, model in models.items():
-        with torch.no_grad():
-            deterministic = bool(torch.equal(model(x), model(x)))
-        out[name] = {"input_grad_norm": input_gradient_norm(model, x, y), "deterministic": deterministic}
-    return out
 
 
 def summarize_attacks(attacks: dict, families: dict[str, str]) -> list[dict]:

@@ -6,7 +6,8 @@ images the target classifies correctly when clean, those the attack flips
 (attack success rate). Every rate carries a 95% Wilson interval over test images.
 A cell also keeps which images it got wrong (``wrong_bits``: packed bits in test-image
 order, base64), so the worst case over attacks can be taken per image, and for a
-score-based attack's white-box cell the queries it spent (``queries``).
+score-based attack's white-box cell the queries it spent (``queries``), and for an ensemble's
+(AutoAttack's) white-box cell how many images each of its parts broke first (``parts``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Tally:
         self.last = 0  # images in the latest batch
         self.spent: list[int] | None = None  # queries of each image a score-based attack broke (its white-box cell)
         self.budget = 0
+        self.parts: dict[str, int] | None = None  # an ensemble's white-box cell: part -> images it broke first
 
     def add(self, wrong1: torch.Tensor, wrong5: torch.Tensor | None, clean_wrong1: torch.Tensor | None = None) -> None:
         self.flags[self.n : self.n + len(wrong1)] = wrong1.cpu()
@@ -127,12 +129,19 @@ class Tally:
         self.spent = (self.spent or []) + [int(q) for q in queries[broken.cpu()]]
         self.budget = budget
 
+    def add_parts(self, broken_by: torch.Tensor, names: tuple[str, ...]) -> None:
+        """An ensemble's record of one batch: per image the index in ``names`` of the part that broke it first (-1:
+        none), as counts per part."""
+        self.parts = self.parts or dict.fromkeys(names, 0)
+        for index, name in enumerate(names):
+            self.parts[name] += int((broken_by == index).sum())
+
     def state(self) -> dict:
         """Everything this tally has counted, as plain JSON (``Tally.joined`` adds tallies of consecutive images back
         together): what one batch's unit keeps, where a record's query median could not be added up."""
         return {"n": self.n, "wrong": self.wrong, "top5_wrong": self.top5_wrong, "correct_clean": self.correct_clean,
                 "flipped": self.flipped, "bits": pack_bits(self.flags[: self.n]) if self.n else "", "spent": self.spent,
-                "budget": self.budget}
+                "budget": self.budget, **({"parts": self.parts} if self.parts is not None else {})}
 
     @classmethod
     def joined(cls, states: list[dict]) -> Tally:
@@ -149,6 +158,8 @@ class Tally:
             if s["spent"] is not None:
                 tally.spent = (tally.spent or []) + s["spent"]
                 tally.budget = s["budget"]
+            if s.get("parts") is not None:  # an ensemble's counts per part (absent from units written before them)
+                tally.parts = {name: (tally.parts or {}).get(name, 0) + count for name, count in s["parts"].items()}
         tally.last = states[-1]["n"] if states else 0
         return tally
 
@@ -158,4 +169,6 @@ class Tally:
                   "success_rate": success["rate"], "success_rate_ci": success["ci"]}
         if self.spent is not None:
             record["queries"] = query_summary(self.spent, self.budget)
+        if self.parts is not None:
+            record["parts"] = dict(self.parts)
         return record

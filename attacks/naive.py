@@ -37,7 +37,7 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
         for eps in config.eps:
             for source in names:
                 maker = make_attack(attack, config, output_classes(models[source], x[:1]))
-                parts, spent = [], []
+                parts, spent, broken_by = [], [], []
                 for start in range(0, len(x), config.batch_size):
                     xb, yb = x[start : start + config.batch_size], y[start : start + config.batch_size]
                     if eps == 0:  # the ball of radius 0 holds only x (the streamed matrix crafts nothing there either)
@@ -48,6 +48,7 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
                         crafter = maker.build(models[source], eps, seed)
                         parts.append(crafter(xb, yb))
                     spent.append(maker.queries(crafter))
+                    broken_by.append(maker.broken_by(crafter))
                 adv = torch.cat(parts)
                 for target in names:
                     tally = Tally(len(x))
@@ -55,5 +56,7 @@ def naive_matrix(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
                     tally.add(*score(models[target], adv, y), clean_wrong)
                     if target == source and spent and spent[0] is not None:
                         tally.add_queries(torch.cat(spent), tally.latest_flags() & ~clean_wrong, maker.query_budget())
+                    if target == source and broken_by and broken_by[0] is not None:
+                        tally.add_parts(torch.cat(broken_by), maker.running_parts())
                     cells.append({"attack": attack, "eps": eps, "source": source, "target": target, **tally.cell_record()})
     return {"n": len(x), "clean": clean, "cells": cells}

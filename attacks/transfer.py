@@ -52,8 +52,10 @@ def attack_mode(models: dict[str, nn.Module], freeze_weights: bool = True):
 
 
 def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps_list, seed: int, fuse: bool,
-          pass_budget: int = 0, workers: Workers = INLINE) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None]]:
-    """Adversarial versions of one batch, as (ε values, E×B×… images, queries per image or None): fused, as
+          pass_budget: int = 0, workers: Workers = INLINE) -> Iterator[tuple[list[float], torch.Tensor, torch.Tensor | None,
+                                                                              torch.Tensor | None]]:
+    """Adversarial versions of one batch, as (ε values, E×B×… images, queries per image or None, the ensemble's part
+    that broke each image or None: ``Attack.queries``, ``Attack.broken_by``): fused, as
     many ε per pass as ``pass_budget`` images allow (0: no limit), or one ε at a time. Fused attacks run their
     gradient passes through ``workers`` (chunk by chunk on a CPU, see ``attacks.workers``).
 
@@ -71,15 +73,15 @@ def craft(attack: Attack, model: nn.Module, source: str, xb, yb, start: int, eps
         groups = [moving[k : k + per_pass] for k in range(0, len(moving), per_pass)]
         first = attack.craft_every_eps(model, xb, yb, groups[0], [seeds[e] for e in groups[0]], workers)
         if first is not None:
-            yield groups[0], first, None
+            yield groups[0], first, None, None
             for group in groups[1:]:
-                yield group, attack.craft_every_eps(model, xb, yb, group, [seeds[e] for e in group], workers), None
+                yield group, attack.craft_every_eps(model, xb, yb, group, [seeds[e] for e in group], workers), None, None
             return
     for eps in moving:
         with seeded(seeds[eps], xb.device) if attack.random else nullcontext():
             crafter = attack.build(model, eps, seeds[eps])
             adv = crafter(xb, yb)
-        yield [eps], adv.unsqueeze(0), attack.queries(crafter)
+        yield [eps], adv.unsqueeze(0), attack.queries(crafter), attack.broken_by(crafter)
 
 
 def transfer_matrix(
@@ -160,13 +162,15 @@ def transfer_tallies(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Ten
                     record_scores(again, len(yb), clean_scores, [(attack, e, source) for e in zero_eps], cells)
                     crafted = craft(attacks[attack], models[source], source, xb, yb, first + start, config.eps, config.seed,
                                     attack in fuse, pass_budget, workers)
-                    for eps_group, adv, queries in crafted:
+                    for eps_group, adv, queries, broken_by in crafted:
                         evaluate_targets(models, adv, yb, clean_scores, [(attack, e, source) for e in eps_group], cells,
                                          workers)
+                        cell = cells[attack, eps_group[0], source, source]
                         if queries is not None:  # a score-based attack: what it spent on the images it broke
-                            cell = cells[attack, eps_group[0], source, source]
                             broken = cell.latest_flags() & ~clean_scores[source][0].cpu()
                             cell.add_queries(queries, broken, attacks[attack].query_budget())
+                        if broken_by is not None:  # an ensemble (AutoAttack): which of its parts broke each image
+                            cell.add_parts(broken_by, attacks[attack].running_parts())
                     bar.update()
     bar.close()
     return ({t: clean[t] for t in names},

@@ -151,17 +151,18 @@ def worst_case(matrix: dict, headline: dict | None, config: AttackConfig, famili
     subset = index is not None and len(index) < n
     images = "subset" if subset else "all"
     here = [c for c in cells if c["eps"] == eps]
-    if index is not None:
-        here = [{**c, "flags": c["flags"][index]} for c in here]
+    if index is not None:  # the sweep's cells on the headline's images (an ensemble's part counts are of all images)
+        here = [{**{k: v for k, v in c.items() if k != "parts"}, "flags": c["flags"][index]} for c in here]
     here += extra
     size = n if index is None else len(index)
     rows = []
     for target in targets:
         clean_here = clean[target] if index is None else clean[target][index]
         for c in here:
-            if c["target"] == target == c["source"]:
+            if c["target"] == target == c["source"]:  # an ensemble's row also says which of its parts broke what
                 rows.append({"target": target, "eps": eps, "kind": c["attack"], "attacks": [c["attack"]],
-                             "sources": [target], **union_record([c["flags"]], clean_here)})
+                             "sources": [target], **union_record([c["flags"]], clean_here),
+                             **({"parts": c["parts"]} if c.get("parts") else {})})
         rows += group_rows(here, clean_here, target, eps, info)
         if extra:
             flags += weak_strong_flags(here, target, eps, info, images, size, only={c["attack"] for c in extra})

@@ -81,7 +81,9 @@ MIB = 2**20  # bytes per MiB, for peak memory
 TOY_DATA = DataConfig(name="digits", train_subset=512, test_subset=200)  # 8×8 digits, no download
 TOY_TRAIN = dict(arch="digits_cnn", epochs=3, batch_size=32, lr=0.2,  # one-cycle peak lr, for batch 32
                  crop_padding=1)  # crop + flip stays on (the full run's path); 4 pixels of padding would swamp 8×8 images
-TOY_ATTACK = dict(batch_size=100, between_pairs=50, settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3}})  # suite section only; PGD stays 10 steps
+# Suite section only; PGD stays 10 steps. The preset's standard AutoAttack at the headline ε runs at a toy budget.
+TOY_ATTACK = dict(batch_size=100, between_pairs=50, settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3},
+                                                              "autoattack": {"steps": 3, "queries": 30}})
 TOY_SUITE_NOISE = NoiseConfig(levels=(0.5,), methods=("erm", "mixup:8"), epochs=2)
 
 

@@ -88,7 +88,7 @@ def evaluate(
             ``"digits_cnn:erm_s0.pt"``). Each is moved to ``device``, put in eval mode and probed first.
         dataset: a registered data set name (``robustness.data.DATASETS``) or a ``Split`` of your own.
         attacks: attack names (``attacks.ATTACKS``); exactly these run. Default: the preset's (``fgsm``, ``ifgsm``,
-            ``pgd``) and its worst-case attacks at the headline ε (quick: AutoAttack and Square on 50 images,
+            ``pgd``) and its worst-case attacks at the headline ε (quick: AutoAttack-fast and Square on 50 images,
             most of the time). With ``attacks`` given, worst-case attacks run only when asked for, in ``attacks``
             (at every ε) or as ``overrides={"attack": {"worst_case_attacks": ["autoattack"]}}`` (headline ε only).
         eps: L∞ radii in [0, 1] or as strings such as ``"4/255"``; default: the preset's. The transfer

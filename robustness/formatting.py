@@ -45,6 +45,15 @@ def eps_label(eps: float, threat_model: str) -> str:
 # registered (attacks.registry.register_attack), so a new attack brings its own name (this layer cannot import attacks/).
 ATTACK_NAMES: dict[str, str] = {}
 THREAT_MODELS = {"Linf": "L∞", "L2": "L2"}
+# Attack names whose meaning changed with a results.json schema version: in a file older than that version, what each
+# name stood for, by today's name. Before 7, "autoattack" was torchattacks' 10-iteration ensemble, "autoattack-fast" since.
+RENAMED_ATTACKS = {7: {"autoattack": "autoattack-fast"}}
+
+
+def former_attack_names(schema_version: int) -> dict[str, str]:
+    """Old name -> today's name of the attacks a results.json of ``schema_version`` names otherwise (robustness/results.py
+    renames them on reading; a run's units keep the old names)."""
+    return {old: new for since, names in RENAMED_ATTACKS.items() if schema_version < since for old, new in names.items()}
 
 
 def attack_name(name: str) -> str:

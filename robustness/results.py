@@ -16,10 +16,12 @@ from typing import Any
 import torch
 
 from robustness.errors import SuiteError
+from robustness.formatting import former_attack_names
 from robustness.results_check import check_results, shown
 
-SCHEMA_VERSION = 6  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table); 6: per-image wrong_bits kept, statistics
-READABLE_VERSIONS = (5, SCHEMA_VERSION)  # a schema-5 run still gets a report: its comparisons come from its units
+SCHEMA_VERSION = 7  # 2: method settings as "params", between_points always; 3: threat_model, worst_case, score_based; 4: noise.attack, runs' under_attack; 5: config.attack.settings (each attack's own table); 6: per-image wrong_bits kept, statistics; 7: autoattack at the reference's strength (before: autoattack-fast), the reference's checks in diagnostics, an ensemble's parts
+READABLE_VERSIONS = (5, 6, SCHEMA_VERSION)  # an older run still gets a report: its comparisons come from its units
+RETITLED = {7: {"AutoAttack ≥": "AutoAttack-fast (10 steps) ≥"}}  # check names built from former titles (RENAMED_ATTACKS)
 REQUIRED_KEYS = ("schema_version", "run_id", "config", "environment", "data", "models", "attacks", "diagnostics", "checks",
                  "between_points", "noise", "statistics", "timing")
 NEW_IN_6 = ("statistics",)
@@ -158,7 +160,36 @@ def read_results(run_dir: str | Path) -> dict:
         raise SuiteError(f"{path} nests deeper than any results.json this suite writes; rerun the suite to "
                          "rewrite it") from None
     check_schema(results, path)
-    return check_results(results, str(path))
+    return with_current_names(check_results(results, str(path)))
+
+
+def with_current_names(results: dict) -> dict:
+    """``results`` with every attack named as today's suite names what ran (an older file's ``autoattack`` is
+    ``autoattack-fast``, in the cells, the config, the worst case, the statistics and the check names), so its report
+    and the leaderboard name the variant that ran; ``schema_version`` stays, so that its units, which keep the
+    former names, are matched through ``former_attack_names`` (robustness/statistics.py)."""
+    version = results["schema_version"]
+    names = former_attack_names(version)
+    if not names:
+        return results
+    titles = {old: new for since, pairs in RETITLED.items() if version < since for old, new in pairs.items()}
+    out = renamed(results, names)
+    for check in out.get("checks") or []:
+        for old, new in titles.items():
+            if check.get("check", "").startswith(old):
+                check["check"] = new + check["check"][len(old):]
+    return out
+
+
+def renamed(value: Any, names: dict[str, str]) -> Any:
+    """A copy of a JSON value with every string equal to a key of ``names`` (as a value or as an object's key) renamed."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, list):
+        return [renamed(item, names) for item in value]
+    if isinstance(value, dict):
+        return {names.get(key, key): renamed(item, names) for key, item in value.items()}
+    return value
 
 
 def check_schema(results: Any, path: Path) -> None:
@@ -172,8 +203,8 @@ def check_schema(results: Any, path: Path) -> None:
                          "rerun the suite to rewrite it")
     if version not in READABLE_VERSIONS:
         raise SuiteError(f"{path}: schema_version is {version}, but this suite reads version {SCHEMA_VERSION}; "
-                         "rerun the run (finished units are reused) to rewrite it (version 5 still reads)")
-    missing = [key for key in REQUIRED_KEYS if key not in results and (version == SCHEMA_VERSION or key not in NEW_IN_6)]
+                         "rerun the run (finished units are reused) to rewrite it (versions 5 and 6 still read)")
+    missing = [key for key in REQUIRED_KEYS if key not in results and (version >= 6 or key not in NEW_IN_6)]
     if missing:
         raise SuiteError(f"{path} lacks {', '.join(missing)}; rerun the suite to rewrite it")
 

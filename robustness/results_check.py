@@ -229,9 +229,10 @@ CLEAN = record({"error": ERROR, "wrong": COUNT, "error_ci": CI, "top5_error": MA
 # success_rate is null where a model gets no test image right when clean (nothing to flip)
 RATES = {"correct_clean": COUNT, "flipped": COUNT, "success_rate": MAYBE_ERROR, "success_rate_ci": MAYBE_CI}
 QUERIES = record({"budget": COUNT, "successes": COUNT, "median": nullable(SIZE), "mean": nullable(SIZE)})
+ENSEMBLE_PARTS = map_of(COUNT)  # an ensemble's (AutoAttack's) white-box record: part -> images it broke first
 CELL = record({"attack": text, "eps": EPS, "source": text, "target": text, "wrong": COUNT, "error": ERROR,
                "error_ci": CI, "top5_wrong": MAYBE_COUNT, "top5_error": MAYBE_ERROR, "top5_error_ci": MAYBE_CI, **RATES},
-              {"queries": QUERIES, **BITS})
+              {"queries": QUERIES, "parts": ENSEMBLE_PARTS, **BITS})
 SUMMARY = record({"attack": text, "eps": EPS, "kind": one_of("white-box", "transfer"), "source_family": text,
                   "target_family": text, "mean": ERROR, "std": ERROR, "count": COUNT,
                   "top5": MAYBE_MEAN_STD, "success_rate": MAYBE_MEAN_STD})
@@ -241,7 +242,7 @@ WORST_CASE = record({
     "n": COUNT,
     "sweep": list_of(record(UNION)),
     "headline": nullable(record({"eps": EPS, "n": COUNT, "images": one_of("subset", "all"), "attacks": NAMES,
-                                 "headline_attacks": NAMES, "cells": list_of(record(UNION, BITS))},
+                                 "headline_attacks": NAMES, "cells": list_of(record(UNION, {"parts": ENSEMBLE_PARTS, **BITS}))},
                                 {"subset_seed": nullable(integer(0)), "images_bits": text})),
     "flags": list_of(record({"target": text, "eps": EPS, "images": text, "weaker": text, "stronger": text,
                              "count": COUNT, "share": ERROR, "n": COUNT})),
@@ -312,6 +313,11 @@ STATISTICS = record({"baseline": text, "eps": nullable(EPS), "resamples": intege
                      "families": list_of(record({"part": nullable(one_of(*PARTS)), **COMPARISON})),
                      "noise": list_of(record({"spec": text, "metric": one_of(*NOISE_METRICS), **COMPARISON})),
                      "left_out": NAMES})
+# Croce & Hein's checks in diagnostics (attacks/diagnostics.py): optional here, required from schema 7 on (check_required)
+ZERO_GRADIENTS = record({"n": COUNT, "ce": COUNT, "dlr": MAYBE_COUNT})
+NEW_DIAGNOSTICS = {"randomized": boolean, "output_change": SIZE, "probabilities": boolean,
+                   "zero_gradient_images": ZERO_GRADIENTS, "calls_autograd": boolean}
+DIAGNOSTICS = record({"input_grad_norm": SIZE, "deterministic": boolean}, NEW_DIAGNOSTICS)
 THREADS = record({"count": integer(1), "source": text, "reason": text}, {"openmp_wait": text})
 ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, "threads": THREADS, **{
     name: text for name in ("python", "platform", "torch", "torchvision", "torchattacks", "scikit-learn", "numpy")}})
@@ -319,8 +325,7 @@ TIMING = record({"stages_s": map_of(SIZE), "units": record({"computed": COUNT, "
                 {"finished_utc": text})
 RESULTS = record({
     "run_id": nullable(text), "config": map_of(anything), "environment": ENVIRONMENT, "data": DATA,
-    "models": map_of(MODEL), "attacks": nullable(ATTACKS), "diagnostics": nullable(map_of(
-        record({"input_grad_norm": SIZE, "deterministic": boolean}))),
+    "models": map_of(MODEL), "attacks": nullable(ATTACKS), "diagnostics": nullable(map_of(DIAGNOSTICS)),
     "checks": list_of(CHECK), "between_points": nullable(BETWEEN), "noise": nullable(NOISE), "timing": TIMING,
 }, {"statistics": STATISTICS})  # required from schema 6 on (robustness.results.check_schema)
 
@@ -487,6 +492,17 @@ def check_bits(results: dict) -> None:
                 raise BadField(child(path, "wrong"), row["wrong"], f"the count of its wrong_bits ({count})")
 
 
+def check_diagnostics(results: dict) -> None:
+    """From schema 7 on, every model's diagnostics hold Croce & Hein's checks (``NEW_DIAGNOSTICS``)."""
+    if results.get("schema_version", 0) < 7:
+        return
+    for name, diag in (results["diagnostics"] or {}).items():
+        for key in NEW_DIAGNOSTICS:
+            if key not in diag:
+                raise BadField(at("diagnostics", name, key), None, "a field of every model's diagnostics (schema 7)",
+                               missing=True)
+
+
 # What a report or leaderboard can still raise on a file that passed the check, if the check missed something:
 # caught around their rendering and turned into one line (robustness/report/, robustness/leaderboard.py).
 READ_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError)
@@ -508,6 +524,7 @@ def check_results(results: dict, where: str = "results.json") -> dict:
         check_config(results)  # first: the references below read the canonical configuration
         check_names(results)
         check_bits(results)
+        check_diagnostics(results)
     except BadField as bad:
         raise SuiteError(f"{where}: {bad.line()}; rerun the run to rewrite it (finished units are reused)") from None
     return results

@@ -50,6 +50,7 @@ from statistics import NormalDist
 import numpy as np
 
 from robustness.errors import SuiteError
+from robustness.formatting import former_attack_names
 
 KINDS = ("clean", "white-box", "transfer", "worst-case", "noise")
 WORST_GROUPS = ("white-box", "transfer", "all")
@@ -370,7 +371,7 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
     attacks = results.get("attacks")
     if not attacks:
         return results
-    n = attacks["n"]
+    n, named = attacks["n"], former_attack_names(results.get("schema_version", 0))  # units keep former names
     found_cells: dict[tuple, set[str]] = {}
     found_clean: dict[tuple, set[str]] = {}
     for path in sorted(Path(run_dir, "units").glob("attack-*.json")):
@@ -382,7 +383,8 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
             continue
         for c in result.get("cells", []):
             if c.get("wrong_bits"):
-                found_cells.setdefault((c["attack"], c["eps"], c["source"], c["target"], c["wrong"]), set()).add(c["wrong_bits"])
+                key = (named.get(c["attack"], c["attack"]), c["eps"], c["source"], c["target"], c["wrong"])
+                found_cells.setdefault(key, set()).add(c["wrong_bits"])
         for target, c in result.get("clean", {}).items():
             if c.get("wrong_bits"):
                 found_clean.setdefault((target, c["wrong"]), set()).add(c["wrong_bits"])
@@ -405,11 +407,11 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
         bits = pick(found_clean.get((target, c["wrong"])), f"{target} clean")
         clean[target] = c if bits is None else {**c, "wrong_bits": bits}
     out = {**attacks, "cells": cells, "clean": clean}
-    out["worst_case"] = with_headline_bits(out, run_dir)
+    out["worst_case"] = with_headline_bits(out, run_dir, named)
     return {**results, "attacks": out}
 
 
-def with_headline_bits(attacks: dict, run_dir: str | Path) -> dict | None:
+def with_headline_bits(attacks: dict, run_dir: str | Path, named: dict[str, str] | None = None) -> dict | None:
     """``attacks.worst_case`` whose headline part carries ``images_bits`` and the headline-only attacks' rows
     their ``wrong_bits`` (that attack or a clean mistake, on the headline's images), read from the run's
     worst-case units (their ``images`` mask and white-box cells); as it is where they do not match."""
@@ -427,9 +429,10 @@ def with_headline_bits(attacks: dict, run_dir: str | Path) -> dict | None:
             continue
         masks.add(result["images"])
         for c in result.get("cells", []):
-            if c.get("wrong_bits") and c["source"] == c["target"] and c["attack"] in head["headline_attacks"] \
+            attack = (named or {}).get(c["attack"], c["attack"])  # a unit's former name (former_attack_names)
+            if c.get("wrong_bits") and c["source"] == c["target"] and attack in head["headline_attacks"] \
                     and float(c["eps"]) == float(head["eps"]):
-                found[(c["attack"], c["target"])] = c["wrong_bits"]
+                found[(attack, c["target"])] = c["wrong_bits"]
     if len(masks) != 1 or int(unpack(next(iter(masks)), n).sum()) != head["n"]:
         return worst  # no unit, or units of different subsets: the headline part stays without bits
     images = next(iter(masks))

@@ -117,12 +117,14 @@ def describe(loss) -> str:
 
 
 def check_data_fits(config: SuiteConfig, split) -> None:
-    """The architecture suits the data's image size, when the run trains anything, and an L2 radius is one two
-    images of this size can be apart (before anything is written)."""
+    """The architecture suits the data's image size, when the run trains anything, an L2 radius is one two images
+    of this size can be apart, and every attack can run on the data's classes (before anything is written)."""
     widest = math.sqrt(math.prod(split.input_shape))  # the L2 distance between an all-black and an all-white image
     if config.attack.norm == "l2" and max(config.attack.eps) > widest:
         raise SuiteError(f"L2 ε {max(config.attack.eps):g} exceeds {widest:.3g}, the largest L2 distance between two "
                          f"{'×'.join(map(str, split.input_shape))} images in [0, 1]; common L2 radii are 0.5, 1 or 2")
+    for name in config.attack.attacks + config.attack.worst_case_attacks:
+        make_attack(name, config.attack, split.num_classes)  # an attack whose loss needs more classes than the data has
     side, arch = max(split.input_shape[1:]), config.train.arch
     trains = config.clean.enabled or config.noise.enabled
     if trains and side > LARGEST_SIDE.get(arch, side):

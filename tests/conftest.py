@@ -73,6 +73,54 @@ class Noisy(nn.Module):
         return logits + self.scale * torch.randn_like(logits)
 
 
+class Softmaxed(nn.Module):
+    """Returns probabilities, not logits: a softmax at the end of the forward (what the reference's checks flag)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).softmax(1)
+
+
+class Scaled(nn.Module):
+    """Logits multiplied by ``scale``: the softmax saturates, so the cross-entropy's input gradient underflows to
+    exactly zero on the images it gets right (the DLR loss, scale-free, still has one)."""
+
+    def __init__(self, model: nn.Module, scale: float = 1e4):
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, x):
+        return self.scale * self.model(x)
+
+
+class Purifying(nn.Module):
+    """A dynamic defense: its forward takes one signed-gradient step on the input (lowering the prediction's
+    entropy) before classifying, so it calls torch.autograd.grad at inference."""
+
+    def __init__(self, model: nn.Module, step: float = 0.01):
+        super().__init__()
+        self.model, self.step = model, step
+
+    def forward(self, x):
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_(True)
+            probs = self.model(probe).softmax(1)
+            entropy = -(probs * probs.clamp_min(1e-12).log()).sum()
+            (grad,) = torch.autograd.grad(entropy, probe)
+        return self.model((x - self.step * grad.sign()).clamp(0, 1))
+
+
+@pytest.fixture(scope="session")
+def robust_model(digits):
+    """A digits model adversarially trained (PGD-AT at ε = 0.1, 3 epochs), trained on one thread: the agreement test
+    compares attacks on it."""
+    with single_thread():
+        return fit("digits_cnn", parse_method("pgd_at:0.1"), digits, 0, PRESETS["tiny"].train, CPU, epochs=3).model.eval()
+
+
 @pytest.fixture(scope="session")
 def masked_model(tiny_models):
     """The trained ERM digits model behind a rounding step: zero input gradient."""

@@ -124,7 +124,7 @@ def test_an_old_flat_key_names_its_new_table_and_key(old, new, tmp_path):
 
 @pytest.mark.parametrize("toml, message", [
     ("[attack.pgdd]\nsteps = 3\n", "unknown attack table [attack.pgdd]; tables are for: apgd_ce, apgd_dlr, autoattack, "
-                                   "difgsm, fab, fgsm, ifgsm, mifgsm, pgd, square"),
+                                   "autoattack-fast, autoattack-rand, difgsm, fab, fgsm, ifgsm, mifgsm, pgd, square"),
     ("[attack.pgd]\nstep = 3\n", "unknown key [attack.pgd] step; valid keys: steps, step_factor, random_start, restarts"),
     ("[attack.fgsm]\nsteps = 3\n", "unknown key [attack.fgsm] steps; fgsm has no settings of its own"),
     ("[attack.pgd]\nsteps = 2.5\n", "attack.pgd.steps must be a whole number, not 2.5"),
@@ -189,7 +189,7 @@ def test_the_descriptions_at_the_defaults_are_the_reports_sentences():
 def test_the_strength_checks_come_from_the_classes():
     pairs = [(weak, strong, check) for weak, strong, check, _ in dominance_pairs()]
     assert pairs == [("fgsm", "ifgsm", "I-FGSM ≥ FGSM"), ("ifgsm", "pgd", "PGD ≥ I-FGSM"),
-                     ("pgd", "autoattack", "AutoAttack ≥ PGD")]
+                     ("pgd", "autoattack", "AutoAttack ≥ PGD"), ("pgd", "autoattack-fast", "AutoAttack-fast (10 steps) ≥ PGD")]
     assert all(cause == ATTACKS[strong].shortfall for _, strong, _, cause in dominance_pairs())
 
 

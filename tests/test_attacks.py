@@ -9,6 +9,7 @@ import torch
 import torchattacks
 
 from attacks import ATTACKS, make_attack
+from attacks.autoattack import ReferenceAPGDT
 from attacks.base import Attack
 from attacks.seeding import craft_seed
 from robustness.config import AttackConfig
@@ -17,11 +18,13 @@ from robustness.seeding import seeded
 from robustness.train import predict
 
 CPU = torch.device("cpu")
-# Small budgets keep the tests quick; AutoAttack's budget is fixed (its Square spends 5,000 queries on every
+# Small budgets keep the tests quick; AutoAttack-fast's budget is fixed (its Square spends 5,000 queries on every
 # image it cannot break), so it gets few images.
 CHEAP = AttackConfig(settings={"ifgsm": {"steps": 3}, "pgd": {"steps": 3}, "apgd_ce": {"steps": 5}, "apgd_dlr": {"steps": 5},
-                               "fab": {"steps": 5}, "square": {"queries": 50}, "mifgsm": {"steps": 3}, "difgsm": {"steps": 3}})
-FEW = {"autoattack": 4}
+                               "fab": {"steps": 5}, "square": {"queries": 50}, "mifgsm": {"steps": 3}, "difgsm": {"steps": 3},
+                               "autoattack": {"steps": 5, "queries": 50}, "autoattack-rand": {"steps": 5, "eot": 2}})
+FEW = {"autoattack": 16, "autoattack-fast": 4, "autoattack-rand": 16}
+ENSEMBLES = [name for name, cls in ATTACKS.items() if cls.part_names]  # AutoAttack and its variants
 
 
 def craft(name: str, model, eps: float, x, y, settings: AttackConfig | None = None, seed: int = 0):
@@ -39,7 +42,7 @@ def test_every_registered_attack_is_an_attack_object():
         attack = make_attack(name)
         assert isinstance(attack, Attack) and type(attack) is cls and attack.name == name
         assert attack.step_size(0.1) > 0 and "linf" in cls.norms
-        assert cls.__module__ == f"attacks.{name}" and "Example::" in sys.modules[cls.__module__].__doc__
+        assert cls.__module__ == f"attacks.{name.replace('-', '_')}" and "Example::" in sys.modules[cls.__module__].__doc__  # autoattack-fast: autoattack_fast.py
 
 
 def test_unknown_attack_lists_the_valid_ones():
@@ -49,7 +52,7 @@ def test_unknown_attack_lists_the_valid_ones():
 
 
 @pytest.mark.parametrize("name, eps", [(n, e) for n in ATTACKS for e in (0.03, 0.1, 0.3)
-                                       if not (n == "autoattack" and e < 0.3)])  # 5,000 queries per robust image
+                                       if not (n == "autoattack-fast" and e < 0.3)])  # 5,000 queries per robust image
 def test_attack_stays_in_the_eps_ball_and_in_pixel_range(name, eps, tiny_models, batch):
     x, y = sample(name, batch)
     adv = craft(name, tiny_models["erm_s0"], eps, x, y)
@@ -58,7 +61,7 @@ def test_attack_stays_in_the_eps_ball_and_in_pixel_range(name, eps, tiny_models,
     assert (adv - x).abs().max() > 0  # it did move (APGD, FAB, Square, AutoAttack: it broke an image)
 
 
-@pytest.mark.parametrize("name", [n for n in ATTACKS if n != "autoattack"])  # never crafted at ε = 0 (transfer.craft)
+@pytest.mark.parametrize("name", [n for n in ATTACKS if n not in ENSEMBLES])  # never crafted at ε = 0 (transfer.craft)
 def test_eps_zero_changes_nothing(name, tiny_models, batch):
     x, y = sample(name, batch)
     x, y = (x[:4], y[:4]) if name in ("square", "fab") else (x, y)  # they spend their whole budget on nothing
@@ -78,7 +81,17 @@ DIRECT = {
     "fgsm": lambda m, e, s: torchattacks.FGSM(m, eps=e),
     "ifgsm": lambda m, e, s: torchattacks.BIM(m, eps=e, alpha=e / 3, steps=3),
     "pgd": lambda m, e, s: torchattacks.PGD(m, eps=e, alpha=2.5 * e / 3, steps=3, random_start=True),
-    "autoattack": lambda m, e, s: torchattacks.AutoAttack(m, norm="Linf", eps=e, version="standard", n_classes=10, seed=s),
+    # The reference's strength from torchattacks' parts, with CHEAP's budget (tests/test_autoattack_reference.py holds it
+    # against the reference itself): APGD-T with the reference's loss rounding.
+    "autoattack": lambda m, e, s: torchattacks.MultiAttack([
+        torchattacks.APGD(m, norm="Linf", eps=e, steps=5, n_restarts=1, seed=s, loss="ce"),
+        ReferenceAPGDT(m, norm="Linf", eps=e, steps=5, n_restarts=1, seed=s, n_classes=10),
+        torchattacks.FAB(m, norm="Linf", eps=e, steps=5, n_restarts=1, seed=s, multi_targeted=True, n_classes=10),
+        torchattacks.Square(m, norm="Linf", eps=e, n_queries=50, n_restarts=1, seed=s, p_init=0.8, resc_schedule=False)]),
+    "autoattack-fast": lambda m, e, s: torchattacks.AutoAttack(m, norm="Linf", eps=e, version="standard", n_classes=10,
+                                                               seed=s),
+    "autoattack-rand": lambda m, e, s: torchattacks.MultiAttack([
+        torchattacks.APGD(m, norm="Linf", eps=e, steps=5, n_restarts=1, seed=s, loss=loss, eot_iter=2) for loss in ("ce", "dlr")]),
     "apgd_ce": lambda m, e, s: torchattacks.APGD(m, norm="Linf", eps=e, steps=5, seed=s, loss="ce"),
     "apgd_dlr": lambda m, e, s: torchattacks.APGD(m, norm="Linf", eps=e, steps=5, seed=s, loss="dlr"),
     "fab": lambda m, e, s: torchattacks.FAB(m, norm="Linf", eps=e, steps=5, seed=s),
@@ -103,7 +116,7 @@ def test_each_adapter_equals_calling_torchattacks_directly(name, tiny_models, ba
     with seeded(seed, CPU):  # what the attack stage does around every crafting call
         theirs = DIRECT[name](model, eps, seed)(x, y)
     assert torch.equal(ours, theirs)
-    if name in ATTACKS and ATTACKS[name].random and name not in ("autoattack", "fab"):  # FAB's one run starts at x
+    if name in ATTACKS and ATTACKS[name].random and name not in ("fab", *ENSEMBLES):  # FAB's one run starts at x
         with seeded(seed + 1, CPU):
             other = make_attack(name, CHEAP).build(model, eps, seed + 1)(x, y)
         assert not torch.equal(other, ours)  # the seed reaches the attack
@@ -125,8 +138,8 @@ def test_ifgsm_uses_equal_steps_of_eps_over_steps(tiny_models):
 
 
 def test_the_attacks_that_draw_random_numbers_say_so():
-    assert {name for name, cls in ATTACKS.items() if cls.random} == {"pgd", "autoattack", "apgd_ce", "apgd_dlr", "fab",
-                                                                     "square", "difgsm"}
+    assert {name for name, cls in ATTACKS.items() if cls.random} == {"pgd", "autoattack", "autoattack-fast", "autoattack-rand",
+                                                                     "apgd_ce", "apgd_dlr", "fab", "square", "difgsm"}
     assert {name for name, cls in ATTACKS.items() if not cls.gradients} == {"square"}
 
 
@@ -206,13 +219,13 @@ L2_DIRECT = {
     "fgsm": lambda m, e, s: torchattacks.PGDL2(m, eps=e, alpha=e, steps=1, random_start=False),
     "ifgsm": lambda m, e, s: torchattacks.PGDL2(m, eps=e, alpha=e / 3, steps=3, random_start=False),
     "pgd": lambda m, e, s: torchattacks.PGDL2(m, eps=e, alpha=2.5 * e / 3, steps=3, random_start=True),
-    "autoattack": lambda m, e, s: torchattacks.AutoAttack(m, norm="L2", eps=e, version="standard", n_classes=10, seed=s),
+    "autoattack-fast": lambda m, e, s: torchattacks.AutoAttack(m, norm="L2", eps=e, version="standard", n_classes=10, seed=s),
     "square": lambda m, e, s: torchattacks.Square(m, norm="L2", eps=e, n_queries=50, seed=s),
 }
 
 
 @pytest.mark.parametrize("name, eps", [(n, e) for n, cls in ATTACKS.items() if "l2" in cls.norms for e in (0.5, 1.5)
-                                       if not (n == "autoattack" and e < 1)])  # 5,000 queries per robust image
+                                       if not (n == "autoattack-fast" and e < 1)])  # 5,000 queries per robust image
 def test_l2_attacks_stay_in_the_l2_ball(name, eps, tiny_models, batch):
     x, y = sample(name, batch)
     x, y = x[:32], y[:32]
@@ -226,7 +239,7 @@ def test_l2_attacks_stay_in_the_l2_ball(name, eps, tiny_models, batch):
 
 def test_attacks_without_an_l2_version_say_which_have_one():
     with pytest.raises(SuiteError, match="attack 'mifgsm' has no L2 version; with attack.norm = 'l2' choose from: "
-                                         "apgd_ce, apgd_dlr, autoattack, fab, fgsm, ifgsm, pgd, square"):
+                                         "apgd_ce, apgd_dlr, autoattack, autoattack-fast, autoattack-rand, fab, fgsm, ifgsm, pgd, square"):
         make_attack("mifgsm", AttackConfig(norm="l2"))
     with pytest.raises(SuiteError, match="'torchattacks:MIFGSM' has no L2 version"):
         make_attack("torchattacks:MIFGSM", AttackConfig(norm="l2"))

@@ -311,3 +311,20 @@ def test_default_size_runs_in_a_fraction_of_a_second_of_cpu():
     start = time.process_time()
     st.compare_bits(a, b)
     assert time.process_time() - start < 1.0
+
+
+def test_an_older_runs_units_are_matched_under_the_former_attack_name(results, tmp_path):
+    """A schema-6 run's AutoAttack units say ``autoattack``; its results.json, as read, says ``autoattack-fast``
+    (robustness.results.with_current_names): the bits are still found (robustness.formatting.former_attack_names)."""
+    attacks = results["attacks"]
+    renamed_cells = [{**{k: v for k, v in c.items() if k != "wrong_bits"}, "attack": "autoattack-fast"}
+                     for c in attacks["cells"]]
+    old = {**results, "schema_version": 6, "attacks": {**attacks, "cells": renamed_cells}}
+    (tmp_path / "units").mkdir()
+    unit = {"key": "k", "recipe": {}, "digest": "",
+            "result": {"n": attacks["n"], "clean": attacks["clean"],
+                       "cells": [{**c, "attack": "autoattack"} for c in attacks["cells"]]}}
+    (tmp_path / "units" / "attack-k.json").write_text(json.dumps(unit))
+    loaded = st.with_unit_bits(old, tmp_path)
+    assert [c["wrong_bits"] for c in loaded["attacks"]["cells"]] == [c["wrong_bits"] for c in attacks["cells"]]
+    assert all("wrong_bits" not in c for c in st.with_unit_bits({**old, "schema_version": 7}, tmp_path)["attacks"]["cells"])

@@ -138,5 +138,5 @@ def test_fused_passes_keep_to_the_image_budget_and_the_numbers(tiny_models, batc
     assert transfer_matrix(tiny_models, x, y, cfg, CPU, progress=False) == naive_matrix(tiny_models, x, y, cfg, CPU)
     model = tiny_models["erm_s0"]
     for name, expected in [("ifgsm", {20: [1, 1, 1], 40: [2, 1], 0: [3]}[budget]), ("fgsm", [3])]:
-        groups = [len(g) for g, _, _ in craft(make_attack(name, cfg), model, "m", x[:20], y[:20], 0, cfg.eps, 0, True, budget)]
+        groups = [len(g) for g, _, _, _ in craft(make_attack(name, cfg), model, "m", x[:20], y[:20], 0, cfg.eps, 0, True, budget)]
         assert groups == expected, name

@@ -75,6 +75,39 @@ def test_headline_units_are_keyed_by_the_chosen_eps_and_the_image_subset():
     assert key_of(attack_recipe(fewer, "fgsm", "erm_s0", models)) == key_of(attack_recipe(config, "fgsm", "erm_s0", models))
 
 
+class FormerRecipe:
+    """A recipe as the code before revisions wrote it: its JSON as saved, its key from that JSON."""
+
+    kind = "attack"
+
+    def __init__(self, recipe: dict):
+        self.recipe = recipe
+
+    def to_json(self) -> dict:
+        return self.recipe
+
+    @property
+    def key(self) -> str:
+        return unit_key(self.recipe)
+
+
+def test_a_unit_of_the_former_10_iteration_autoattack_is_recomputed_not_reused(tmp_path):
+    """A run directory from before keeps its autoattack units under keys without the attack's revision: the
+    reference-strength autoattack looks for other keys, so those units are never read back as its numbers; every
+    attack whose code did not change keeps its key (no revision in its recipe)."""
+    config = load_config("quick")
+    models = {"erm_s0": trained_identity(train_recipe(config, "erm", 0))}
+    now = headline_recipe(config, "autoattack", "erm_s0", models, 0.1)
+    before = {k: v for k, v in now.to_json().items() if k != "revision"}  # what the former code saved
+    assert now.to_json()["revision"] == 1 and unit_key(before) != now.key
+    store = UnitStore(tmp_path)
+    store.save(FormerRecipe(before), {"n": 50, "clean": {}, "cells": []})  # a finished unit the former code saved
+    assert store.load(FormerRecipe(before)) is not None and store.load(now) is None
+    for attack in ("fgsm", "ifgsm", "pgd", "square", "autoattack-fast"):
+        assert "revision" not in attack_recipe(config, attack, "erm_s0", models).to_json()
+    assert key_of(headline_recipe(config, "autoattack-fast", "erm_s0", models, 0.1)) != now.key
+
+
 def test_a_batch_is_part_of_a_worst_case_key_and_data_test_first_only_when_set():
     """Each batch of a worst-case attack is its own unit; data.test_first (the benchmark's first N images), added
     after runs were written, leaves every recipe as it was at 0, so those runs' units keep their keys."""

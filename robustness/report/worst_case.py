@@ -46,7 +46,31 @@ def worst_case_blocks(results: dict, fig_dir: Path) -> list:
               "cases (the last with its 95% Wilson interval)."),
         ("table", header, rows),
     ]
-    return blocks + flag_blocks(results, section["flags"], eps)
+    return blocks + parts_blocks(results) + flag_blocks(results, section["flags"], eps)
+
+
+def parts_blocks(results: dict) -> list:
+    """AutoAttack part by part (the reference prints the same): per model, ε and images, how many images each part
+    broke first, and the robust accuracy left after it; from the ensembles' white-box ``parts``."""
+    attacks = results["attacks"]
+    headline = attacks["worst_case"][EXTRA]
+    records = [(c, attacks["n"], "all") for c in attacks["cells"] if c["source"] == c["target"] and c.get("parts")]
+    records += [({**r, "attack": r["kind"]}, r["n"], headline["images"]) for r in headline["cells"] if r.get("parts")]
+    if not records:
+        return []
+    rows = []
+    for record, n, images in records:
+        standing, steps = record["correct_clean"], []
+        for part, broke in record["parts"].items():
+            standing -= broke
+            steps.append(f"{part} {broke} → {100 * standing / n:.1f}%")
+        rows.append([record["target"], attack_name(record["attack"]), eps_at(results, record["eps"]), f"{images} ({n})",
+                     f"{100 * record['correct_clean'] / n:.1f}%", "; ".join(steps)])
+    return [("p", ("Each AutoAttack variant part by part, white box: the images each part broke first (each runs on "
+                   "the images the ones before it left) and the robust accuracy after it. Square breaking images the "
+                   "gradient attacks left is what the sanity check \"Square adds nothing to AutoAttack's gradient "
+                   "attacks\" looks for.")),
+            ("table", ["model", "attack", "ε", "images", "clean accuracy", "part: images broken → robust accuracy"], rows)]
 
 
 def flag_blocks(results: dict, flags: list[dict], eps: float) -> list:

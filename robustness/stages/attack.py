@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from attacks.metrics import pack_bits
+from attacks.registry import ATTACKS
 from attacks.transfer import transfer_matrix, transfer_tallies
 from attacks.worst import headline_images
 from robustness.checkpoints import LoadedModel
@@ -91,8 +92,12 @@ class AttackRecipe:
     def to_json(self) -> dict:
         settings = {name: value for name, value in to_dict(self.settings).items() if name not in NOT_KEYED}
         headline = {} if self.headline is None else {"headline": self.headline.to_json()}
+        # An attack whose numbers changed under the same name (autoattack: 10 iterations, now the reference's 100)
+        # keys its revision, so a unit of the former one is recomputed; revision 0 leaves every other key as it was.
+        revision = ATTACKS[self.attack].revision if self.attack in ATTACKS else 0
         return plain({"kind": "attack", "version": UNIT_VERSION, "data": recipe_data(self.data), "attack": self.attack,
-                      "settings": settings, "source": self.source, "models": self.models, **headline})
+                      "settings": settings, "source": self.source, "models": self.models, **headline,
+                      **({"revision": revision} if revision else {})})
 
     @classmethod
     def from_json(cls, recipe: dict) -> AttackRecipe:
