@@ -145,6 +145,21 @@ def stratified_mcnemar(pairs: list[tuple[int, int]]) -> float:
     return binomial_two_sided(sum(a for a, _ in pairs), sum(a + b for a, b in pairs))
 
 
+def smallest_p(k: int, paired: bool) -> float:
+    """The smallest two-sided p the exact permutation test can give with ``k`` seeds per family: 2/2^k for sign
+    flips of ``k`` paired differences, 2/C(2k, k) for two families of ``k`` seeds relabelled."""
+    return 2 / 2**k if paired else 2 / math.comb(2 * k, k)
+
+
+def fewest_seeds_for_a_verdict(paired: bool, alpha: float) -> int:
+    """The fewest seeds per family at which the exact permutation test can reach p < ``alpha`` at all (paired, at
+    α = 0.05: 6, since 2/2^5 = 0.0625): below it no data settle a seed-level comparison, so no power count may say fewer."""
+    k = 2
+    while smallest_p(k, paired) >= alpha:
+        k += 1
+    return k
+
+
 def permutation_p(a: np.ndarray, b: np.ndarray, paired: bool, seed: int = 0) -> float:
     """Exact two-sided permutation p of mean(a) − mean(b): sign flips of paired differences, or relabelings
     of the pooled values. Enumerated exactly up to ``PERMUTATION_LIMIT`` labelings, else sampled (seeded)."""
@@ -343,6 +358,12 @@ def compare_values(a, b, *, seeds_a=None, seeds_b=None, family_a="A", family_b="
             p, test = permutation_p(a, b, False, seed), PERMUTATION
     detectable, seeds_needed, _ = power_numbers(difference, (sample_var(a), sample_var(b)), (len(a), len(b)), 0.0,
                                                 None, alpha, power)
+    fewest = fewest_seeds_for_a_verdict(paired, alpha)
+    if seeds_needed is not None:
+        seeds_needed = max(seeds_needed, fewest)  # the normal approximation's count, but never below the exact test's floor
+    if min(len(a), len(b)) < fewest:
+        notes.append(f"with {min(len(a), len(b))} seeds the exact test cannot give p below {smallest_p(min(len(a), len(b)), paired):.2g}, "
+                     f"whatever the numbers: a verdict at p < {alpha:g} needs at least {fewest} seeds per family")
     return Comparison(family_a, family_b, kind, attack, eps, "seeds", "nothing" if interval is None else "seeds only",
                       tuple(str(s) for s in seeds_a), tuple(str(s) for s in seeds_b), None,
                       100 * float(a.mean()), 100 * float(b.mean()), 100 * difference,

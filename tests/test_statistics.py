@@ -328,3 +328,18 @@ def test_an_older_runs_units_are_matched_under_the_former_attack_name(results, t
     loaded = st.with_unit_bits(old, tmp_path)
     assert [c["wrong_bits"] for c in loaded["attacks"]["cells"]] == [c["wrong_bits"] for c in attacks["cells"]]
     assert all("wrong_bits" not in c for c in st.with_unit_bits({**old, "schema_version": 7}, tmp_path)["attacks"]["cells"])
+
+
+def test_seed_level_counts_never_fall_below_the_exact_tests_floor():
+    """Two seeds with a large, steady gap: the sign-flip test's smallest p is 2/2² = 0.5, so no verdict, and the
+    seeds that would settle it are at least 6 (2/2⁵ = 0.0625 ≥ 0.05 > 2/2⁶), not the normal approximation's 2."""
+    from robustness.statistics import compare_values, fewest_seeds_for_a_verdict, smallest_p
+
+    assert (fewest_seeds_for_a_verdict(True, 0.05), fewest_seeds_for_a_verdict(False, 0.05)) == (6, 4)
+    assert smallest_p(6, True) == 2 / 64 and smallest_p(4, False) == 2 / 70
+    two = compare_values([0.02, 0.021], [0.10, 0.104], seeds_a=(0, 1), seeds_b=(0, 1))
+    assert two.p_value == 0.5 and two.verdict == "not settled" and two.seeds_needed == 6
+    assert any("at least 6 seeds per family" in note for note in two.notes)
+    six = compare_values([0.02 + k / 1000 for k in range(6)], [0.10 + k / 1000 for k in range(6)],
+                         seeds_a=range(6), seeds_b=range(6))
+    assert six.p_value == 2 / 64 and six.verdict != "not settled" and not any("at least" in n for n in six.notes)
