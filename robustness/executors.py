@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from robustness.errors import SuiteError
-from robustness.threads import WAIT_VARIABLES
+from robustness.threads import WAIT_VARIABLES, ThreadGovernor
 
 RAY_INSTALL_HINT = "--executor ray needs Ray; install it with: pip install -e '.[ray]'"
 
@@ -54,14 +54,27 @@ def resolve_device(name: str) -> torch.device:
 
 
 class InProcess:
-    """Run units one after another in this process; the first failure stops the run."""
+    """Run units one after another in this process; the first failure stops the run. With a ``governor``
+    (robustness/threads.py: ThreadGovernor), each unit runs on the torch threads it gives: fewer while other
+    processes keep the CPUs busy."""
 
     name = "in-process"
+
+    def __init__(self, governor: ThreadGovernor | None = None):
+        self.governor = governor
+
+    def governed(self, governor: ThreadGovernor | None) -> InProcess:
+        """This executor with ``governor`` sizing torch's threads before each unit."""
+        return InProcess(governor)
 
     def run(self, units: list[Unit], on_done: Callable[[Unit, Any], None], desc: str, progress: bool = True) -> dict[str, str]:
         bar = tqdm(units, desc=desc, unit="unit", disable=not progress)
         for unit in bar:
             bar.set_postfix_str(unit.label)
+            if self.governor is not None:
+                count = self.governor.count()
+                if count != torch.get_num_threads():
+                    torch.set_num_threads(count)
             on_done(unit, unit.fn(*unit.args))
         return {}
 
@@ -100,6 +113,10 @@ class RayExecutor:
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
             except ConnectionError as err:
                 raise SuiteError(f"cannot reach the Ray cluster at {address!r} ({err}); start one with `ray start --head` or drop --ray-address") from None
+
+    def governed(self, governor: ThreadGovernor | None) -> RayExecutor:
+        """Itself: each Ray task sizes torch to the CPUs Ray assigned it (``_call``), which Ray keeps from overlapping."""
+        return self
 
     def cluster_has_gpus(self) -> bool:
         return self.ray.cluster_resources().get("GPU", 0) > 0

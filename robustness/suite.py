@@ -57,7 +57,7 @@ from robustness.stages.attack import attack_matrix, custom_identity
 from robustness.stages.label_noise import noise_stage, noisy_labels
 from robustness.stages.train import clean_stage
 from robustness.stages.worst_case import worst_case_stage
-from robustness.threads import ThreadChoice, choose_threads
+from robustness.threads import ThreadChoice, ThreadGovernor, affinity_cpus, choose_threads
 from robustness.units import UnitStore, result_digest, run_lock
 from robustness.validation import check_data_fits, check_methods, parse_methods, validate
 
@@ -102,6 +102,11 @@ def with_bits(attacks: dict, matrix: dict, headline: dict | None) -> dict:
         rows.append(row)
     out["worst_case"] = {**worst, "headline": {**worst["headline"], "images_bits": pack_bits(mask), "cells": rows}}
     return out
+
+
+def thread_record(choice: ThreadChoice, governor: ThreadGovernor | None) -> dict:
+    """results.json's environment.threads: the choice, and how many units ran on fewer threads under load."""
+    return choice.record() | ({"adapted": governor.record()} if governor is not None else {})
 
 
 def use_threads(requested: int) -> ThreadChoice:
@@ -171,8 +176,9 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
     ``config.noise.enabled``.
     """
     config, split, devices, custom = setup.config, setup.split, setup.devices, setup.custom
-    executor = executor or InProcess()
     threads = use_threads(config.threads)
+    governor = ThreadGovernor(threads.count, affinity_cpus()) if threads.adaptive else None
+    executor = (executor or InProcess()).governed(governor)
     timing, started = {}, time.perf_counter()
 
     clock = time.perf_counter()
@@ -195,11 +201,12 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
     noise = (noise_stage(config, split, store, executor, devices.units, progress, headline, setup.noisy, setup.methods)
              if config.noise.enabled else None)
     timing["label_noise"] = time.perf_counter() - clock
+    torch.set_num_threads(threads.count)  # the governor may have lowered it for the last units: what follows gets the choice
     results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name if run_dir else None,
         "config": to_dict(config),
-        "environment": environment(devices.units) | {"executor": executor.name, "threads": threads.record()},
+        "environment": environment(devices.units) | {"executor": executor.name, "threads": thread_record(threads, governor)},
         "data": split.summary(),
         "models": records,
         **evaluation,

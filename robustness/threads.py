@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,10 @@ PROC_CGROUP = Path("/proc/self/cgroup")
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # either one given: the user chose how OpenMP waits
 BUSY_MARGIN = 0.5  # CPUs: a load average within this of the CPU count at start means the machine is shared
 OLD_THREADS = "ROBUSTNESS_OLD_THREADS"  # set to 1: the former behaviour (spinning OpenMP, torch's own count), for benchmarks
+
+
+ADAPTIVE_SOURCES = ("affinity", "cgroup quota")  # counts the suite chose itself: it may lower them under load
+PROBE_INTERVAL_S = 1.0  # between two looks at the machine's load: each costs about 5 ms (3 reads, 2 ms apart)
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,86 @@ class ThreadChoice:
     reason: str  # one line for people, e.g. "cgroup quota of 1.5 CPUs (150000/100000 µs) below 2 CPUs of affinity"
     openmp_wait: str = "default"  # how OpenMP threads wait: "PASSIVE", a user's OMP_WAIT_POLICY / GOMP_SPINCOUNT, or libgomp's spinning default
 
+    @property
+    def adaptive(self) -> bool:
+        """True when the suite chose the count itself (not a user's --threads or OMP_NUM_THREADS): it may then run
+        units on fewer threads while other processes keep the CPUs busy (``ThreadGovernor``)."""
+        return self.source in ADAPTIVE_SOURCES
+
     def record(self) -> dict:
         """For results.json's environment."""
         return {"count": self.count, "source": self.source, "reason": self.reason, "openmp_wait": self.openmp_wait}
+
+
+class ThreadGovernor:
+    """The thread count for the next unit of work: the chosen count, lowered to the CPUs other processes leave free.
+
+    Why: libgomp's threads spin while they wait (on an idle machine the fastest way), and the wait policy cannot
+    change once torch has loaded; ``passive_openmp`` can only make them sleep when the machine is busy at start.
+    Load that comes later (a second experiment, a training job, a browser) turned a 96 s default run into 297 s
+    beside one busy loop (2.07× its fair share, docs/benchmarks.md): each of our two spinning threads held a core
+    the other needed. On one thread a parallel region has no team to wait for, so nothing spins. Before each unit
+    the executor asks ``count()``; at most every ``interval_s`` it looks at the threads other processes have
+    runnable (``runnable_others``) and answers ``max(1, min(chosen, cpus − others))``.
+
+    Training's float sums depend on the thread count (docs/benchmarks.md), so a unit trained on fewer threads
+    has other last bits than on an idle machine; ``--threads N`` (or ``OMP_NUM_THREADS``) fixes the count and turns
+    this off. The attack stage's numbers on given models do not depend on it."""
+
+    def __init__(self, chosen: int, cpus: int, probe: Callable[[], int | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic, interval_s: float = PROBE_INTERVAL_S):
+        self.chosen, self.cpus, self.interval_s = chosen, cpus, interval_s
+        self.probe, self.clock = probe or runnable_others, clock
+        self.current, self.looked = chosen, -math.inf
+        self.units = self.fewer = 0  # units started, and how many of them on fewer than ``chosen`` threads
+        self.fewest = chosen
+
+    def count(self) -> int:
+        """The thread count for the unit about to start."""
+        now = self.clock()
+        if now - self.looked >= self.interval_s:
+            self.looked = now
+            others = self.probe()
+            self.current = self.chosen if others is None else max(1, min(self.chosen, self.cpus - others))
+        self.units += 1
+        if self.current < self.chosen:
+            self.fewer += 1
+            self.fewest = min(self.fewest, self.current)
+        return self.current
+
+    def record(self) -> dict:
+        """For results.json's environment.threads.adapted."""
+        return {"units": self.units, "units_on_fewer_threads": self.fewer, "fewest_threads": self.fewest}
+
+
+def runnable_others(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task"), samples: int = 3,
+                    gap_s: float = 0.002) -> int | None:
+    """Threads of other processes runnable right now: /proc/loadavg's runnable count less this process's own
+    runnable threads (``own_runnable``), the fewest of ``samples`` reads ``gap_s`` apart (a busy process is
+    runnable in every read, a passing one is not). None where /proc does not say (macOS, Windows)."""
+    counts = []
+    try:
+        for k in range(samples):
+            total = int(loadavg.read_text().split()[3].split("/")[0])
+            counts.append(max(0, total - own_runnable(tasks)))
+            if k + 1 < samples:
+                time.sleep(gap_s)
+    except (OSError, IndexError, ValueError):
+        return None
+    return min(counts)
+
+
+def own_runnable(tasks: Path = Path("/proc/self/task")) -> int:
+    """This process's threads in state R (running or runnable), from /proc/self/task/*/stat; at least 1 (the
+    caller is running). A thread that ends while it is read is skipped."""
+    count = 0
+    for stat in tasks.glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        count += text[text.rfind(")") + 2 : text.rfind(")") + 3] == "R"
+    return max(1, count)
 
 
 def passive_openmp(environ: MutableMapping[str, str] = os.environ, load: float | None = None,

@@ -13,10 +13,10 @@ from conftest import ROOT
 
 import robustness
 from attacks.workers import Workers
-from robustness.executors import RayExecutor, Unit, task_threads
-from robustness.suite import use_threads
-from robustness.threads import (OLD_THREADS, cgroup_dirs, cgroup_quota, choose_threads, describe, machine_load,
-                                passive_openmp)
+from robustness.executors import InProcess, RayExecutor, Unit, task_threads
+from robustness.suite import thread_record, use_threads
+from robustness.threads import (OLD_THREADS, ThreadGovernor, cgroup_dirs, cgroup_quota, choose_threads, describe,
+                                machine_load, own_runnable, passive_openmp, runnable_others)
 
 
 @pytest.fixture
@@ -197,3 +197,62 @@ def test_attack_numbers_do_not_depend_on_the_thread_count(tiny_models):
         assert attack_cells(1) == attack_cells(2)
     finally:
         torch.set_num_threads(saved)
+
+
+# --- the governor: fewer threads per unit while other processes keep the CPUs busy ---------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_governor_leaves_the_cpus_others_use_and_looks_again_only_after_its_interval():
+    others, looks, clock = [0], [], FakeClock()
+
+    def probe():
+        looks.append(clock.now)
+        return others[0]
+
+    governor = ThreadGovernor(chosen=2, cpus=2, probe=probe, clock=clock, interval_s=1.0)
+    assert governor.count() == 2  # idle: the chosen count
+    others[0] = 1  # a busy loop starts
+    assert governor.count() == 2 and looks == [0.0]  # not looked again within the interval
+    clock.now = 1.0
+    assert governor.count() == 1  # 2 CPUs, 1 taken: one thread, so no team waits on a descheduled thread
+    others[0], clock.now = 5, 2.0
+    assert governor.count() == 1  # never below one
+    others[0], clock.now = 0, 3.0
+    assert governor.count() == 2  # the load went: back to the chosen count
+    assert governor.record() == {"units": 5, "units_on_fewer_threads": 2, "fewest_threads": 1}
+    assert ThreadGovernor(2, 2, probe=lambda: None).count() == 2  # no /proc: the chosen count
+
+
+def test_runnable_others_subtracts_this_processs_own_running_threads(tmp_path):
+    tasks = tmp_path / "task"
+    for tid, state in [(1, "R"), (2, "R"), (3, "S")]:
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (python3 (a) b) {state} 1 2 3\n")  # a name with ") " in it
+    (tmp_path / "loadavg").write_text("0.50 0.40 0.30 5/120 999\n")
+    assert own_runnable(tasks) == 2 and runnable_others(tmp_path / "loadavg", tasks, samples=2, gap_s=0) == 3
+    assert runnable_others(tmp_path / "missing", tasks) is None
+
+
+def test_only_a_count_the_suite_chose_is_governed(no_cgroup):
+    assert choose_threads(0, environ={}, affinity=2, **no_cgroup).adaptive
+    assert not choose_threads(1, environ={}, affinity=2, **no_cgroup).adaptive  # --threads 1
+    assert not choose_threads(0, environ={"OMP_NUM_THREADS": "2"}, affinity=2, **no_cgroup).adaptive
+
+
+def test_in_process_units_run_on_the_governors_count_and_results_say_how_many(one_thread, no_cgroup):
+    governor = ThreadGovernor(chosen=2, cpus=2, probe=iter([0, 1]).__next__, clock=FakeClock(), interval_s=0.0)
+    got = []
+    units = [Unit(str(k), str(k), torch.get_num_threads) for k in range(2)]
+    InProcess().governed(governor).run(units, lambda unit, count: got.append(count), "probe", progress=False)
+    assert got == [2, 1]  # each unit saw the count the governor gave before it started
+    choice = choose_threads(0, environ={}, affinity=2, **no_cgroup)
+    assert thread_record(choice, governor)["adapted"] == {"units": 2, "units_on_fewer_threads": 1, "fewest_threads": 1}
+    assert "adapted" not in thread_record(choose_threads(1, environ={}, affinity=2, **no_cgroup), None)
