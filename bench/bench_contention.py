@@ -27,6 +27,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def one_case(code: Path, env: dict, preset: str, case: str, work: Path, run_args
         name = f"{preset}-{case}-{time.monotonic_ns()}"
         started = time.perf_counter()
         runs = [start_run(code, env, preset, work, f"{name}-{i}", run_args) for i in range(2 if case == "twin" else 1)]
-        return [wait_run(proc, started) for proc in runs]
+        with ThreadPoolExecutor(len(runs)) as pool:  # each run's own end: a twin that ends first is not timed late
+            return list(pool.map(lambda proc: wait_run(proc, started), runs))
     finally:
         for proc in loads:
             proc.kill()

@@ -15,15 +15,17 @@ torchvision's files), else N random images in [0, 1] (the cost is the same).
 
 - suite: ``attacks.transfer.transfer_matrix`` white box (the attack stage's code: chunks on worker threads,
   every ε of a batch at once, no weight gradients);
-- plain: per batch of ``attack.batch_size``, the torchattacks attack ``make_attack(name).build(model, eps, seed)``
-  returns, then the model's predictions on its examples (what a user writes).
+- plain: per batch of ``attack.batch_size``, the model's predictions on the clean images, the torchattacks attack
+  ``make_attack(name).build(model, eps, seed)`` returns, then the model's predictions on its examples (what a user
+  writes to get the two numbers the suite reports: clean error and error under attack).
 Both are asserted to give the same number of errors; each runs once on 2 images first (the first call in a process
 builds its kernels: 10× slower for AutoAttack on 8 images).
 
 FLOP share: torch's ``FlopCounterMode`` counts the FLOPs of one gradient pass per image (forward, and backward to
-the input only, as both loops take it); the peak is the best rate of a 2048×2048 float32 matmul on the same threads
-(the rate the CPU's BLAS reaches: a practical peak, below the datasheet's cores × clock × FMA width). Share = image
-gradient passes per second × FLOPs per pass ÷ that peak. Other processes on the machine disturb every figure:
+the input only, as both loops take it) and of one forward pass; the peak is the best rate of a float32 matmul (1024,
+2048 and 4096 square) on the same threads (the rate the CPU's BLAS reaches: a practical peak, below the datasheet's cores × clock ×
+FMA width). Share = (gradient passes × FLOPs per pass + 2 forward passes (clean, adversarial) × FLOPs per forward) per
+image × images per second ÷ that peak; both loops do that work. Other processes on the machine disturb every figure:
 compare the ratios from one run.
 """
 
@@ -96,32 +98,47 @@ def flops_per_pass(model: torch.nn.Module, batch: int = 8) -> float:
     return counter.get_total_flops() / batch
 
 
-def matmul_peak(size: int = 2048, seconds: float = 2.0) -> float:
-    """The best float32 matmul rate, FLOP/s, over ``seconds`` of repeats."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
-    best, clock = 0.0, time.perf_counter()
-    while time.perf_counter() - clock < seconds:
-        start = time.perf_counter()
-        a @ b
-        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+def flops_per_forward(model: torch.nn.Module, batch: int = 8) -> float:
+    """FLOPs of one forward pass per image (a prediction)."""
+    x = torch.rand(batch, 3, 32, 32).to(memory_format=torch.channels_last)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() / batch
+
+
+def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 4096), seconds: float = 2.0) -> float:
+    """The best float32 matmul rate, FLOP/s, over ``seconds`` of repeats at each size."""
+    best = 0.0
+    for size in sizes:
+        a, b = torch.rand(size, size), torch.rand(size, size)
+        clock = time.perf_counter()
+        while time.perf_counter() - clock < seconds:
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * size**3 / (time.perf_counter() - start))
     return best
 
 
-def suite(model, x, y, config: AttackConfig) -> tuple[float, int]:
+def suite(model, x, y, config: AttackConfig) -> tuple[float, tuple[int, int]]:
+    """Seconds, and (clean errors, errors under attack)."""
     clock = time.perf_counter()
     cells = transfer_matrix({"m": model}, x, y, config, torch.device("cpu"), progress=False)["cells"]
-    return time.perf_counter() - clock, next(c["wrong"] for c in cells if c["eps"] > 0)
+    wrong = tuple(next(c["wrong"] for c in cells if (c["eps"] > 0) == attacked) for attacked in (False, True))
+    return time.perf_counter() - clock, wrong
 
 
-def plain(model, x, y, config: AttackConfig, name: str) -> tuple[float, int]:
+def plain(model, x, y, config: AttackConfig, name: str) -> tuple[float, tuple[int, int]]:
+    """Seconds, and (clean errors, errors under attack)."""
     attack = make_attack(name, config, 10).build(model, EPS, seed=0)
-    clock, wrong = time.perf_counter(), 0
+    clock, clean, wrong = time.perf_counter(), 0, 0
     for start in range(0, len(x), config.batch_size):
         xb, yb = x[start : start + config.batch_size], y[start : start + config.batch_size]
+        with torch.no_grad():
+            clean += int((model(xb).argmax(1) != yb).sum())
         adversarial = attack(xb, yb)
         with torch.no_grad():
             wrong += int((model(adversarial).argmax(1) != yb).sum())
-    return time.perf_counter() - clock, wrong
+    return time.perf_counter() - clock, (clean, wrong)
 
 
 def main() -> None:
@@ -135,20 +152,22 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     x, y, source = cifar_test(max(args.images, args.aa_images))
     model = resnet(args.checkpoint)
-    per_pass, peak = flops_per_pass(model), matmul_peak()
+    per_pass, per_forward, peak = flops_per_pass(model), flops_per_forward(model), matmul_peak()
     print(f"preact_resnet18 ({'weights ' + args.checkpoint if args.checkpoint else 'random weights'}), {source}, "
-          f"ε = 8/255, {args.threads} thread(s); one gradient pass {per_pass / 1e9:.3f} GFLOP per image; "
+          f"ε = 8/255, {args.threads} thread(s); one gradient pass {per_pass / 1e9:.3f}, one forward {per_forward / 1e9:.3f} GFLOP "
+          "per image; "
           f"matmul peak {peak / 1e9:.1f} GFLOP/s")
     print(f"{'attack':11s} {'images':>6s} {'suite img/s':>11s} {'plain img/s':>11s} {'suite/plain':>11s} "
-          f"{'FLOP share (suite)':>18s} {'wrong':>6s}")
+          f"{'FLOP share suite, plain':>24s} {'wrong':>6s}")
     for name in args.attacks:
         n = args.aa_images if name.startswith("autoattack") else args.images
         config = replace(AttackConfig(), attacks=(name,), eps=(0.0, EPS), heatmap_eps=EPS)
         suite(model, x[:2], y[:2], config), plain(model, x[:2], y[:2], config, name)  # warm-up: the first call builds kernels
         (s_time, s_wrong), (p_time, p_wrong) = suite(model, x[:n], y[:n], config), plain(model, x[:n], y[:n], config, name)
         assert s_wrong == p_wrong, f"{name}: the suite got {s_wrong} wrong, the plain loop {p_wrong}"
-        share = f"{100 * n * PASSES[name] * per_pass / s_time / peak:.1f}%" if name in PASSES else "–"
-        print(f"{name:11s} {n:6d} {n / s_time:11.2f} {n / p_time:11.2f} {p_time / s_time:10.2f}× {share:>18s} {s_wrong:6d}")
+        work = n * (PASSES[name] * per_pass + 2 * per_forward) if name in PASSES else 0.0
+        share = f"{100 * work / s_time / peak:.1f}%, {100 * work / p_time / peak:.1f}%" if work else "–"
+        print(f"{name:11s} {n:6d} {n / s_time:11.2f} {n / p_time:11.2f} {p_time / s_time:10.2f}× {share:>24s} {s_wrong[1]:6d}")
 
 
 if __name__ == "__main__":
