@@ -298,33 +298,25 @@ def check_randomized(diagnostics: dict, models: list[str], ran: set[str]) -> lis
         diag = diagnostics[model]
         if "randomized" not in diag:
             continue
-        if diag["randomized"]:
-            which = (f"; {', '.join(attack_name(a) for a in eot)} ran" if eot else
-                     "; no attack with expectation over transformation ran")
-            detail = (f"passes over the same images disagree (normalized outputs move by up to {diag['output_change']:.2g})"
-                      + which)
-            out.append(_result("deterministic forward", model, detail,
-                               "a randomized model (dropout or noise left on at test time, a random input transform): "
-                               "attacks aim at a moving target; evaluate it with autoattack-rand (APGD with EOT over 20 "
-                               "passes, the reference's version='rand')"))
-        else:
+        if not diag["randomized"]:
             out.append(_result("deterministic forward", model))
+            continue
+        which = (f"; {', '.join(attack_name(a) for a in eot)} ran" if eot else
+                 "; no attack with expectation over transformation ran")
+        detail = f"passes over the same images disagree (normalized outputs move by up to {diag['output_change']:.2g})"
+        out.append(_result("deterministic forward", model, detail + which,
+                           "a randomized model (dropout or noise left on at test time, a random input transform): "
+                           "attacks aim at a moving target; evaluate it with autoattack-rand (APGD with EOT over 20 "
+                           "passes, the reference's version='rand')"))
     return out
 
 
 def check_logits(diagnostics: dict, models: list[str]) -> list[dict]:
     """The model returns logits, not probabilities."""
-    out = []
-    for model in models:
-        if "probabilities" not in diagnostics[model]:
-            continue
-        if diagnostics[model]["probabilities"]:
-            out.append(_result("outputs are logits", model, "outputs lie in [0, 1] and every row sums to 1",
-                               "a softmax inside the forward: attacks then take the softmax of probabilities, whose "
-                               "gradients vanish numerically; make the model return its logits"))
-        else:
-            out.append(_result("outputs are logits", model))
-    return out
+    return _flagged(diagnostics, models, "probabilities", "outputs are logits",
+                    "outputs lie in [0, 1] and every row sums to 1",
+                    "a softmax inside the forward: attacks then take the softmax of probabilities, whose "
+                    "gradients vanish numerically; make the model return its logits")
 
 
 def check_zero_gradient_images(diagnostics: dict, models: list[str]) -> list[dict]:
@@ -369,32 +361,25 @@ def check_square_in_ensemble(attacks: dict, models: list[str]) -> list[dict]:
         if not mine:
             continue
         share, row, images = max(mine, key=lambda item: item[0])
-        if share > SQUARE_TOLERANCE:
-            others = [p for p in row["parts"] if p != "Square"]
-            where = " (headline subset)" if images == "subset" else ""
-            detail = (f"{attack_name(row['attack'])} at ε={row['eps']:g}{where}: Square broke {row['parts']['Square']} "
-                      f"image(s) that {', '.join(others)} left ({100 * share:.1f}% of the images)")
-            out.append(_result("Square adds nothing to AutoAttack's gradient attacks", model, detail,
-                               "gradient masking or too few iterations: a black box finds what the gradient attacks "
-                               "miss; run Square with more queries and restarts, or an adaptive attack"))
-        else:
+        if share <= SQUARE_TOLERANCE:
             out.append(_result("Square adds nothing to AutoAttack's gradient attacks", model))
+            continue
+        others = [p for p in row["parts"] if p != "Square"]
+        where = " (headline subset)" if images == "subset" else ""
+        detail = (f"{attack_name(row['attack'])} at ε={row['eps']:g}{where}: Square broke {row['parts']['Square']} "
+                  f"image(s) that {', '.join(others)} left ({100 * share:.1f}% of the images)")
+        out.append(_result("Square adds nothing to AutoAttack's gradient attacks", model, detail,
+                           "gradient masking or too few iterations: a black box finds what the gradient attacks "
+                           "miss; run Square with more queries and restarts, or an adaptive attack"))
     return out
 
 
 def check_dynamic(diagnostics: dict, models: list[str]) -> list[dict]:
     """A forward pass calls no autograd (no optimization at inference)."""
-    out = []
-    for model in models:
-        if "calls_autograd" not in diagnostics[model]:
-            continue
-        if diagnostics[model]["calls_autograd"]:
-            out.append(_result("forward calls no autograd", model, "the forward pass calls torch.autograd.grad or backward",
-                               "a dynamic defense that optimizes at inference (test-time adaptation, purification): "
-                               "AutoAttack may be insufficient; design an adaptive attack"))
-        else:
-            out.append(_result("forward calls no autograd", model))
-    return out
+    return _flagged(diagnostics, models, "calls_autograd", "forward calls no autograd",
+                    "the forward pass calls torch.autograd.grad or backward",
+                    "a dynamic defense that optimizes at inference (test-time adaptation, purification): "
+                    "AutoAttack may be insufficient; design an adaptive attack")
 
 
 def check_classes(attacks: dict, models: list[str], num_classes: int) -> list[dict]:
@@ -420,6 +405,13 @@ def check_classes(attacks: dict, models: list[str], num_classes: int) -> list[di
 
 def _result(check: str, model: str, detail: str = "", cause: str = "") -> dict:
     return {"check": check, "model": model, "status": "warn" if detail else "pass", "detail": detail, "likely_cause": cause}
+
+
+def _flagged(diagnostics: dict, models: list[str], flag: str, check: str, detail: str, cause: str) -> list[dict]:
+    """One result per model whose diagnostics measured ``flag``: a warning with ``detail`` and ``cause`` where it is
+    true, a pass where it is false."""
+    return [_result(check, model, detail, cause) if diagnostics[model][flag] else _result(check, model)
+            for model in models if flag in diagnostics[model]]
 
 
 def run_checks(attacks: dict, diagnostics: dict, num_classes: int | None = None) -> list[dict]:

@@ -46,10 +46,10 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from attacks import make_attack  # noqa: E402
-from attacks.transfer import transfer_matrix  # noqa: E402
-from robustness.config import AttackConfig  # noqa: E402
-from robustness.models import build_model  # noqa: E402
+from attacks import make_attack
+from attacks.transfer import transfer_matrix
+from robustness.config import AttackConfig
+from robustness.models import build_model
 
 SHARED = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 EPS = 8 / 255

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from robustness.api import benchmark, write_benchmark
-from robustness.cli import INTERRUPTED, add_process_flags, stopped_line
+from robustness.cli import add_process_flags, stop_status
 from robustness.errors import SuiteError
 from robustness.formatting import eps_label
 from robustness.leaderboard import build_leaderboard
 from robustness.presets import BENCHMARK_ATTACK, BENCHMARK_IMAGES
 from robustness.report import build_report
 from robustness.results import has_marker, read_results, remove_stray_temps, write_marker
-from robustness.suite import RunStopped, check_run_dir, run_suite, saved_config
+from robustness.suite import check_run_dir, run_suite, saved_config
 from robustness.units import run_lock
 
 
@@ -118,15 +118,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
                                seed=args.seed, attack=args.attack, batch_size=args.batch_size, data_root=args.data_root,
                                out=args.out, run_id=args.run_id, device=args.device, threads=args.threads or 0,
                                trust_checkpoint=args.trust_checkpoint, progress=not args.quiet)
-    except RunStopped as stop:
-        print(f"{BENCHMARK}: {stopped_line(stop, BENCHMARK)}", file=sys.stderr)
-        return INTERRUPTED if stop.interrupted else 2
-    except SuiteError as err:
-        print(f"{BENCHMARK}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{BENCHMARK}: interrupted before the run started; nothing was written", file=sys.stderr)
-        return INTERRUPTED
+    except (SuiteError, KeyboardInterrupt) as stop:  # RunStopped is a SuiteError
+        return stop_status(stop, BENCHMARK)
     record = result.record
     print(f"benchmark: {result.run_dir / 'benchmark.json'} (report: {result.run_dir / 'report.md'})")
     print(f"  {record['name']} on the first {record['n_examples']:,} {record['dataset']} test images, "

@@ -8,8 +8,8 @@ import sys
 
 from attacks import settings_help
 from robustness.config import check_run_id, check_run_path, nest
-from robustness.presets import PRESETS
 from robustness.errors import SuiteError, warn
+from robustness.presets import PRESETS
 from robustness.report import chance_warnings, headline
 from robustness.results import read_results
 from robustness.suite import RunStopped, run_suite, saved_config
@@ -121,6 +121,19 @@ def stopped_line(stop: RunStopped, prog: str) -> str:
     return f"error: {stop.reason}; {stop.kept()}: once the cause is fixed, resume with {command}"
 
 
+def stop_status(stop: BaseException, prog: str) -> int:
+    """Print the one line for a run that stopped (a ``RunStopped``, a ``SuiteError`` or Ctrl-C before the run
+    directory was opened, when nothing was written) and return the exit status: 2, or 130 when interrupted."""
+    if isinstance(stop, RunStopped):
+        print(f"{prog}: {stopped_line(stop, prog)}", file=sys.stderr)
+        return INTERRUPTED if stop.interrupted else 2
+    if isinstance(stop, SuiteError):
+        print(f"{prog}: error: {stop}", file=sys.stderr)
+        return 2
+    print(f"{prog}: interrupted before the run started; nothing was written", file=sys.stderr)
+    return INTERRUPTED
+
+
 def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | None = None, **options) -> int:
     """Build the configuration (or take a resumed run's), run the pipeline, print the report's path and the
     headline numbers; 0, or 2 after a one-line error. Shared by run_all.py and ``python -m noise``."""
@@ -138,15 +151,8 @@ def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | No
             check_run_path(config.out, args.run_id)
             run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, prefix=prefix, **options)
         results = read_results(run_dir)
-    except RunStopped as stop:
-        print(f"{prog}: {stopped_line(stop, prog)}", file=sys.stderr)
-        return INTERRUPTED if stop.interrupted else 2
-    except SuiteError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before the run directory was opened: nothing was written
-        print(f"{prog}: interrupted before the run started; nothing was written", file=sys.stderr)
-        return INTERRUPTED
+    except (SuiteError, KeyboardInterrupt) as stop:  # RunStopped is a SuiteError
+        return stop_status(stop, prog)
     for line in chance_warnings(results):
         warn(line)
     print(f"report: {run_dir / 'report.md'} (and report.html)")
