@@ -110,15 +110,21 @@ def runnable_others(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/
     """Threads of other processes runnable right now: /proc/loadavg's runnable count less this process's own
     runnable threads (``own_runnable``), the fewest of ``samples`` reads ``gap_s`` apart (a busy process is
     runnable in every read, a passing one is not). None where /proc does not say (macOS, Windows)."""
-    counts = []
     try:
-        for k in range(samples):
-            total = int(loadavg.read_text().split()[3].split("/")[0])
-            counts.append(max(0, total - own_runnable(tasks)))
-            if k + 1 < samples:
-                time.sleep(gap_s)
+        return fewest_runnable(lambda: own_runnable(tasks), loadavg, samples, gap_s)
     except (OSError, IndexError, ValueError):
         return None
+
+
+def fewest_runnable(own: Callable[[], int], loadavg: Path, samples: int, gap_s: float) -> int:
+    """The fewest, over ``samples`` reads ``gap_s`` apart, of /proc/loadavg's runnable threads less ``own()`` (this
+    process's); a busy process is runnable in every read, a passing one is not. Raises OSError, IndexError or
+    ValueError where /proc does not say."""
+    counts = []
+    for k in range(samples):
+        counts.append(max(0, int(loadavg.read_text().split()[3].split("/")[0]) - own()))
+        if k + 1 < samples:
+            time.sleep(gap_s)
     return min(counts)
 
 
@@ -160,12 +166,7 @@ def machine_load(loadavg: Path = Path("/proc/loadavg"), samples: int = 5, gap_s:
     ``gap_s`` apart: a busy process is runnable in every read, a passing one is not. Not the load average: it lags
     a minute behind, so it still counts a run that just ended (an idle machine would then get the slow wait)."""
     try:
-        counts = []
-        for k in range(samples):
-            counts.append(int(loadavg.read_text().split()[3].split("/")[0]) - 1)
-            if k + 1 < samples:
-                time.sleep(gap_s)
-        return float(max(0, min(counts)))
+        return float(fewest_runnable(lambda: 1, loadavg, samples, gap_s))  # at start this process runs one thread
     except (OSError, IndexError, ValueError):  # no /proc (macOS): the 1-minute load average
         return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
