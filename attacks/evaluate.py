@@ -25,13 +25,15 @@ from robustness.config import AttackConfig
 
 
 def evaluate_matrix(matrix: dict, models: dict[str, nn.Module], families: dict[str, str], split, config: AttackConfig,
-                    device, headline: dict | None = None) -> dict:
+                    device, headline: dict | None = None, keep_bits: bool = False) -> dict:
     """The ``attacks``, ``diagnostics``, ``checks`` and ``between_points`` sections from ``matrix``
     (transfer_matrix's result for exactly ``models``) and ``headline`` (the headline-ε attacks'
-    matrix, ``attacks.worst.headline_matrix``; None when none ran)."""
+    matrix, ``attacks.worst.headline_matrix``; None when none ran). ``keep_bits``: the clean records and
+    cells keep their per-image ``wrong_bits`` (results.json from schema 6 on)."""
     chosen = headline_eps(matrix, config)
-    plain = {"n": matrix["n"], "clean": {t: without_bits(r) for t, r in matrix["clean"].items()},
-             "cells": [without_bits(c) for c in matrix["cells"]]}
+    kept = (lambda record: record) if keep_bits else without_bits
+    plain = {"n": matrix["n"], "clean": {t: kept(r) for t, r in matrix["clean"].items()},
+             "cells": [kept(c) for c in matrix["cells"]]}
     attacks = {**plain, "summary": summarize_attacks(plain, families), **chosen, "threat_model": NORM_NAMES[config.norm],
                "worst_case": worst_case(matrix, headline, config, families, chosen["heatmap_eps"]),
                "score_based": score_based(matrix, headline)}

@@ -72,25 +72,21 @@ def attack_stage(config: SuiteConfig, models: dict[str, nn.Module], families: di
     matrix = attack_matrix(config, identities, models, store, executor, split, devices.units, progress)
     eps = headline_eps(matrix, config.attack)["heatmap_eps"]
     headline = worst_case_stage(config, identities, models, store, executor, split, devices.units, progress, eps)
-    evaluation = evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline)
-    evaluation["attacks"] = with_bits(evaluation["attacks"], matrix, headline)
+    evaluation = evaluate_matrix(matrix, models, families, split, config.attack, devices.local, headline, keep_bits=True)
+    evaluation["attacks"] = with_headline_bits(evaluation["attacks"], matrix, headline)
     return evaluation
 
 
-def with_bits(attacks: dict, matrix: dict, headline: dict | None) -> dict:
-    """The ``attacks`` section with the per-image bits results.json keeps (schema 6), so that every paired
-    comparison (robustness/statistics.py) is a function of results.json alone: each clean record's and cell's
-    ``wrong_bits`` (from the units' matrix), the headline's images as ``images_bits``, and each headline-only
+def with_headline_bits(attacks: dict, matrix: dict, headline: dict | None) -> dict:
+    """The ``attacks`` section (its clean records and cells with their per-image bits, ``evaluate_matrix``'s
+    ``keep_bits``) with the headline's bits too, so that every paired comparison (robustness/statistics.py) is a
+    function of results.json alone (schema 6): the headline's images as ``images_bits``, and each headline-only
     attack's row (AutoAttack, Square) its ``wrong_bits`` on those images (that attack or a clean mistake, the
     union its ``wrong`` counts)."""
     n = matrix["n"]
-    bits = {(c["attack"], c["eps"], c["source"], c["target"]): c["wrong_bits"] for c in matrix["cells"]}
-    out = {**attacks,
-           "clean": {t: {**r, "wrong_bits": matrix["clean"][t]["wrong_bits"]} for t, r in attacks["clean"].items()},
-           "cells": [{**c, "wrong_bits": bits[c["attack"], c["eps"], c["source"], c["target"]]} for c in attacks["cells"]]}
     worst = attacks.get("worst_case")
     if not worst or not worst.get("headline"):
-        return out
+        return attacks
     mask = torch.zeros(n, dtype=torch.bool)
     mask[torch.as_tensor(headline["index"], dtype=torch.long) if headline else slice(None)] = True
     own = {(c["attack"], c["target"]): c["wrong_bits"] for c in (headline or {}).get("cells", []) if c["source"] == c["target"]}
@@ -100,8 +96,7 @@ def with_bits(attacks: dict, matrix: dict, headline: dict | None) -> dict:
             clean = unpack_bits(matrix["clean"][row["target"]]["wrong_bits"], n)[mask]
             row = {**row, "wrong_bits": pack_bits(unpack_bits(own[row["kind"], row["target"]], len(clean)) | clean)}
         rows.append(row)
-    out["worst_case"] = {**worst, "headline": {**worst["headline"], "images_bits": pack_bits(mask), "cells": rows}}
-    return out
+    return {**attacks, "worst_case": {**worst, "headline": {**worst["headline"], "images_bits": pack_bits(mask), "cells": rows}}}
 
 
 def thread_record(choice: ThreadChoice, governor: ThreadGovernor | None) -> dict:
