@@ -22,10 +22,12 @@ import matplotlib.colors
 
 from robustness import comparison
 from robustness import statistics as st
-from robustness.benchmark_board import board_html as benchmark_board_html, find_entries
+from robustness.benchmark_board import board_html as benchmark_board_html
+from robustness.benchmark_board import find_entries
 from robustness.errors import SuiteError, warn
 from robustness.figures import family_colour
 from robustness.formatting import attack_name, eps_label, evidence, pct, threat_model_label, with_ci
+from robustness.report.numbers import headline_metric
 from robustness.results import read_results, write_atomic
 from robustness.results_check import READ_ERRORS, unreadable
 
@@ -158,17 +160,6 @@ def ranks(entries: list[dict | None], stats: dict) -> list[str]:
     return [f"{rank[k]}{'=' * (rank[k] in shared)}" if k in rank else "–" for k in range(len(entries))]
 
 
-def family_verdict(results: dict, family: str) -> dict | None:
-    """The report's answer for a family: its worst case (else PGD, else the last attack) against the baseline."""
-    rows = [r for r in (results.get("statistics") or {}).get("families", []) if r["family_a"] == family]
-    for kind, attack in (("worst-case", "all"), ("white-box", "pgd")):
-        found = [r for r in rows if r["kind"] == kind and r["attack"] == attack and (r["part"] or "sweep") == "sweep"]
-        if found:
-            return found[0]
-    found = [r for r in rows if r["kind"] == "white-box"]
-    return found[-1] if found else None
-
-
 def board_rows(runs: list[dict]) -> tuple[list[str], list[list[tuple[str, object]]]]:
     """One board's header and rows (each cell: shown text and sort key), ranked by the first metric."""
     names = list(dict.fromkeys(m for results in runs for m in metrics(results)))
@@ -197,7 +188,7 @@ def board_rows(runs: list[dict]) -> tuple[list[str], list[list[tuple[str, object
             e = entries[k]
             cells += [(labels[k], None if e is None else float(labels[k].rstrip("="))),
                       ("–" if e is None else with_ci(e["error"], e["error_ci"]), None if e is None else e["error"])]
-        verdict = family_verdict(results, record["family"])
+        verdict = headline_metric(results, record["family"])
         cells.append(("–" if verdict is None else html.escape(f"{evidence(verdict)}: {verdict['verdict']}"),
                       None if verdict is None else verdict["difference"]))
         for key, _ in comparison.COLUMNS:

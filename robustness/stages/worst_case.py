@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from torch import nn
 from tqdm.auto import tqdm
 
-from attacks.metrics import Tally, pack_bits
+from attacks.metrics import Tally
 from attacks.transfer import matrix_records
 from attacks.worst import headline_attacks, headline_images
 from robustness.config import SuiteConfig
@@ -53,11 +53,6 @@ def worst_case_stage(config: SuiteConfig, identities: dict[str, dict], models: d
         bars.close()
     by_batch = {k: parts[labels[k]] for k in recipes}
     joined = [join_batches([by_batch[attack, source, start] for start, _ in bounds]) for attack, source in whole]
-    mask = split.test_y.new_zeros(len(split.test_y), dtype=bool)
-    mask[index] = True
-    bits = pack_bits(mask)
-    for part in joined:
-        part["images"] = bits
     return {"eps": eps, "n": len(index), "index": index.tolist(),
             "clean": {name: c for part in joined for name, c in part["clean"].items()},
             "cells": [c for part in joined for c in part["cells"]]}
