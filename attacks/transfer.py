@@ -94,7 +94,6 @@ def transfer_matrix(
     fuse: Collection[str] | None = None,
     freeze_weights: bool = True,
     sources: list[str] | None = None,
-    first: int = 0,
 ) -> dict:
     """Error of every target on every source's adversarial examples.
 
@@ -102,8 +101,6 @@ def transfer_matrix(
     them; the suite's cached units craft on one); every model is still a target.
 
     ``x`` and ``y`` may be any subset of the test images (the worst-case attacks at the headline ε run on one).
-    ``first``: the position of ``x[0]`` among the images the batches are counted over, for the seeds: one batch of
-    a longer run, given with its start, draws what that run drew for it (a worst-case unit per batch does this).
     ``fuse``: the attacks whose ε are crafted together (default: all, or none
     when ``config.fuse_epsilons`` is false); ``freeze_weights``: take no weight
     gradients while attacking. Both only change speed, never the numbers (the
@@ -113,7 +110,7 @@ def transfer_matrix(
     ordered by attack, ε, source, target; a record is ``metrics.Tally``'s (with ``wrong_bits``,
     and ``queries`` in a score-based attack's white-box cells).
     """
-    clean, cells = transfer_tallies(models, x, y, config, device, progress, fuse, freeze_weights, sources, first)
+    clean, cells = transfer_tallies(models, x, y, config, device, progress, fuse, freeze_weights, sources)
     return matrix_records(clean, cells)
 
 
@@ -132,7 +129,9 @@ def transfer_tallies(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Ten
                      freeze_weights: bool = True, sources: list[str] | None = None,
                      first: int = 0) -> tuple[dict[str, Tally], dict[tuple, Tally]]:
     """transfer_matrix's counts before they become records: each target's clean ``Tally`` and each (attack, ε,
-    source, target) cell's, in the order of the records."""
+    source, target) cell's, in the order of the records. ``first``: the position of ``x[0]`` among the images the
+    batches are counted over, for the seeds: one batch of a longer run, given with its start, draws what that run
+    drew for it (a worst-case unit per batch does this)."""
     fuse = set(config.attacks if config.fuse_epsilons else ()) if fuse is None else set(fuse)
     names = list(models)
     sources = names if sources is None else list(sources)

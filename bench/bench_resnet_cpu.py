@@ -10,8 +10,8 @@ channels_last on the CPU). ``--checkpoint`` loads a state_dict of it; without on
 PGD's cost does not depend on them (a fixed number of gradient passes), but AutoAttack's does (it attacks only the
 images its earlier parts left), so its images/s on random weights is a floor case, not a robust model's.
 
-Images: the first N of CIFAR-10's test split (``../shared/data/cifar10-jpeg.tar.gz``, or ``--data-root`` with
-torchvision's files), else N random images in [0, 1] (the cost is the same).
+Images: the first N of CIFAR-10's test split (``../shared/data/cifar10-jpeg.tar.gz``), else N random images in
+[0, 1] (the cost is the same).
 
 - suite: ``attacks.transfer.transfer_matrix`` white box (the attack stage's code: chunks on worker threads,
   every ε of a batch at once, no weight gradients);
@@ -61,7 +61,7 @@ def cifar_test(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     if not SHARED.is_file():
         return torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), "random images"
     wanted: dict[str, int] = {}  # member name -> position among the n images
-    with tarfile.open(SHARED) as archive:  # one pass in archive order: a gzip stream cannot seek back cheaply
+    with tarfile.open(SHARED) as archive:  # the names first, then one pass in archive order (a gzip stream cannot seek back)
         names = sorted(m.name for m in archive if m.isfile() and "/test/" in f"/{m.name}")
     classes = sorted({Path(name).parent.name for name in names})
     by_class = {c: [name for name in names if Path(name).parent.name == c] for c in classes}

@@ -233,10 +233,9 @@ def benchmark_flags(model: str | nn.Module, n_examples: int, dataset: str, threa
                     out: str | Path, device: str) -> dict:
     """``benchmark``'s arguments as overrides of the ``benchmark`` preset, each refused with one line when it is not
     one RobustBench's benchmark could take."""
-    norms = {name.lower(): norm for norm, name in THREAT_MODELS.items()}
-    if not isinstance(threat_model, str) or threat_model.lower() not in norms:
+    if not isinstance(threat_model, str) or threat_model.lower() not in THREAT_MODELS:
         raise SuiteError(f"unknown threat model {threat_model!r}; choose one of: {', '.join(THREAT_MODELS.values())}")
-    norm = norms[threat_model.lower()]
+    norm = threat_model.lower()
     radius = parse_eps((BENCHMARK_EPS if norm == "linf" else L2_EPS) if eps is None else eps)
     if radius == 0:
         raise SuiteError("ε must be > 0 for a benchmark (at 0 AutoAttack has nothing to do); e.g. --eps 8/255")

@@ -24,13 +24,14 @@ import math
 from importlib import metadata
 from pathlib import Path
 
+from attacks.base import NORM_NAMES
 from attacks.registry import make_attack
 from robustness.config import AttackConfig, parse_eps
 from robustness.errors import SuiteError, one_line
 
 PACKAGE = "mixup-robustness-suite"  # the suite's distribution name (pyproject.toml)
 RECORD_NAME = "benchmark.json"  # the record's file, beside results.json
-THREAT_MODELS = {"linf": "Linf", "l2": "L2"}  # attack.norm -> RobustBench's ThreatModel value
+THREAT_MODELS = NORM_NAMES  # attack.norm -> RobustBench's ThreatModel value (the same names as torchattacks')
 # RobustBench's ModelInfo (robustbench/utils.py), in its order: every field its update_json writes.
 MODEL_INFO_FIELDS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
                      "architecture", "eps", "clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d",

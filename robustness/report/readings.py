@@ -136,10 +136,9 @@ def worst_case_reading(results: dict, eps: float) -> list[str]:
         text = (f"How much FGSM overstates robustness at ε = {eps_at(results, eps)} (worst case over "
                 f"{worst_case_words(results, part)}): error under FGSM → worst case, {added}.")
         if baseline(results) in fams:
-            where = "headline" if part == EXTRA else "sweep"
-            first = (lambda f: comparison(results, f, "worst-case", "fgsm", "headline")) if part == EXTRA else \
+            first = (lambda f: comparison(results, f, "worst-case", "fgsm", EXTRA)) if part == EXTRA else \
                 (lambda f: comparison(results, f, "white-box", "fgsm"))
-            said_all = "; ".join(survival(f, first(f), comparison(results, f, "worst-case", "all", where),
+            said_all = "; ".join(survival(f, first(f), comparison(results, f, "worst-case", "all", part),
                                           baseline_name(results))
                                  for f in fams if f != baseline(results))
             text += f" Against {baseline_name(results)}: {said_all}." if said_all else ""

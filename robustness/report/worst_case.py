@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attacks.catalogue import describe_attacks
+from attacks.checks import ensemble_rows
 from robustness import figures
 from robustness.formatting import attack_name, pct, with_ci
 from robustness.report.numbers import EXTRA, eps_at, threat
@@ -52,10 +53,7 @@ def worst_case_blocks(results: dict, fig_dir: Path) -> list:
 def parts_blocks(results: dict) -> list:
     """AutoAttack part by part (the reference prints the same): per model, ε and images, how many images each part
     broke first, and the robust accuracy left after it; from the ensembles' white-box ``parts``."""
-    attacks = results["attacks"]
-    headline = attacks["worst_case"][EXTRA]
-    records = [(c, attacks["n"], "all") for c in attacks["cells"] if c["source"] == c["target"] and c.get("parts")]
-    records += [({**r, "attack": r["kind"]}, r["n"], headline["images"]) for r in headline["cells"] if r.get("parts")]
+    records = ensemble_rows(results["attacks"])
     if not records:
         return []
     rows = []
