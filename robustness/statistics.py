@@ -395,11 +395,8 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
     n, named = attacks["n"], former_attack_names(results.get("schema_version", 0))  # units keep former names
     found_cells: dict[tuple, set[str]] = {}
     found_clean: dict[tuple, set[str]] = {}
-    for path in sorted(Path(run_dir, "units").glob("attack-*.json")):
-        try:
-            result = json.loads(path.read_text())["result"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # an unreadable unit holds no bits we can trust; the cells it would fill stay empty
+    units = attack_unit_results(run_dir)
+    for result in units:
         if result.get("n") != n or "images" in result:  # another image set (or a headline subset)
             continue
         for c in result.get("cells", []):
@@ -428,24 +425,32 @@ def with_unit_bits(results: dict, run_dir: str | Path) -> dict:
         bits = pick(found_clean.get((target, c["wrong"])), f"{target} clean")
         clean[target] = c if bits is None else {**c, "wrong_bits": bits}
     out = {**attacks, "cells": cells, "clean": clean}
-    out["worst_case"] = with_headline_bits(out, run_dir, named)
+    out["worst_case"] = headline_bits_from_units(out, units, named)
     return {**results, "attacks": out}
 
 
-def with_headline_bits(attacks: dict, run_dir: str | Path, named: dict[str, str] | None = None) -> dict | None:
+def attack_unit_results(run_dir: str | Path) -> list[dict]:
+    """The result of each readable attack unit in ``run_dir/units``, in file-name order (an unreadable unit holds
+    no bits we can trust: the cells it would fill stay empty)."""
+    out = []
+    for path in sorted(Path(run_dir, "units").glob("attack-*.json")):
+        try:
+            out.append(json.loads(path.read_text())["result"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def headline_bits_from_units(attacks: dict, units: list[dict], named: dict[str, str] | None = None) -> dict | None:
     """``attacks.worst_case`` whose headline part carries ``images_bits`` and the headline-only attacks' rows
     their ``wrong_bits`` (that attack or a clean mistake, on the headline's images), read from the run's
-    worst-case units (their ``images`` mask and white-box cells); as it is where they do not match."""
+    worst-case ``units`` (their ``images`` mask and white-box cells); as it is where they do not match."""
     worst = attacks.get("worst_case")
     head = (worst or {}).get("headline")
     if not head or not head.get("headline_attacks") or head.get("images_bits"):
         return worst
     n, found, masks = attacks["n"], {}, set()
-    for path in sorted(Path(run_dir, "units").glob("attack-*.json")):
-        try:
-            result = json.loads(path.read_text())["result"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+    for result in units:
         if "images" not in result or result.get("n") != head["n"]:
             continue
         masks.add(result["images"])
@@ -454,10 +459,10 @@ def with_headline_bits(attacks: dict, run_dir: str | Path, named: dict[str, str]
             if c.get("wrong_bits") and c["source"] == c["target"] and attack in head["headline_attacks"] \
                     and float(c["eps"]) == float(head["eps"]):
                 found[(attack, c["target"])] = c["wrong_bits"]
-    if len(masks) != 1 or int(unpack(next(iter(masks)), n).sum()) != head["n"]:
+    images = next(iter(masks)) if len(masks) == 1 else None
+    mask = None if images is None else unpack(images, n)
+    if mask is None or int(mask.sum()) != head["n"]:
         return worst  # no unit, or units of different subsets: the headline part stays without bits
-    images = next(iter(masks))
-    mask = unpack(images, n)
     rows = []
     for row in head["cells"]:
         bits, clean = found.get((row["kind"], row["target"])), attacks["clean"].get(row["target"], {})
