@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from attacks import settings_help
-from robustness.config import check_run_id, check_run_path, nest
+from robustness.config import check_run_id, nest
 from robustness.errors import SuiteError, warn
 from robustness.presets import PRESETS
 from robustness.report import chance_warnings, headline
@@ -148,7 +148,6 @@ def start(args: argparse.Namespace, overrides: dict, prog: str, prefix: str | No
             run_dir = run_suite(config, progress=not args.quiet, run_dir=args.resume, **options)
         else:
             config = load_config(args.preset, args.config, overrides)
-            check_run_path(config.out, args.run_id)
             run_dir = run_suite(config, run_id=args.run_id, progress=not args.quiet, prefix=prefix, **options)
         results = read_results(run_dir)
     except (SuiteError, KeyboardInterrupt) as stop:  # RunStopped is a SuiteError

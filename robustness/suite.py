@@ -34,7 +34,7 @@ from attacks.evaluate import headline_eps
 from attacks.metrics import pack_bits, unpack_bits
 from robustness import data as datasets
 from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
-from robustness.config import SuiteConfig, check_run_id, fit_heatmap_eps, migrate_attack_keys, override, to_dict
+from robustness.config import SuiteConfig, check_run_id, check_run_path, fit_heatmap_eps, migrate_attack_keys, override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
 from robustness.executors import Devices, InProcess, make_executor, resolve_device
@@ -224,7 +224,9 @@ OWN_FOLDERS = ("units", "models", "figures")  # the folders the suite writes ins
 def run_target(out: str | Path, prefix: str, run_id: str | None) -> Path:
     """Where a run goes, refused with one line when it is a folder of the user's (not a run this suite wrote):
     ``<out>/<run-id>`` (an existing run directory of that name is reused: its finished units are kept), or
-    without a run id a new ``<prefix>-<date>-<time>`` directory (numbered if taken). Creates nothing."""
+    without a run id a new ``<prefix>-<date>-<time>`` directory (numbered if taken); a path too long for the files
+    inside it is refused too (``check_run_path``). Creates nothing."""
+    check_run_path(out, run_id)
     out = Path(out)
     if run_id:
         candidate = out / check_run_id(run_id)
