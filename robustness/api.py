@@ -254,7 +254,7 @@ def benchmark_flags(model: str | nn.Module, n_examples: int, dataset: str, threa
 
 def write_benchmark(run_dir: Path, model_name: str) -> BenchmarkResult:
     """``benchmark.json`` of a finished benchmark run, written under the run's lock from its results.json alone."""
-    record = benchmark_record(read_results(run_dir), model_name)
-    with run_lock(run_dir):
+    with run_lock(run_dir):  # results.json read and benchmark.json written with no other run in between
+        record = benchmark_record(read_results(run_dir), model_name)
         write_json(run_dir / RECORD_NAME, record)
     return BenchmarkResult(record["clean_accuracy"], record["autoattack_accuracy"], record, run_dir)
