@@ -24,7 +24,8 @@ def find_entries(root: str | Path) -> list[dict]:
     """Every benchmark record under ``root``: the suite's (``benchmark.json``) and RobustBench's (``model_info``)."""
     root = Path(root)
     paths = [(p, f"run {p.parent.relative_to(root)}") for p in sorted(root.rglob(RECORD_NAME))]
-    paths += [(p, "RobustBench model_info") for folder in sorted(root.rglob("model_info")) if folder.is_dir()
+    paths += [(p, "RobustBench model_info") for folder in sorted(root.rglob("model_info"))
+              if folder.is_dir() and not folder.is_symlink()  # a link could lead out of root
               for p in sorted(folder.rglob("*.json"))]
     entries = []
     for path, where in paths:

@@ -14,6 +14,7 @@ import robustness
 from attacks import make_attack
 from attacks.seeding import craft_seed
 from robustness.__main__ import main
+from robustness.benchmark_board import find_entries
 from robustness.benchmark_record import MODEL_INFO_FIELDS
 from robustness.config import AttackConfig
 from robustness.seeding import seeded
@@ -156,3 +157,15 @@ def test_the_python_api_takes_a_module_and_keys_its_units_by_its_weights(benchma
     assert units == {"computed": 0, "reused": 4}  # the same weights: every unit reused
     run(tiny_models["mixup_a1_s0"])  # other weights under the same name: nothing of the first model's is reused
     assert json.loads((tmp_path / "api" / "results.json").read_text())["timing"]["units"] == {"computed": 4, "reused": 0}
+
+
+def test_a_model_info_folder_that_is_a_link_is_not_followed(tmp_path):
+    outside = tmp_path / "elsewhere" / "cifar10" / "Linf"
+    outside.mkdir(parents=True)
+    (outside / "Carmon2019Unlabeled.json").write_text(json.dumps(CARMON))
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "model_info").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert find_entries(root) == []  # a link could lead anywhere on the disk: read nothing through it
+    shutil.copytree(tmp_path / "elsewhere", root / "copied" / "model_info")
+    assert [e["name"] for e in find_entries(root)] == [CARMON["name"]]  # the same files, not linked: read
