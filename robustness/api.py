@@ -29,9 +29,9 @@ from robustness.errors import SuiteError, warn
 from robustness.presets import BENCHMARK_ATTACK, BENCHMARK_EPS, BENCHMARK_IMAGES
 from robustness.report import build_report, chance_warnings
 from robustness.results import read_results, write_json
-from robustness.suite import compute_results, in_memory_models, prepare, run_suite
+from robustness.suite import compute_results, prepare, run_suite, with_in_memory
 from robustness.units import UnitStore, run_lock
-from robustness.validation import load_config, trained_names
+from robustness.validation import load_config
 
 
 def _flags(dataset: str | Split, attacks: Sequence[str] | None, eps: Sequence[float | str] | None,
@@ -133,11 +133,8 @@ def evaluate(
     config = load_config(preset, None, _flags(dataset, attacks, eps, overrides, train_baselines, specs, device))
     setup = prepare(config, _split(dataset, config), trust_checkpoint=trust_checkpoint)
     custom = {name: replace(loaded, family=families.get(name, loaded.family)) for name, loaded in setup.custom.items()}
-    custom |= in_memory_models(objects, families, setup.split, setup.devices.local)
-    taken = set(trained_names(config, setup.methods)) & set(objects)
-    if taken:
-        raise SuiteError(f"model name {sorted(taken)[0]!r} is also a trained baseline's name; rename it")
-    results = compute_results(replace(setup, custom=custom), UnitStore(None), progress)
+    setup = with_in_memory(replace(setup, custom=custom), objects, families)
+    results = compute_results(setup, UnitStore(None), progress)
     results["run_id"] = f"api-{datetime.now():%Y%m%d-%H%M%S}"
     for line in chance_warnings(results):
         warn(line)

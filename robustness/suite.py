@@ -59,7 +59,7 @@ from robustness.stages.train import clean_stage
 from robustness.stages.worst_case import worst_case_stage
 from robustness.threads import ThreadChoice, ThreadGovernor, affinity_cpus, choose_threads
 from robustness.units import UnitStore, result_digest, run_lock
-from robustness.validation import check_data_fits, check_methods, parse_methods, validate
+from robustness.validation import check_data_fits, check_methods, parse_methods, trained_names, validate
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -160,6 +160,18 @@ def in_memory_models(models: Mapping[str, nn.Module], families: Mapping[str, str
                                   trusted=None, unwrapped=None, normalization="none")
         out[name] = LoadedModel(model, families.get(name, "custom"), source, probe)
     return out
+
+
+def with_in_memory(setup: Setup, models: Mapping[str, nn.Module], families: Mapping[str, str] | None = None,
+                   keyed: bool = False) -> Setup:
+    """``setup`` with ``models`` (objects, ``in_memory_models``) beside its custom models; a name that a trained
+    baseline or another model of the run already has is refused with one line."""
+    taken = (set(trained_names(setup.config, setup.methods)) | set(setup.custom)) & set(models)
+    if taken:
+        raise SuiteError(f"model name {min(taken)!r} is also the name of a trained baseline or of another --model; "
+                         "rename it")
+    added = in_memory_models(models, families or {}, setup.split, setup.devices.local, keyed)
+    return replace(setup, custom=setup.custom | added)
 
 
 def compute_results(setup: Setup, store: UnitStore, progress: bool = True, executor=None,
@@ -340,10 +352,7 @@ def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = T
     data_seconds = time.perf_counter() - clock
     setup = prepare(config, split, devices, trust_checkpoint)
     if in_memory:
-        taken = set(in_memory) & set(setup.custom)
-        if taken:
-            raise SuiteError(f"model name {min(taken)!r} is given twice; rename one")
-        setup = replace(setup, custom=setup.custom | in_memory_models(in_memory, {}, split, devices.local, keyed=True))
+        setup = with_in_memory(setup, in_memory, keyed=True)
     run_dir = make_run_dir(target)
     with run_lock(run_dir):
         try:

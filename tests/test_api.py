@@ -96,6 +96,8 @@ def test_bad_arguments_are_one_line_errors():
         ({"models": {"m": linear}, "eps": [9]}, "outside [0, 1]"),
         ({"models": {"m": nn.Sequential(nn.Flatten(), nn.Linear(64, 3))}}, "returns 3 scores per image but the data set has 10"),
         ({"models": {"m": linear}, "dataset": "cifar99"}, "unknown data set 'cifar99'"),
+        ({"models": {"erm_s0": linear}, "train_baselines": ["erm"], "overrides": {"clean": {"seeds": [0]}}},
+         "model name 'erm_s0' is also the name of a trained baseline"),
     ]:
         with pytest.raises(SuiteError, match=re.escape(message)):
             robustness.evaluate(progress=False, preset="tiny", **kwargs)
