@@ -17,13 +17,6 @@ MEMORIZED_BELOW = 0.5  # a corrupted-label training error under 50% = the model 
 STILL_FALLING = 0.05  # a drop of > 5 points over the last quarter of training = memorization still under way
 
 
-def seeds_pm(row: dict, key: str, suffix: str = "") -> str:
-    """A summary row's mean ± std over its seeds, '12.3 (1 seed)' on one seed (results.json's {mean, std}
-    carries no count: the row's ``seeds`` does)."""
-    stat = row[key]
-    return pm(None if stat is None else stat | {"n": len(row["seeds"])}, suffix=suffix)
-
-
 def summary_row(noise: dict, spec: str, method: str) -> dict:
     return next(r for r in noise["summary"] if r["spec"] == spec and r["method"] == method)
 
@@ -53,7 +46,7 @@ def table2_blocks(noise: dict) -> list:
         for row in family_picks(noise, spec):
             grid = f" (best of {len(row['grid'])})" if len(row["grid"]) > 1 else ""
             rows.append([spec_title(noise, row), f"this run{grid}", row["display"],
-                         *(seeds_pm(row, col) for col in paper.TABLE2_COLUMNS)])
+                         *(pm(row[col]) for col in paper.TABLE2_COLUMNS)])
             theirs = paper.table2_row(row["level"], row["family"]) if is_paper_noise(noise, spec) else None
             if theirs:
                 rows.append(["", f"paper ({paper.TABLE2_SETUP})", theirs[2], *(f"{v:g}" for v in theirs[3:])])
@@ -76,7 +69,7 @@ def grid_blocks(noise: dict) -> list:
     header = ["noise", "method", "seeds", "test best", "test last", "train err (real)", "train err (corrupted)",
               "train err (clean subset)"]
     rows = [[spec_title(noise, r), r["display"], len(r["seeds"]),
-             *(seeds_pm(r, key) for key in ("best_test_error", "last_test_error", "last_train_error_real",
+             *(pm(r[key]) for key in ("best_test_error", "last_test_error", "last_train_error_real",
                                             "last_train_error_corrupted", "last_train_error_clean"))]
             for r in noise["summary"]]
     return [("h2", "Corrupted labels: the whole grid"), ("table", header, rows)]
@@ -109,7 +102,7 @@ def attack_blocks(results: dict, fig_dir: Path) -> list:
         return []
     names = [a.upper() for a in attack["attacks"]]
     header = ["noise", "method", "seeds", "test last (clean)", *(f"{n} at ε = {attack['eps']:g}" for n in names)]
-    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), seeds_pm(r, "last_test_error"),
+    rows = [[spec_title(noise, r), r["display"], len(r["seeds"]), pm(r["last_test_error"]),
              *(pm(r["under_attack"][a]) for a in attack["attacks"])] for r in noise["summary"]]
     return [
         ("h2", "Corrupted labels under attack"),
@@ -230,7 +223,7 @@ def noise_reading(results: dict) -> list[str]:
         picks = family_picks(noise, spec)
         if not picks:
             continue
-        parts = [f"{r['display']}: best {seeds_pm(r, 'best_test_error', '%')}, last {seeds_pm(r, 'last_test_error', '%')}, "
+        parts = [f"{r['display']}: best {pm(r['best_test_error'], suffix='%')}, last {pm(r['last_test_error'], suffix='%')}, "
                  f"{memorization_verdict(noise, r)}" for r in picks]
         title = spec_title(noise, picks[0])
         lines.append((title if title == spec else f"{title} ({spec})") + ", test error — " + "; ".join(parts) + "."
@@ -258,8 +251,8 @@ def against_reading(results: dict, spec: str, picks: list[dict]) -> str:
 def noise_headline(results: dict) -> list[str]:
     """The lines printed at the end of a run: the best of each family's grid, per noise spec."""
     noise = results["noise"]
-    return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {seeds_pm(row, 'last_test_error', '%')}, "
-            f"train error on corrupted labels {seeds_pm(row, 'last_train_error_corrupted', '%')}"
+    return [f"noise {spec_title(noise, row)}, {row['display']}: last test error {pm(row['last_test_error'], suffix='%')}, "
+            f"train error on corrupted labels {pm(row['last_train_error_corrupted'], suffix='%')}"
             for spec in noise["specs"] for row in family_picks(noise, spec)]
 
 
