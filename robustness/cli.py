@@ -9,6 +9,7 @@ import sys
 from attacks import settings_help
 from robustness.config import check_run_id, nest
 from robustness.errors import SuiteError, warn
+from robustness.executors import EXECUTORS
 from robustness.presets import PRESETS
 from robustness.report import chance_warnings, headline
 from robustness.results import read_results
@@ -48,9 +49,11 @@ def parser() -> argparse.ArgumentParser:
                    help="train nothing: evaluate only the --model checkpoints (the label-noise benchmark is skipped)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that are arbitrary pickles (torch.load(weights_only=False) runs code from the file)")
-    p.add_argument("--executor", choices=["in-process", "ray"], default="in-process",
-                   help="where units of work run: in this process, one after another (default), or as Ray tasks "
-                        "(one GPU each on CUDA; needs pip install -e '.[ray]')")
+    p.add_argument("--executor", choices=EXECUTORS, default="auto",
+                   help="where units of work run. auto (default): in this process, one after another, and while other "
+                        "processes keep the CPUs busy in one-thread worker processes, one per CPU; in-process: always "
+                        "here; processes: always in worker processes; ray: as Ray tasks (one GPU each on CUDA; needs "
+                        "pip install -e '.[ray]')")
     p.add_argument("--ray-address", metavar="auto|ADDRESS",
                    help="with --executor ray: an existing cluster ('auto', or host:port); default: a local Ray instance")
     add_process_flags(p)

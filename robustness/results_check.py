@@ -318,7 +318,8 @@ ZERO_GRADIENTS = record({"n": COUNT, "ce": COUNT, "dlr": MAYBE_COUNT})
 NEW_DIAGNOSTICS = {"randomized": boolean, "output_change": SIZE, "probabilities": boolean,
                    "zero_gradient_images": ZERO_GRADIENTS, "calls_autograd": boolean}
 DIAGNOSTICS = record({"input_grad_norm": SIZE, "deterministic": boolean}, NEW_DIAGNOSTICS)
-ADAPTED = record({"units": COUNT, "units_on_fewer_threads": COUNT, "fewest_threads": integer(1)})
+ADAPTED = record({"units": COUNT, "units_on_fewer_threads": COUNT, "fewest_threads": integer(1)},
+                 {"units_in_worker_processes": COUNT})
 THREADS = record({"count": integer(1), "source": text, "reason": text}, {"openmp_wait": text, "adapted": ADAPTED})
 ENVIRONMENT = record({"device": text}, {"device_name": text, "cpu_threads": integer(1), "executor": text, "threads": THREADS, **{
     name: text for name in ("python", "platform", "torch", "torchvision", "torchattacks", "scikit-learn", "numpy")}})

@@ -37,7 +37,7 @@ from robustness.checkpoints import NAME_PATTERN, LoadedModel, load_custom_models
 from robustness.config import SuiteConfig, check_run_id, check_run_path, fit_heatmap_eps, migrate_attack_keys, override, to_dict
 from robustness.presets import preset
 from robustness.errors import SuiteError
-from robustness.executors import Devices, InProcess, make_executor, resolve_device
+from robustness.executors import Devices, InProcess, RayExecutor, make_executor, resolve_device
 from robustness.methods import Method
 from robustness.probe import probe_model
 from robustness.records import CheckpointSource, custom_model_record
@@ -182,12 +182,36 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
     when there is a model to attack (trained or ``setup.custom``); the label-noise stage when
     ``config.noise.enabled``.
     """
-    config, split, devices, custom = setup.config, setup.split, setup.devices, setup.custom
+    config, split, devices = setup.config, setup.split, setup.devices
     threads = use_threads(config.threads)
     governor = ThreadGovernor(threads.count, affinity_cpus()) if threads.adaptive else None
-    executor = (executor or InProcess()).governed(governor)
-    timing, started = {}, time.perf_counter()
+    executor = (executor or InProcess()).governed(governor, devices.units)
+    started = time.perf_counter()
+    try:
+        stages, timing = run_stages(setup, store, executor, progress, run_dir)
+    finally:
+        executor.close()  # worker processes, if it started any, stop with the stages
+    torch.set_num_threads(threads.count)  # the governor may have lowered it for the last units: what follows gets the choice
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_dir.name if run_dir else None,
+        "config": to_dict(config),
+        "environment": environment(devices.units) | {"executor": executor.name, "threads": thread_record(threads, governor)},
+        "data": split.summary(),
+        **stages,
+    }
+    clock = time.perf_counter()
+    results["statistics"] = statistics_section(results, **to_dict(config.statistics))
+    timing["statistics"] = time.perf_counter() - clock
+    timing["total"] = time.perf_counter() - started
+    results["timing"] = {"stages_s": timing, "units": {"computed": len(store.computed), "reused": len(store.reused)}}
+    return results
 
+
+def run_stages(setup: Setup, store: UnitStore, executor, progress: bool, run_dir: Path | None) -> tuple[dict, dict]:
+    """results.json's ``models``, the attack stage's sections and ``noise``, and each stage's seconds."""
+    config, split, devices, custom = setup.config, setup.split, setup.devices, setup.custom
+    timing = {}
     clock = time.perf_counter()
     models, records, identities = clean_stage(config, setup.methods, split, store, executor, devices, progress, run_dir)
     timing["clean_training"] = time.perf_counter() - clock
@@ -208,23 +232,7 @@ def compute_results(setup: Setup, store: UnitStore, progress: bool = True, execu
     noise = (noise_stage(config, split, store, executor, devices.units, progress, headline, setup.noisy, setup.methods)
              if config.noise.enabled else None)
     timing["label_noise"] = time.perf_counter() - clock
-    torch.set_num_threads(threads.count)  # the governor may have lowered it for the last units: what follows gets the choice
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_dir.name if run_dir else None,
-        "config": to_dict(config),
-        "environment": environment(devices.units) | {"executor": executor.name, "threads": thread_record(threads, governor)},
-        "data": split.summary(),
-        "models": records,
-        **evaluation,
-        "noise": noise,
-    }
-    clock = time.perf_counter()
-    results["statistics"] = statistics_section(results, **to_dict(config.statistics))
-    timing["statistics"] = time.perf_counter() - clock
-    timing["total"] = time.perf_counter() - started
-    results["timing"] = {"stages_s": timing, "units": {"computed": len(store.computed), "reused": len(store.reused)}}
-    return results
+    return {"models": records, **evaluation, "noise": noise}, timing
 
 
 # --- the run directory ------------------------------------------------------------------------
@@ -325,14 +333,15 @@ def saved_config(run_dir: str | Path, flags: dict | None = None) -> SuiteConfig:
 
 def run_suite(config: SuiteConfig, run_id: str | None = None, progress: bool = True,
               run_dir: str | Path | None = None, trust_checkpoint: bool = False,
-              executor: str = "in-process", ray_address: str | None = None, prefix: str | None = None,
+              executor: str = "auto", ray_address: str | None = None, prefix: str | None = None,
               in_memory: Mapping[str, nn.Module] | None = None) -> Path:
     """Run every enabled stage of ``config`` in ``run_dir`` (default ``<out>/<run-id>``), reusing its
     finished units, then write results.json and the report; returns the run directory.
 
     Custom models (``config.models``) are loaded and probed before anything is trained or written, so a
     bad checkpoint costs nothing; ``trust_checkpoint`` lets them load from arbitrary pickles.
-    ``executor="ray"`` runs each unit as a Ray task (``ray_address``: None starts a local instance).
+    ``executor``: "auto" (in this process; in one-thread worker processes while other processes keep the CPUs
+    busy), "in-process", "processes" or "ray" (each unit a Ray task; ``ray_address``: None starts a local instance).
     ``prefix`` names a new run directory, ``{preset}`` standing for the preset's name (default: the name alone).
     ``in_memory``: models passed as objects (``robustness.benchmark``), attacked beside ``config.models``; their
     weights' sha256 keys their units, so the same call on the same run directory resumes.
@@ -392,7 +401,7 @@ class RunStopped(SuiteError):
 def run_devices(name: str, runner) -> Devices:
     """Where units run, and where the driver works. Under Ray units run on the workers' device (a
     cluster's GPUs, one per task), which this machine may not have."""
-    if isinstance(runner, InProcess):
+    if not isinstance(runner, RayExecutor):
         return Devices.one(resolve_device(name))
     gpus = runner.cluster_has_gpus()
     if name == "cuda" and not gpus:

@@ -84,25 +84,40 @@ class ThreadGovernor:
         self.chosen, self.cpus, self.interval_s = chosen, cpus, interval_s
         self.probe, self.clock = probe or runnable_others, clock
         self.current, self.looked = chosen, -math.inf
-        self.units = self.fewer = 0  # units started, and how many of them on fewer than ``chosen`` threads
+        self.others = 0  # threads of other processes runnable at the last look
+        self.units = self.fewer = 0  # units started here, and how many of them on fewer than ``chosen`` threads
         self.fewest = chosen
+        self.in_workers = 0  # units an executor ran in one-thread worker processes instead (executors.Auto)
 
-    def count(self) -> int:
-        """The thread count for the unit about to start."""
+    def threads(self) -> int:
+        """The thread count the load leaves this process now (looked at most once per ``interval_s``)."""
         now = self.clock()
         if now - self.looked >= self.interval_s:
             self.looked = now
             others = self.probe()
+            self.others = others or 0
             self.current = self.chosen if others is None else max(1, min(self.chosen, self.cpus - others))
-        self.units += 1
-        if self.current < self.chosen:
-            self.fewer += 1
-            self.fewest = min(self.fewest, self.current)
         return self.current
+
+    def full(self) -> bool:
+        """Whether other processes' runnable threads fill every CPU (as of the last look, at most ``interval_s``
+        ago): then even one thread here gets less than a core, and only more processes get more of the CPUs."""
+        self.threads()
+        return self.others >= self.cpus
+
+    def count(self) -> int:
+        """The thread count for the unit about to start here (counted in ``record``)."""
+        count = self.threads()
+        self.units += 1
+        if count < self.chosen:
+            self.fewer += 1
+            self.fewest = min(self.fewest, count)
+        return count
 
     def record(self) -> dict:
         """For results.json's environment.threads.adapted."""
-        return {"units": self.units, "units_on_fewer_threads": self.fewer, "fewest_threads": self.fewest}
+        return {"units": self.units, "units_on_fewer_threads": self.fewer, "fewest_threads": self.fewest,
+                "units_in_worker_processes": self.in_workers}
 
 
 def runnable_others(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task"), samples: int = 3,
@@ -266,7 +281,17 @@ def openmp_wait(environ: Mapping[str, str] = os.environ) -> str:
 
 def describe(record: Mapping) -> str:
     """The report's words for an environment's thread record, e.g.
-    "2 threads (2 CPUs in this process's affinity mask; OpenMP wait PASSIVE)"."""
+    "2 threads (2 CPUs in this process's affinity mask; OpenMP wait PASSIVE), under load: 12 units in one-thread
+    worker processes"."""
     count = record.get("count")
     wait = f"; OpenMP wait {record['openmp_wait']}" if "openmp_wait" in record else ""
-    return f"{count} thread{'s' if count != 1 else ''} ({record.get('reason', record.get('source', '?'))}{wait})"
+    return f"{count} thread{'s' if count != 1 else ''} ({record.get('reason', record.get('source', '?'))}{wait}){_under_load(record)}"
+
+
+def _under_load(record: Mapping) -> str:
+    """", under load: 3 units on fewer threads, 12 units in one-thread worker processes", or "" when nothing adapted."""
+    adapted = record.get("adapted") or {}
+    parts = [f"{adapted[key]} unit{'s' if adapted[key] != 1 else ''} {words}" for key, words in
+             (("units_on_fewer_threads", "on fewer threads"), ("units_in_worker_processes", "in one-thread worker processes"))
+             if adapted.get(key)]
+    return f", under load: {', '.join(parts)}" if parts else ""

@@ -34,7 +34,7 @@ def test_in_process_runs_in_order_and_reports_each_result():
 
 
 def test_unknown_executor_is_a_one_line_error():
-    with pytest.raises(SuiteError, match="unknown executor 'dask'; choose one of: in-process, ray"):
+    with pytest.raises(SuiteError, match="unknown executor 'dask'; choose one of: auto, in-process, processes, ray"):
         make_executor("dask")
 
 

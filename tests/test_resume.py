@@ -9,6 +9,7 @@ from conftest import single_thread
 
 from robustness.config import OLD_ATTACK_KEYS, AttackConfig, migrate_attack_keys, to_dict
 from robustness.data import load
+from robustness.executors import Auto
 from robustness.presets import preset
 from robustness.results import without_timing
 from robustness.suite import compute_results, prepare, saved_config
@@ -26,10 +27,11 @@ def copied(tmp_path, small_run):
 
 
 def rerun(config, run_dir):
-    """compute_results as run_suite calls it, as JSON (tuples become lists), and the store that saw it."""
+    """compute_results as run_suite calls it (the default executor), as JSON (tuples become lists), and the store that saw it."""
     store = UnitStore(run_dir)
     with single_thread():  # as conftest.run_small made the run: diagnostics are recomputed, not cached
-        results = compute_results(prepare(config, load(config.data)), store, progress=False, run_dir=run_dir)
+        results = compute_results(prepare(config, load(config.data)), store, progress=False, executor=Auto(),
+                                  run_dir=run_dir)
     return json.loads(json.dumps(results)), store
 
 

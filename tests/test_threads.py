@@ -227,7 +227,7 @@ def test_the_governor_leaves_the_cpus_others_use_and_looks_again_only_after_its_
     assert governor.count() == 1  # never below one
     others[0], clock.now = 0, 3.0
     assert governor.count() == 2  # the load went: back to the chosen count
-    assert governor.record() == {"units": 5, "units_on_fewer_threads": 2, "fewest_threads": 1}
+    assert governor.record() == {"units": 5, "units_on_fewer_threads": 2, "fewest_threads": 1, "units_in_worker_processes": 0}
     assert ThreadGovernor(2, 2, probe=lambda: None).count() == 2  # no /proc: the chosen count
 
 
@@ -241,6 +241,22 @@ def test_runnable_others_subtracts_this_processs_own_running_threads(tmp_path):
     assert runnable_others(tmp_path / "missing", tasks) is None
 
 
+def test_the_machine_is_full_when_other_processes_runnable_threads_fill_every_cpu():
+    assert ThreadGovernor(2, 2, probe=lambda: 2).full()  # two busy loops on 2 CPUs: one thread here gets 2/3 of a core
+    assert not ThreadGovernor(2, 2, probe=lambda: 1).full()  # one: a thread here still gets a whole core
+    assert not ThreadGovernor(2, 2, probe=lambda: None).full()  # no /proc: nothing known, nothing full
+
+
+def test_the_setup_line_says_what_the_load_changed():
+    record = {"count": 2, "reason": "2 CPUs", "openmp_wait": "default"}
+    assert describe(record) == "2 threads (2 CPUs; OpenMP wait default)"
+    quiet = {"units": 9, "units_on_fewer_threads": 0, "fewest_threads": 2, "units_in_worker_processes": 0}
+    assert describe(record | {"adapted": quiet}) == "2 threads (2 CPUs; OpenMP wait default)"
+    busy = quiet | {"units_on_fewer_threads": 1, "units_in_worker_processes": 12}
+    assert describe(record | {"adapted": busy}).endswith(
+        ", under load: 1 unit on fewer threads, 12 units in one-thread worker processes")
+
+
 def test_only_a_count_the_suite_chose_is_governed(no_cgroup):
     assert choose_threads(0, environ={}, affinity=2, **no_cgroup).adaptive
     assert not choose_threads(1, environ={}, affinity=2, **no_cgroup).adaptive  # --threads 1
@@ -251,8 +267,9 @@ def test_in_process_units_run_on_the_governors_count_and_results_say_how_many(on
     governor = ThreadGovernor(chosen=2, cpus=2, probe=iter([0, 1]).__next__, clock=FakeClock(), interval_s=0.0)
     got = []
     units = [Unit(str(k), str(k), torch.get_num_threads) for k in range(2)]
-    InProcess().governed(governor).run(units, lambda unit, count: got.append(count), "probe", progress=False)
+    InProcess().governed(governor, torch.device("cpu")).run(units, lambda unit, count: got.append(count), "probe", progress=False)
     assert got == [2, 1]  # each unit saw the count the governor gave before it started
     choice = choose_threads(0, environ={}, affinity=2, **no_cgroup)
-    assert thread_record(choice, governor)["adapted"] == {"units": 2, "units_on_fewer_threads": 1, "fewest_threads": 1}
+    assert thread_record(choice, governor)["adapted"] == {"units": 2, "units_on_fewer_threads": 1, "fewest_threads": 1,
+                                                          "units_in_worker_processes": 0}
     assert "adapted" not in thread_record(choose_threads(1, environ={}, affinity=2, **no_cgroup), None)

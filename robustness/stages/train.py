@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from noise import corrupt, spec_file
 from robustness.config import DataConfig, SuiteConfig, TrainConfig, override, to_dict
-from robustness.executors import Devices, InProcess, Unit
+from robustness.executors import Devices, Unit
 from robustness.methods import Method, parse_method, plugin_sources
 from robustness.models import build_model
 from robustness.records import ModelRecord, trained_model_record
@@ -149,8 +149,8 @@ def model_from_state(recipe: TrainRecipe, state: dict, split, device: torch.devi
 def train_units(recipes: dict[str, TrainRecipe], store, executor, split, device, desc: str, progress: bool) -> dict[str, dict]:
     """Every train unit of ``recipes`` (name -> recipe). In this process an epoch bar shows each model's progress."""
     def make_unit(name: str, recipe: TrainRecipe) -> Unit:
-        show = isinstance(executor, InProcess) and progress  # a Ray worker's bar would print on the worker
-        return Unit(recipe.key, name, train_unit, (recipe, split, device, epoch_bar(name, recipe) if show else None))
+        bar = (lambda: {"on_epoch": epoch_bar(name, recipe)}) if progress else None  # only where it runs here
+        return Unit(recipe.key, name, train_unit, (recipe, split, device), local_kwargs=bar)
 
     return compute_units(recipes, make_unit, store, executor, desc, progress)
 
