@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
                    help="allow checkpoints that are arbitrary pickles (torch.load(weights_only=False) runs code from the file)")
     p.add_argument("--executor", choices=EXECUTORS, default="auto",
                    help="where units of work run. auto (default): in this process, one after another, and while other "
-                        "processes keep the CPUs busy in one-thread worker processes, one per CPU; in-process: always "
+                        "processes fill the CPUs in one-thread worker processes, one per thread it chose; in-process: always "
                         "here; processes: always in worker processes; ray: as Ray tasks (one GPU each on CUDA; needs "
                         "pip install -e '.[ray]')")
     p.add_argument("--ray-address", metavar="auto|ADDRESS",

@@ -86,11 +86,11 @@ class InProcess:
     def run(self, units: list[Unit], on_done: Callable[[Unit, Any], None], desc: str, progress: bool = True) -> dict[str, str]:
         bar = tqdm(total=len(units), desc=desc, unit="unit", disable=not progress)
         for unit in units:
-            self.run_here(unit, on_done, bar)
+            self.run_one(unit, on_done, bar)
         bar.close()
         return {}
 
-    def run_here(self, unit: Unit, on_done: Callable[[Unit, Any], None], bar: tqdm) -> None:
+    def run_one(self, unit: Unit, on_done: Callable[[Unit, Any], None], bar: tqdm) -> None:
         """``unit`` in this process, on the governor's thread count."""
         bar.set_postfix_str(unit.label)
         if self.governor is not None:
@@ -122,9 +122,10 @@ class Auto(InProcess):
     Before each unit it looks at the load. Busy means that other processes' runnable threads fill every CPU
     (``ThreadGovernor.full``): with fewer, one thread here still gets a whole core (the governor's count), and
     a second copy of the suite would see this one's workers and start its own, four processes sharing what two
-    threads had (measured: a twin run took 163 s instead of 126 s). When the machine is busy, at least two units are left and the work left (their count × the mean seconds of this run's units
-    so far here) is at least ``worth_s``, it starts the workers and goes on here while they start; from the unit
-    after they are ready, the rest of a stage goes to them. They stop with the run. So the first unit of a run
+    threads had (measured: a twin run took 163 s instead of 126 s). When the machine is busy, at least two units
+    are left and the work left (their count × the mean seconds of this run's units so far here) is at least
+    ``worth_s``, it starts the workers and goes on here while they start; from the unit after they are ready, the
+    rest of a stage goes to them. They stop with the run. So the first unit of a run
     runs here, and on an idle machine nothing leaves this process: the numbers are those of InProcess. A unit
     the workers did not finish (it could not be shipped, e.g. a model class defined in a notebook; its worker
     died; it raised) runs again here, where its error is raised as InProcess raises it, and the workers are not
@@ -155,7 +156,7 @@ class Auto(InProcess):
                     self.close()
                 continue
             clock = time.perf_counter()
-            self.run_here(todo.pop(0), on_done, bar)
+            self.run_one(todo.pop(0), on_done, bar)
             self.spent.append(time.perf_counter() - clock)
         bar.close()
         return {}
@@ -376,8 +377,7 @@ EXECUTORS = ("auto", "in-process", "processes", "ray")
 def make_executor(name: str, address: str | None = None) -> InProcess | WorkerProcesses | RayExecutor:
     """``"auto"`` (this process, worker processes while the CPUs are busy), ``"in-process"``, ``"processes"``
     (one-thread worker processes, as many as ``choose_threads`` gives threads: OMP_NUM_THREADS, the affinity mask
-    and a cgroup quota) or ``"ray"`` (``address``: None starts a local Ray
-    instance)."""
+    and a cgroup quota) or ``"ray"`` (``address``: None starts a local Ray instance)."""
     if name == "auto":
         return Auto()
     if name == "in-process":

@@ -83,8 +83,8 @@ class ThreadGovernor:
                  clock: Callable[[], float] = time.monotonic, interval_s: float = PROBE_INTERVAL_S):
         self.chosen, self.cpus, self.interval_s = chosen, cpus, interval_s
         self.probe, self.clock = probe or runnable_others, clock
-        self.current, self.looked = chosen, -math.inf
-        self.others = 0  # threads of other processes runnable at the last look
+        self.looked = -math.inf
+        self.others: int | None = None  # threads of other processes runnable at the last look; None: not known
         self.units = self.fewer = 0  # units started here, and how many of them on fewer than ``chosen`` threads
         self.fewest = chosen
         self.in_workers = 0  # units an executor ran in one-thread worker processes instead (executors.Auto)
@@ -94,16 +94,14 @@ class ThreadGovernor:
         now = self.clock()
         if now - self.looked >= self.interval_s:
             self.looked = now
-            others = self.probe()
-            self.others = others or 0
-            self.current = self.chosen if others is None else max(1, min(self.chosen, self.cpus - others))
-        return self.current
+            self.others = self.probe()
+        return self.chosen if self.others is None else max(1, min(self.chosen, self.cpus - self.others))
 
     def full(self) -> bool:
         """Whether other processes' runnable threads fill every CPU (as of the last look, at most ``interval_s``
         ago): then even one thread here gets less than a core, and only more processes get more of the CPUs."""
         self.threads()
-        return self.others >= self.cpus
+        return self.others is not None and self.others >= self.cpus
 
     def count(self) -> int:
         """The thread count for the unit about to start here (counted in ``record``)."""

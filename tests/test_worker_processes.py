@@ -173,7 +173,8 @@ def test_a_run_in_worker_processes_gives_the_numbers_of_one_thread_here():
         here, _ = run_stages(setup, UnitStore(None), InProcess(), False, None)
     executor = busy_auto(others=2, started=True)
     try:
-        there, _ = run_stages(setup, UnitStore(None), executor, False, None)
+        with torch_threads(1):  # the driver's own work (diagnostics, the between-points analysis) on one thread too
+            there, _ = run_stages(setup, UnitStore(None), executor, False, None)
     finally:
         executor.close()
     assert executor.governor.record()["units_in_worker_processes"] > 0
